@@ -1,0 +1,267 @@
+from __future__ import annotations
+
+from django.db import models
+from django_fsm import FSMField, transition
+
+from inventory.models import PaymentMethod
+from uniware.core.fsm import guard
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_VERIFICATION = "PENDING_VERIFICATION"
+    CREATED = "CREATED"
+    PROCESSING = "PROCESSING"
+    COMPLETE = "COMPLETE"
+    CANCELLED = "CANCELLED"
+
+
+class Order(models.Model):
+    """A customer's order from one channel. Its status is derived from its units
+    (`orders.services.order_refresh_status`), never set by hand."""
+
+    code = models.CharField("order code", max_length=100, unique=True)
+    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="orders")
+    channel_order_id = models.CharField("channel order id", max_length=100)
+    order_date = models.DateTimeField(db_index=True)
+    status = FSMField(
+        max_length=24, choices=OrderStatus.choices, default=OrderStatus.CREATED, editable=False
+    )
+    payment_method = models.CharField(max_length=10, choices=PaymentMethod.choices)
+    third_party_shipping = models.BooleanField(
+        default=False, help_text="The channel ships: it supplies provider and tracking number."
+    )
+    currency = models.CharField(max_length=3, default="INR")
+    on_hold = models.BooleanField(default=False, editable=False)
+    priority = models.SmallIntegerField(default=0, help_text="Higher is processed first.")
+    item_count = models.PositiveIntegerField("units", default=0, editable=False)
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0, editable=False)
+
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_email = models.EmailField(blank=True)
+    customer_phone = models.CharField(max_length=20, blank=True)
+    ship_address_line1 = models.CharField("address line 1", max_length=255, blank=True)
+    ship_address_line2 = models.CharField("address line 2", max_length=255, blank=True)
+    ship_city = models.CharField("city", max_length=100, blank=True)
+    ship_state = models.CharField("state", max_length=100, blank=True)
+    ship_country = models.CharField("country", max_length=2, default="IN")
+    ship_pincode = models.CharField("pincode", max_length=10)
+    billing_address = models.JSONField(default=dict, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "channel_order_id"], name="uniq_channel_order"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "-id"], name="order_status_idx"),
+            models.Index(fields=["channel", "status", "-id"], name="order_channel_status_idx"),
+            models.Index(fields=["channel_order_id"], name="order_channel_order_id_idx"),
+        ]
+        permissions = [
+            ("allocate_order", "Can allocate orders"),
+            ("hold_order", "Can hold and unhold orders"),
+            ("accept_order", "Can accept orders pending verification"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def audit_order_id(self) -> int:
+        return self.pk
+
+    # Transitions: the services pick the one that reaches the status derived from the units.
+    @transition(field=status, source=OrderStatus.PENDING_VERIFICATION, target=OrderStatus.CREATED)
+    def accept(self) -> None:
+        """The seller (or the channel) confirms a PENDING_VERIFICATION order."""
+
+    @transition(field=status, source=OrderStatus.CREATED, target=OrderStatus.PROCESSING)
+    def start_processing(self) -> None:
+        """A unit moved past allocation (picking, invoicing ...)."""
+
+    @transition(
+        field=status,
+        source=[OrderStatus.CREATED, OrderStatus.PROCESSING],
+        target=OrderStatus.COMPLETE,
+    )
+    def complete(self) -> None:
+        """Every unit not cancelled has been dispatched. Returns do not reopen it."""
+
+    @transition(
+        field=status,
+        source=[OrderStatus.PENDING_VERIFICATION, OrderStatus.CREATED, OrderStatus.PROCESSING],
+        target=OrderStatus.CANCELLED,
+    )
+    def cancel(self) -> None:
+        """Every unit is cancelled."""
+
+
+class OrderItemStatus(models.TextChoices):
+    CREATED = "CREATED"
+    FULFILLABLE = "FULFILLABLE"
+    UNFULFILLABLE = "UNFULFILLABLE"
+    LOCATION_NOT_SERVICEABLE = "LOCATION_NOT_SERVICEABLE"
+    PICKING_FOR_STAGING = "PICKING_FOR_STAGING"
+    PICKING_FOR_INVOICING = "PICKING_FOR_INVOICING"
+    MANIFESTED = "MANIFESTED"
+    DISPATCHED = "DISPATCHED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+    REPLACED = "REPLACED"
+    RESHIPPED = "RESHIPPED"
+
+
+S = OrderItemStatus
+ITEM_PRE_DISPATCH = [
+    S.CREATED,
+    S.FULFILLABLE,
+    S.UNFULFILLABLE,
+    S.LOCATION_NOT_SERVICEABLE,
+    S.PICKING_FOR_STAGING,
+    S.PICKING_FOR_INVOICING,
+    S.MANIFESTED,
+]
+ITEM_DISPATCHED_OR_LATER = [S.DISPATCHED, S.DELIVERED, S.REPLACED, S.RESHIPPED]
+ITEM_BLOCKING_STOCK = [
+    S.FULFILLABLE,
+    S.LOCATION_NOT_SERVICEABLE,
+    S.PICKING_FOR_STAGING,
+    S.PICKING_FOR_INVOICING,
+    S.MANIFESTED,
+]
+
+
+@guard("the unit has no stock blocked")
+def _has_stock(item: OrderItem) -> bool:
+    return item.inventory_id is not None
+
+
+class OrderItem(models.Model):
+    """One unit of an order line (a line of quantity 3 is three rows, codes <line>-0..2)."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    code = models.CharField(max_length=120)
+    channel_order_item_id = models.CharField("channel line id", max_length=100)
+    sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, related_name="order_items")
+    channel_product_id = models.CharField(max_length=100, blank=True)
+    variant_id = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=255, blank=True)
+    selling_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    shipping_charges = models.DecimalField(max_digits=12, decimal_places=2, default=0)
+    status = FSMField(
+        max_length=32, choices=OrderItemStatus.choices, default=S.CREATED, editable=False
+    )
+    facility = models.ForeignKey(
+        "inventory.Facility", null=True, blank=True, on_delete=models.PROTECT, editable=False
+    )
+    inventory = models.ForeignKey(
+        "inventory.Inventory",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="blocked_units",
+        help_text="The stock row this unit has blocked (until dispatch or release).",
+    )
+    shipment = models.ForeignKey(
+        "orders.Shipment",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
+        related_name="items",
+    )
+    cancellation_reason = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["order_id", "id"]
+        verbose_name = "order item"
+        constraints = [
+            models.UniqueConstraint(fields=["order", "code"], name="uniq_item_code_per_order")
+        ]
+        indexes = [models.Index(fields=["status", "sku"], name="item_status_sku_idx")]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def audit_order_id(self) -> int:
+        return self.order_id
+
+    @transition(
+        field=status,
+        source=[S.CREATED, S.UNFULFILLABLE, S.LOCATION_NOT_SERVICEABLE],
+        target=S.FULFILLABLE,
+        conditions=[_has_stock],
+    )
+    def allocate(self) -> None:
+        """Stock is blocked for the unit in a facility that can ship it."""
+
+    @transition(field=status, source=S.CREATED, target=S.UNFULFILLABLE)
+    def mark_unfulfillable(self) -> None:
+        """No facility has stock; retried when stock arrives."""
+
+    @transition(
+        field=status,
+        source=[S.CREATED, S.UNFULFILLABLE, S.FULFILLABLE],
+        target=S.LOCATION_NOT_SERVICEABLE,
+        conditions=[_has_stock],
+    )
+    def mark_not_serviceable(self) -> None:
+        """Stock is blocked but no provider of the facility serves the pincode/payment."""
+
+    @transition(field=status, source=S.FULFILLABLE, target=S.PICKING_FOR_STAGING)
+    def pick_for_staging(self) -> None:
+        pass
+
+    @transition(
+        field=status, source=[S.FULFILLABLE, S.PICKING_FOR_STAGING], target=S.PICKING_FOR_INVOICING
+    )
+    def pick_for_invoicing(self) -> None:
+        pass
+
+    @transition(field=status, source=S.PICKING_FOR_INVOICING, target=S.MANIFESTED)
+    def manifest(self) -> None:
+        pass
+
+    @transition(field=status, source=S.MANIFESTED, target=S.PICKING_FOR_INVOICING)
+    def unmanifest(self) -> None:
+        """Its shipment was taken off an open manifest."""
+
+    @transition(
+        field=status,
+        source=[
+            S.UNFULFILLABLE,
+            S.FULFILLABLE,
+            S.LOCATION_NOT_SERVICEABLE,
+            S.PICKING_FOR_STAGING,
+            S.PICKING_FOR_INVOICING,
+            S.MANIFESTED,
+        ],
+        target=S.DISPATCHED,
+    )
+    def dispatch(self) -> None:
+        """Left the warehouse (manifest close, force dispatch, or the channel says so)."""
+
+    @transition(field=status, source=S.DISPATCHED, target=S.DELIVERED)
+    def deliver(self) -> None:
+        pass
+
+    @transition(field=status, source=ITEM_PRE_DISPATCH, target=S.CANCELLED)
+    def cancel(self) -> None:
+        """Cancelled before dispatch; the stage decides how stock comes back."""
+
+    @transition(field=status, source=[S.DISPATCHED, S.DELIVERED], target=S.REPLACED)
+    def replace(self) -> None:
+        """A replacement order was created for it."""
+
+    @transition(field=status, source=S.DISPATCHED, target=S.RESHIPPED)
+    def reship(self) -> None:
+        """Courier-returned and sent out again."""

@@ -1,0 +1,276 @@
+from __future__ import annotations
+
+from django.db import models
+from django_fsm import FSMField, transition
+
+from uniware.core.fsm import guard
+from uniware.core.models import Tenant, Traceability
+
+
+class ShipmentStatus(models.TextChoices):
+    CREATED = "CREATED"
+    LOCATION_NOT_SERVICEABLE = "LOCATION_NOT_SERVICEABLE"
+    PICKING = "PICKING"
+    PICKED = "PICKED"
+    PENDING_CUSTOMIZATION = "PENDING_CUSTOMIZATION"
+    CUSTOMIZATION_COMPLETE = "CUSTOMIZATION_COMPLETE"
+    PACKED = "PACKED"
+    READY_TO_SHIP = "READY_TO_SHIP"
+    MANIFESTED = "MANIFESTED"
+    DISPATCHED = "DISPATCHED"
+    SHIPPED = "SHIPPED"
+    DELIVERED = "DELIVERED"
+    CANCELLED = "CANCELLED"
+    SPLITTED = "SPLITTED"
+    MERGED = "MERGED"
+    RETURN_EXPECTED = "RETURN_EXPECTED"
+    RETURN_ACKNOWLEDGED = "RETURN_ACKNOWLEDGED"
+    RETURNED = "RETURNED"
+
+
+SS = ShipmentStatus
+SHIPMENT_PRE_DISPATCH = [
+    SS.CREATED,
+    SS.LOCATION_NOT_SERVICEABLE,
+    SS.PICKING,
+    SS.PICKED,
+    SS.PENDING_CUSTOMIZATION,
+    SS.CUSTOMIZATION_COMPLETE,
+    SS.PACKED,
+    SS.READY_TO_SHIP,
+    SS.MANIFESTED,
+]
+# Force dispatch (uniware-research §6.2): with ITEM traceability only packed shipments may go.
+FORCE_DISPATCH_ANY_TRACEABILITY = [SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED]
+FORCE_DISPATCH_SKU_OR_NONE = [
+    SS.CREATED,
+    SS.PICKING,
+    SS.PICKED,
+    SS.PENDING_CUSTOMIZATION,
+    SS.CUSTOMIZATION_COMPLETE,
+    *FORCE_DISPATCH_ANY_TRACEABILITY,
+]
+
+
+def tenant_traceability() -> str:
+    return Tenant.get().traceability
+
+
+@guard("the order is on hold")
+def _not_on_hold(shipment: Shipment) -> bool:
+    return not shipment.order.on_hold
+
+
+@guard("no shipping provider or tracking number yet")
+def _has_label(shipment: Shipment) -> bool:
+    return bool(shipment.shipping_provider_id and shipment.tracking_number)
+
+
+@guard("with ITEM traceability only PACKED, READY_TO_SHIP or MANIFESTED shipments can be forced")
+def _force_dispatch_traceability(shipment: Shipment) -> bool:
+    if shipment.status in FORCE_DISPATCH_ANY_TRACEABILITY:
+        return True
+    return tenant_traceability() != Traceability.ITEM
+
+
+@guard("with ITEM traceability a return must go through a return manifest and putaway")
+def _not_item_traceability(shipment: Shipment) -> bool:
+    return tenant_traceability() != Traceability.ITEM
+
+
+class Shipment(models.Model):
+    """A package of units of one order from one facility (Uniware's shipping package)."""
+
+    code = models.CharField(max_length=40, unique=True)
+    order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="shipments")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT)
+    status = FSMField(
+        max_length=24, choices=ShipmentStatus.choices, default=SS.CREATED, editable=False
+    )
+    shipping_provider = models.ForeignKey(
+        "inventory.ShippingProvider", null=True, blank=True, on_delete=models.PROTECT
+    )
+    tracking_number = models.CharField(max_length=60, blank=True, db_index=True)
+    courier_status = models.CharField(max_length=60, blank=True)
+    manifest = models.ForeignKey(
+        "orders.Manifest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
+        related_name="shipments",
+    )
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        editable=False,
+        help_text="The shipment this one was split from or merged out of.",
+    )
+    dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["status", "facility"], name="shipment_status_fac_idx")]
+        permissions = [
+            ("invoice_shipment", "Can invoice (pack) shipments"),
+            ("label_shipment", "Can generate shipping labels"),
+            ("dispatch_shipment", "Can force dispatch shipments"),
+            ("split_shipment", "Can split and merge shipments"),
+            ("deliver_shipment", "Can mark shipments shipped or delivered"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def audit_order_id(self) -> int:
+        return self.order_id
+
+    @transition(field=status, source=SS.CREATED, target=SS.LOCATION_NOT_SERVICEABLE)
+    def mark_not_serviceable(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.LOCATION_NOT_SERVICEABLE, target=SS.CREATED)
+    def mark_serviceable(self) -> None:
+        """Serviceability was fixed and re-checked."""
+
+    @transition(
+        field=status, source=[SS.CREATED, SS.PICKED], target=SS.PICKING, conditions=[_not_on_hold]
+    )
+    def pick(self) -> None:
+        """Put on a picklist (PICKED → PICKING when staged units go on an invoicing picklist)."""
+
+    @transition(field=status, source=SS.PICKING, target=SS.PICKED)
+    def receive(self) -> None:
+        """Its picklist was received at the staging or invoicing station."""
+
+    @transition(field=status, source=SS.PICKED, target=SS.PENDING_CUSTOMIZATION)
+    def start_customization(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.PENDING_CUSTOMIZATION, target=SS.CUSTOMIZATION_COMPLETE)
+    def complete_customization(self) -> None:
+        pass
+
+    @transition(
+        field=status,
+        source=[SS.PICKED, SS.CUSTOMIZATION_COMPLETE],
+        target=SS.PACKED,
+        conditions=[_not_on_hold],
+    )
+    def pack(self) -> None:
+        """Invoiced and packed."""
+
+    @transition(
+        field=status,
+        source=SS.PACKED,
+        target=SS.READY_TO_SHIP,
+        conditions=[_not_on_hold, _has_label],
+    )
+    def mark_ready_to_ship(self) -> None:
+        """Label printed: provider and tracking number known."""
+
+    @transition(
+        field=status, source=SS.READY_TO_SHIP, target=SS.MANIFESTED, conditions=[_not_on_hold]
+    )
+    def add_to_manifest(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.MANIFESTED, target=SS.READY_TO_SHIP)
+    def remove_from_manifest(self) -> None:
+        pass
+
+    @transition(field=status, source=SS.MANIFESTED, target=SS.DISPATCHED)
+    def dispatch(self) -> None:
+        """Its manifest was closed: handed over to the courier."""
+
+    @transition(
+        field=status,
+        source=FORCE_DISPATCH_SKU_OR_NONE,
+        target=SS.DISPATCHED,
+        conditions=[_not_on_hold, _force_dispatch_traceability],
+    )
+    def force_dispatch(self) -> None:
+        """Dispatch outside a manifest close."""
+
+    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=SS.DISPATCHED)
+    def dispatch_from_channel(self) -> None:
+        """The channel reports it dispatched (status sync, seed 000)."""
+
+    @transition(field=status, source=SS.DISPATCHED, target=SS.SHIPPED)
+    def ship(self) -> None:
+        """The courier has it in transit."""
+
+    @transition(field=status, source=[SS.DISPATCHED, SS.SHIPPED], target=SS.DELIVERED)
+    def deliver(self) -> None:
+        pass
+
+    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=SS.CANCELLED)
+    def cancel(self) -> None:
+        """All its units were cancelled."""
+
+    @transition(field=status, source=[SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], target=SS.SPLITTED)
+    def split(self) -> None:
+        """Its units went into new shipments."""
+
+    @transition(field=status, source=[SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], target=SS.MERGED)
+    def merge(self) -> None:
+        """Its units went into one shipment with its siblings."""
+
+    @transition(field=status, source=[SS.DISPATCHED, SS.SHIPPED], target=SS.RETURN_EXPECTED)
+    def expect_return(self) -> None:
+        """The courier is bringing it back (RTO) or it was cancelled after dispatch."""
+
+    @transition(field=status, source=SS.RETURN_EXPECTED, target=SS.RETURN_ACKNOWLEDGED)
+    def acknowledge_return(self) -> None:
+        """Received at the warehouse on a return manifest; awaiting putaway."""
+
+    @transition(field=status, source=SS.RETURN_ACKNOWLEDGED, target=SS.RETURNED)
+    def complete_return(self) -> None:
+        """Its putaway completed: stock is back."""
+
+    @transition(
+        field=status,
+        source=[SS.DISPATCHED, SS.SHIPPED, SS.RETURN_EXPECTED],
+        target=SS.RETURNED,
+        conditions=[_not_item_traceability],
+    )
+    def mark_returned(self) -> None:
+        """SKU/NONE traceability: the return is completed from the order page."""
+
+
+class InvoiceType(models.TextChoices):
+    SALE = "SALE", "Sale invoice"
+    SALE_RETURN = "SALE_RETURN", "Sale return invoice"
+
+
+class Invoice(models.Model):
+    """A shipment's sale invoice (or the sale return invoice that reverses it)."""
+
+    code = models.CharField("invoice number", max_length=40, unique=True)
+    invoice_type = models.CharField(max_length=12, choices=InvoiceType.choices)
+    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, related_name="invoices")
+    facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT)
+    total_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    reverses = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment"],
+                condition=models.Q(invoice_type="SALE"),
+                name="one_sale_invoice_per_shipment",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.code

@@ -1,0 +1,199 @@
+"""Allocation: block one unit of sellable stock per order item, in the first facility (by
+priority) that has it, and group the allocated units into shipments per order and facility.
+
+Set-based: for a batch of any size it runs a fixed number of queries (locks, stock,
+serviceability, shipments, one UPDATE per kind of status change, audit rows). Stock rows are
+locked before they are read, so concurrent allocations can never block the same unit twice;
+the database's check constraint is the second line of defence.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.db import transaction
+from django.utils import timezone
+
+from inventory.models import Facility, Serviceability
+from inventory.services import stock_block, stock_lock_available
+from uniware.core.actors import Actor
+from uniware.core.audit import record_changes
+from uniware.core.db import bulk_set
+from uniware.core.fsm import Change, apply_transitions
+from uniware.core.models import SequenceName
+from uniware.core.services import sequence_take
+
+from ..locks import lock_items, lock_orders
+from ..models import Order, OrderItem, OrderItemStatus, OrderStatus, Shipment, ShipmentStatus
+from .orders import orders_refresh_status
+
+S = OrderItemStatus
+ALLOCATABLE = [S.CREATED, S.UNFULFILLABLE]
+
+
+@dataclass
+class AllocationResult:
+    fulfillable: list[OrderItem] = field(default_factory=list)
+    unfulfillable: list[OrderItem] = field(default_factory=list)
+    not_serviceable: list[OrderItem] = field(default_factory=list)
+    shipments: list[Shipment] = field(default_factory=list)
+
+
+def _providers_by_route(facility_ids, routes) -> dict[tuple[int, str, str], int]:
+    """Best (lowest priority number) provider per (facility, pincode, payment method)."""
+    pincodes = {pincode for pincode, _ in routes}
+    best: dict[tuple[int, str, str], tuple[int, int]] = {}
+    rows = Serviceability.objects.filter(
+        pincode__in=pincodes,
+        shipping_provider__is_active=True,
+        shipping_provider__facilities__in=facility_ids,
+    ).values_list("shipping_provider__facilities", "pincode", "payment_method", "priority", "shipping_provider_id")
+    for facility_id, pincode, method, priority, provider_id in rows:
+        key = (facility_id, pincode, method)
+        if key not in best or (priority, provider_id) < best[key]:
+            best[key] = (priority, provider_id)
+    return {key: provider for key, (_, provider) in best.items()}
+
+
+def allocate_units(
+    *, order_ids=None, unit_ids=None, sku_ids=None, actor: Actor | None = None
+) -> AllocationResult:
+    """Allocate the CREATED and UNFULFILLABLE units of these orders (or these units)."""
+    actor = Actor.of(actor)
+    result = AllocationResult()
+    with transaction.atomic():
+        scope = OrderItem.objects.filter(status__in=ALLOCATABLE)
+        if order_ids is not None:
+            scope = scope.filter(order_id__in=list(order_ids))
+        if unit_ids is not None:
+            scope = scope.filter(pk__in=list(unit_ids))
+        if sku_ids is not None:
+            scope = scope.filter(sku_id__in=list(sku_ids))
+        orders = lock_orders(scope.values_list("order_id", flat=True).distinct())
+        eligible = [
+            o.pk
+            for o in orders.values()
+            if not o.on_hold and o.status in (OrderStatus.CREATED, OrderStatus.PROCESSING)
+        ]
+        if not eligible:
+            return result
+        units = lock_items(
+            pk__in=scope.filter(order_id__in=eligible).values("pk"), status__in=ALLOCATABLE
+        )
+        if not units:
+            return result
+        for unit in units:
+            unit.order = orders[unit.order_id]
+        facilities = list(Facility.objects.filter(is_active=True).order_by("priority", "pk"))
+        stock = stock_lock_available(u.sku_id for u in units)
+        available: dict[tuple[int, int], list] = defaultdict(list)  # (sku, facility) -> rows
+        left = {row.pk: row.available for row in stock}
+        for row in stock:
+            available[(row.sku_id, row.facility_id)].append(row)
+
+        units.sort(key=lambda u: (-u.order.priority, u.order.order_date, u.order_id, u.pk))
+        blocked: Counter = Counter()
+        allocated: list[OrderItem] = []
+        for unit in units:
+            for facility in facilities:
+                row = next(
+                    (r for r in available[(unit.sku_id, facility.pk)] if left[r.pk] > 0), None
+                )
+                if row is not None:
+                    left[row.pk] -= 1
+                    blocked[row.pk] += 1
+                    unit.inventory_id, unit.facility_id = row.pk, facility.pk
+                    allocated.append(unit)
+                    break
+            else:
+                if unit.status == S.CREATED:
+                    result.unfulfillable.append(unit)
+
+        routes = {(u.order.ship_pincode, u.order.payment_method) for u in allocated}
+        providers = _providers_by_route([f.pk for f in facilities], routes)
+        for unit in allocated:
+            order = unit.order
+            provider = providers.get((unit.facility_id, order.ship_pincode, order.payment_method))
+            unit._provider_id = provider
+            if order.third_party_shipping or provider is not None:
+                result.fulfillable.append(unit)
+            else:
+                result.not_serviceable.append(unit)
+
+        result.shipments = _attach_shipments(
+            allocated, facilities={f.pk: f for f in facilities}, actor=actor
+        )
+        now = timezone.now()
+        apply_transitions(result.fulfillable, "allocate", actor=actor, now=now)
+        apply_transitions(result.not_serviceable, "mark_not_serviceable", actor=actor, now=now)
+        apply_transitions(result.unfulfillable, "mark_unfulfillable", actor=actor, now=now)
+        bulk_set(OrderItem, allocated, ["facility", "inventory", "shipment"])
+        stock_block(blocked)
+        orders_refresh_status(
+            {pk: orders[pk] for pk in {u.order_id for u in allocated}}, actor=actor
+        )
+    return result
+
+
+def _attach_shipments(
+    units: list[OrderItem], *, facilities: dict[int, Facility], actor: Actor
+) -> list[Shipment]:
+    """Put units into a shipment per (order, facility, serviceable): an open one of the same
+    kind if the order has it, else a new one. A shipment never mixes orders."""
+    if not units:
+        return []
+    groups: dict[tuple[int, int, bool], list[OrderItem]] = defaultdict(list)
+    for unit in units:
+        serviceable = unit.order.third_party_shipping or unit._provider_id is not None
+        groups[(unit.order_id, unit.facility_id, serviceable)].append(unit)
+    open_shipments = {}
+    for s in Shipment.objects.filter(
+        order_id__in={k[0] for k in groups},
+        status__in=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+    ).order_by("pk"):
+        key = (s.order_id, s.facility_id, s.status == ShipmentStatus.CREATED)
+        open_shipments.setdefault(key, s)
+    new: list[Shipment] = []
+    by_facility: dict[int, list[Shipment]] = defaultdict(list)
+    now = timezone.now()
+    for key, members in groups.items():
+        order_id, facility_id, serviceable = key
+        shipment = open_shipments.get(key)
+        if shipment is None:
+            shipment = Shipment(
+                order_id=order_id,
+                facility_id=facility_id,
+                status=ShipmentStatus.CREATED if serviceable else ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+                shipping_provider_id=members[0]._provider_id,
+                created_at=now,
+                updated_at=now,
+            )
+            new.append(shipment)
+            by_facility[facility_id].append(shipment)
+        for unit in members:
+            unit.shipment = shipment
+    for facility_id, shipments in by_facility.items():
+        codes = sequence_take(
+            SequenceName.SHIPMENT, facility=facilities[facility_id], count=len(shipments)
+        )
+        for shipment, code in zip(shipments, codes, strict=True):
+            shipment.code = code
+    Shipment.objects.bulk_create(new, batch_size=1000)
+    for unit in units:
+        unit.shipment_id = unit.shipment.pk
+    record_changes(
+        [Change(s, "", s.status) for s in new], transition="create", actor=actor, at=now
+    )
+    return new
+
+
+def reallocate_waiting_units(*, sku_ids=None, actor: Actor | None = None) -> AllocationResult:
+    """Retry UNFULFILLABLE units (after stock arrives, or periodically)."""
+    scope = OrderItem.objects.filter(status=S.UNFULFILLABLE)
+    if sku_ids is not None:
+        scope = scope.filter(sku_id__in=list(sku_ids))
+    order_ids = list(scope.values_list("order_id", flat=True).distinct()[:5000])
+    if not order_ids:
+        return AllocationResult()
+    return allocate_units(order_ids=order_ids, sku_ids=sku_ids, actor=actor or "task:reallocate")

@@ -1,0 +1,279 @@
+"""Creating orders, deriving their status, hold and accept."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from channels.models import Channel
+from inventory.models import PaymentMethod, Sku
+from uniware.core.actors import Actor
+from uniware.core.audit import record_changes, record_event
+from uniware.core.fsm import Change, apply_transitions
+from uniware.core.results import Outcome
+
+from ..locks import lock_orders
+from ..models import Order, OrderItem, OrderItemStatus, OrderStatus
+from ..models.order import ITEM_DISPATCHED_OR_LATER
+
+S = OrderItemStatus
+
+
+@dataclass
+class LineInput:
+    """One channel line; `quantity` units are created. Prices are per unit."""
+
+    channel_order_item_id: str
+    sku: str
+    quantity: int = 1
+    selling_price: Decimal | str = "0"
+    shipping_charges: Decimal | str = "0"
+    title: str = ""
+    channel_product_id: str = ""
+    variant_id: str = ""
+
+
+@dataclass
+class OrderInput:
+    channel: Channel | str
+    channel_order_id: str
+    lines: list[LineInput]
+    ship_pincode: str
+    payment_method: str = PaymentMethod.PREPAID
+    order_date: datetime | None = None
+    third_party_shipping: bool = False
+    pending_verification: bool = False
+    on_hold: bool = False
+    priority: int = 0
+    currency: str = "INR"
+    customer_name: str = ""
+    customer_email: str = ""
+    customer_phone: str = ""
+    ship_address_line1: str = ""
+    ship_address_line2: str = ""
+    ship_city: str = ""
+    ship_state: str = ""
+    ship_country: str = "IN"
+    billing_address: dict = field(default_factory=dict)
+
+
+def _money(value, *, where: str, name: str) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ValidationError({name: f"{where}: {name} {value!r} is not a number"}) from exc
+    if amount < 0:
+        raise ValidationError({name: f"{where}: {name} {value!r} is negative"})
+    return amount
+
+
+def orders_create(
+    inputs: list[OrderInput], *, actor: Actor | None = None, allocate: bool = True
+) -> list[Order]:
+    """Create orders with one OrderItem per unit, then allocate them. All or nothing.
+
+    Set-based: a fixed number of queries however many orders and units.
+    """
+    actor = Actor.of(actor)
+    channels = {c.code: c for c in Channel.objects.all()}
+    sku_codes = {line.sku for o in inputs for line in o.lines}
+    skus = {s.code: s for s in Sku.objects.filter(code__in=sku_codes)}
+    now = timezone.now()
+    orders: list[Order] = []
+    units_by_order: list[list[OrderItem]] = []
+    for spec in inputs:
+        where = f"Order {spec.channel_order_id}"
+        channel = spec.channel if isinstance(spec.channel, Channel) else channels.get(spec.channel)
+        if channel is None:
+            raise ValidationError({"channel": f"{where}: unknown channel {spec.channel!r}"})
+        if spec.payment_method not in PaymentMethod.values:
+            raise ValidationError(
+                {"payment_method": f"{where}: payment method {spec.payment_method!r} is not COD or PREPAID"}
+            )
+        if not spec.ship_pincode:
+            raise ValidationError({"ship_pincode": f"{where}: the shipping pincode is missing"})
+        if not spec.lines:
+            raise ValidationError({"lines": f"{where}: an order needs at least one line"})
+        units = []
+        for line in spec.lines:
+            lwhere = f"{where} line {line.channel_order_item_id}"
+            sku = skus.get(line.sku)
+            if sku is None:
+                raise ValidationError({"sku": f"{lwhere}: unknown SKU {line.sku!r}"})
+            if not isinstance(line.quantity, int) or line.quantity < 1:
+                raise ValidationError({"quantity": f"{lwhere}: quantity {line.quantity!r} must be a positive whole number"})
+            price = _money(line.selling_price, where=lwhere, name="selling_price")
+            shipping = _money(line.shipping_charges, where=lwhere, name="shipping_charges")
+            for n in range(line.quantity):
+                units.append(
+                    OrderItem(
+                        code=f"{line.channel_order_item_id}-{n}",
+                        channel_order_item_id=line.channel_order_item_id,
+                        sku=sku,
+                        channel_product_id=line.channel_product_id,
+                        variant_id=line.variant_id,
+                        title=line.title or sku.name,
+                        selling_price=price,
+                        shipping_charges=shipping,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        order = Order(
+            code=f"{channel.code}-{spec.channel_order_id}",
+            channel=channel,
+            channel_order_id=spec.channel_order_id,
+            order_date=spec.order_date or now,
+            status=OrderStatus.PENDING_VERIFICATION if spec.pending_verification else OrderStatus.CREATED,
+            payment_method=spec.payment_method,
+            third_party_shipping=spec.third_party_shipping,
+            currency=spec.currency,
+            on_hold=spec.on_hold,
+            priority=spec.priority,
+            item_count=len(units),
+            total_amount=sum((u.selling_price + u.shipping_charges for u in units), Decimal(0)),
+            customer_name=spec.customer_name,
+            customer_email=spec.customer_email,
+            customer_phone=spec.customer_phone,
+            ship_address_line1=spec.ship_address_line1,
+            ship_address_line2=spec.ship_address_line2,
+            ship_city=spec.ship_city,
+            ship_state=spec.ship_state,
+            ship_country=spec.ship_country,
+            ship_pincode=spec.ship_pincode,
+            billing_address=spec.billing_address,
+            created_at=now,
+            updated_at=now,
+        )
+        orders.append(order)
+        units_by_order.append(units)
+
+    with transaction.atomic():
+        Order.objects.bulk_create(orders, batch_size=1000)
+        all_units = []
+        for order, units in zip(orders, units_by_order, strict=True):
+            for unit in units:
+                unit.order = order
+            all_units += units
+        OrderItem.objects.bulk_create(all_units, batch_size=2000)
+        record_changes(
+            [Change(o, "", o.status) for o in orders], transition="create", actor=actor, at=now
+        )
+        record_changes(
+            [Change(u, "", u.status) for u in all_units], transition="create", actor=actor, at=now
+        )
+        if allocate:
+            from .allocation import allocate_units
+
+            allocate_units(order_ids=[o.pk for o in orders], actor=actor)
+    return orders
+
+
+def order_create(spec: OrderInput, *, actor: Actor | None = None, allocate: bool = True) -> Order:
+    order = orders_create([spec], actor=actor, allocate=allocate)[0]
+    order.refresh_from_db()
+    return order
+
+
+def determine_order_status(current: str, unit_counts: dict[str, int]) -> str:
+    """The order status its units imply (domain.md). Monotonic: never back to CREATED once
+    processing, and COMPLETE is not reopened by returns."""
+    active = {s: n for s, n in unit_counts.items() if s != S.CANCELLED and n}
+    if unit_counts and not active:
+        return OrderStatus.CANCELLED
+    if current in (OrderStatus.PENDING_VERIFICATION, OrderStatus.COMPLETE, OrderStatus.CANCELLED):
+        return current
+    if active and all(s in ITEM_DISPATCHED_OR_LATER for s in active):
+        return OrderStatus.COMPLETE
+    past_allocation = set(active) - {
+        S.CREATED, S.FULFILLABLE, S.UNFULFILLABLE, S.LOCATION_NOT_SERVICEABLE
+    }
+    if current == OrderStatus.PROCESSING or past_allocation:
+        return OrderStatus.PROCESSING
+    return OrderStatus.CREATED
+
+
+_TRANSITION_TO = {
+    OrderStatus.PROCESSING: "start_processing",
+    OrderStatus.COMPLETE: "complete",
+    OrderStatus.CANCELLED: "cancel",
+}
+
+
+def orders_refresh_status(orders: dict[int, Order], *, actor: Actor, reason: str = "") -> None:
+    """Move each (locked) order to the status its units imply. Two queries plus one UPDATE
+    per kind of change."""
+    if not orders:
+        return
+    counts: dict[int, Counter] = defaultdict(Counter)
+    rows = (
+        OrderItem.objects.filter(order_id__in=list(orders))
+        .values_list("order_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for order_id, status, n in rows:
+        counts[order_id][status] = n
+    todo: dict[str, list[Order]] = defaultdict(list)
+    for order in orders.values():
+        target = determine_order_status(order.status, counts[order.pk])
+        if target != order.status:
+            todo[_TRANSITION_TO[target]].append(order)
+    for name, batch in todo.items():
+        apply_transitions(batch, name, actor=actor, reason=reason)
+
+
+def orders_hold(order_ids, *, actor=None, reason: str = "") -> Outcome:
+    """Held orders are not picked, invoiced, manifested or dispatched until unheld."""
+    return _set_hold(order_ids, True, actor=Actor.of(actor), reason=reason)
+
+
+def orders_unhold(order_ids, *, actor=None, reason: str = "") -> Outcome:
+    outcome = _set_hold(order_ids, False, actor=Actor.of(actor), reason=reason)
+    if outcome.done:
+        from .allocation import allocate_units
+
+        allocate_units(order_ids=[o.pk for o in outcome.done], actor=Actor.of(actor))
+    return outcome
+
+
+def _set_hold(order_ids, hold: bool, *, actor: Actor, reason: str) -> Outcome:
+    outcome = Outcome()
+    verb = "hold" if hold else "unhold"
+    with transaction.atomic():
+        orders = lock_orders(order_ids)
+        for order in orders.values():
+            if order.status in (OrderStatus.COMPLETE, OrderStatus.CANCELLED):
+                outcome.fail(order, f"order is {order.status}: nothing left to {verb}")
+            elif order.on_hold == hold:
+                outcome.fail(order, "already on hold" if hold else "not on hold")
+            else:
+                outcome.done.append(order)
+        if outcome.done:
+            Order.objects.filter(pk__in=[o.pk for o in outcome.done]).update(
+                on_hold=hold, updated_at=timezone.now()
+            )
+            for order in outcome.done:
+                order.on_hold = hold
+                record_event(order, transition=verb, actor=actor, reason=reason)
+    return outcome
+
+
+def order_accept(order: Order, *, actor=None) -> Order:
+    """Accept a PENDING_VERIFICATION order; its units are then allocated."""
+    actor = Actor.of(actor)
+    with transaction.atomic():
+        order = lock_orders([order.pk])[order.pk]
+        apply_transitions([order], "accept", actor=actor)
+        from .allocation import allocate_units
+
+        allocate_units(order_ids=[order.pk], actor=actor)
+    order.refresh_from_db()
+    return order

@@ -1,0 +1,40 @@
+"""Shared fixtures.
+
+Tests marked `postgres` need PostgreSQL (row locks, real concurrency). Locally, on SQLite, they
+are skipped with the reason; in CI (`REQUIRE_SERVICES=1`) a skip is turned into a failure, so a
+green CI always means they ran.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.db import connection
+
+from .factories import make_world
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _skip_or_fail(reason: str) -> None:
+    if REQUIRE_SERVICES:
+        pytest.fail(f"REQUIRE_SERVICES=1 but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _require_postgres(request):
+    if request.node.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        _skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://...")
+
+
+@pytest.fixture
+def world(db):
+    return make_world()
+
+
+@pytest.fixture
+def require_services():
+    """Call from tests that need Redis, chromium ... : `require_services('Redis is not running')`."""
+    return _skip_or_fail

@@ -1,0 +1,59 @@
+"""Writing audit rows (StateChange) in bulk, in the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+
+from .actors import Actor
+from .models import StateChange
+
+
+def _order_id(obj: models.Model) -> int | None:
+    return getattr(obj, "audit_order_id", None)
+
+
+def record_changes(changes: Iterable, *, transition: str, actor: Actor, reason: str = "", at=None):
+    changes = list(changes)
+    if not changes:
+        return []
+    at = at or timezone.now()
+    content_type = ContentType.objects.get_for_model(type(changes[0].obj))
+    rows = [
+        StateChange(
+            content_type=content_type,
+            object_id=c.obj.pk,
+            object_code=str(c.obj)[:100],
+            order_id=_order_id(c.obj),
+            transition=transition,
+            from_state=c.from_state,
+            to_state=c.to_state,
+            user=actor.user,
+            actor=actor.label[:100],
+            reason=reason[:255],
+            at=at,
+        )
+        for c in changes
+    ]
+    return StateChange.objects.bulk_create(rows, batch_size=2000)
+
+
+def record_event(obj: models.Model, *, transition: str, actor: Actor, reason: str = "", state=""):
+    """An audited action that is not a status change (hold, unhold, label ...)."""
+    state = state or getattr(obj, "status", "")
+    return StateChange.objects.create(
+        content_type=ContentType.objects.get_for_model(type(obj)),
+        object_id=obj.pk,
+        object_code=str(obj)[:100],
+        order_id=_order_id(obj),
+        transition=transition,
+        from_state=state,
+        to_state=state,
+        user=actor.user,
+        actor=actor.label[:100],
+        reason=reason[:255],
+        at=timezone.now(),
+    )

@@ -1,0 +1,135 @@
+"""The tenant, numbering sequences and the audit trail of every state change."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+class Traceability(models.TextChoices):
+    ITEM = "ITEM", "Item (every unit has its own barcode)"
+    SKU = "SKU", "SKU (units carry the SKU code)"
+    NONE = "NONE", "None (quantities only)"
+
+
+class Tenant(models.Model):
+    """The one seller account this deployment serves (a singleton, pk=1)."""
+
+    name = models.CharField(max_length=200, default="My store")
+    is_live = models.BooleanField(
+        "go-live", default=False, help_text="Status syncs from channels run only once live."
+    )
+    traceability = models.CharField(
+        max_length=4, choices=Traceability.choices, default=Traceability.SKU
+    )
+    time_zone = models.CharField(max_length=64, default="Asia/Kolkata")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "tenant"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    def clean(self) -> None:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(self.time_zone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValidationError({"time_zone": f"Unknown time zone {self.time_zone!r}"}) from exc
+
+    @classmethod
+    def get(cls) -> Tenant:
+        tenant, _ = cls.objects.get_or_create(pk=1)
+        return tenant
+
+
+class SequenceName(models.TextChoices):
+    INVOICE = "INVOICE"
+    RETURN_INVOICE = "RETURN_INVOICE"
+    SHIPMENT = "SHIPMENT"
+    PICKLIST = "PICKLIST"
+    MANIFEST = "MANIFEST"
+    PUTAWAY = "PUTAWAY"
+    REVERSE_PICKUP = "REVERSE_PICKUP"
+    GATEPASS = "GATEPASS"
+
+
+class Sequence(models.Model):
+    """Gap-free document numbers. A facility's sequence wins over the tenant-wide one."""
+
+    name = models.CharField(max_length=32, choices=SequenceName.choices)
+    facility = models.ForeignKey(
+        "inventory.Facility",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        help_text="Empty for the tenant-wide sequence.",
+    )
+    prefix = models.CharField(max_length=20, blank=True)
+    next_value = models.PositiveBigIntegerField(default=1)
+    padding = models.PositiveSmallIntegerField(default=6)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name", "facility"], name="uniq_sequence_per_facility"
+            ),
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(facility__isnull=True),
+                name="uniq_tenant_wide_sequence",
+            ),
+        ]
+        ordering = ["name", "facility__code"]
+
+    def __str__(self) -> str:
+        where = self.facility.code if self.facility_id else "tenant-wide"
+        return f"{self.name} ({where}): next {self.format(self.next_value)}"
+
+    def format(self, value: int) -> str:
+        return f"{self.prefix}{value:0{self.padding}d}"
+
+
+class StateChange(models.Model):
+    """One row per state change of any object: who, when, from, to, why.
+
+    `order` is filled for everything that belongs to an order (the order itself, its units,
+    its shipments), so an order's page shows its whole history with one indexed query.
+    """
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.PROTECT)
+    object_id = models.BigIntegerField()
+    object_code = models.CharField(max_length=100)
+    order = models.ForeignKey(
+        "orders.Order", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    transition = models.CharField(max_length=64)
+    from_state = models.CharField(max_length=40, blank=True)
+    to_state = models.CharField(max_length=40, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor = models.CharField(
+        max_length=100, help_text="The user's name, or the task or process that acted."
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["content_type", "object_id"]),
+            models.Index(fields=["order", "at"]),
+        ]
+        ordering = ["-at", "-id"]
+        verbose_name = "state change"
+
+    def __str__(self) -> str:
+        return f"{self.object_code}: {self.from_state} → {self.to_state} ({self.transition})"

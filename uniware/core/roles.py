@@ -1,0 +1,102 @@
+"""The seven predefined roles of seed 001 as Django groups.
+
+Each role is a list of permission patterns (`app_label.codename`, shell-style wildcards), so
+permissions of models added later are granted by name. `migrate` creates the groups and adds
+any missing permission of theirs; permissions an admin added stay. Admins can add more groups.
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatch
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "Admin": ["*.*"],
+    "Catalog Manager": [
+        "inventory.*_sku",
+        "inventory.view_*",
+        "channels.*_listing",
+        "channels.view_channel",
+    ],
+    "Inbound Manager": [
+        "inventory.*_inventory",
+        "inventory.*_shelf",
+        "inventory.view_*",
+        "inventory.*putaway*",
+    ],
+    "Pick and Pack": [
+        "orders.view_order",
+        "orders.view_orderitem",
+        "orders.*_picklist",
+        "orders.view_picklistitem",
+        "orders.receive_picklist",
+        "orders.view_shipment",
+        "orders.change_shipment",
+        "orders.invoice_shipment",
+        "orders.label_shipment",
+        "orders.view_invoice",
+        "orders.*_manifest",
+        "orders.close_manifest",
+        "inventory.view_*",
+        "channels.view_channel",
+    ],
+    "Returns Manager": [
+        "orders.view_*",
+        "orders.*return*",
+        "orders.*reversepickup*",
+        "inventory.*putaway*",
+        "inventory.view_*",
+        "channels.view_channel",
+    ],
+    "Sales Manager": [
+        "orders.*_order",
+        "orders.view_orderitem",
+        "orders.cancel_*",
+        "orders.view_shipment",
+        "orders.view_invoice",
+        "orders.sync_*",
+        "orders.import_*",
+        "orders.export_*",
+        "channels.view_*",
+        "inventory.view_sku",
+        "inventory.view_facility",
+    ],
+    "Warehouse Manager": [
+        "orders.*",
+        "inventory.*",
+        "channels.view_*",
+        "core.view_*",
+    ],
+}
+# Nobody but Admin deletes business records; history is not rewritten.
+NEVER_EXCEPT_ADMIN = ["*.delete_*"]
+
+
+def permissions_for(role: str, all_perms) -> list:
+    patterns = ROLE_PERMISSIONS[role]
+    chosen = []
+    for perm in all_perms:
+        name = f"{perm.content_type.app_label}.{perm.codename}"
+        if not any(fnmatch(name, p) for p in patterns):
+            continue
+        if role != "Admin" and any(fnmatch(name, p) for p in NEVER_EXCEPT_ADMIN):
+            continue
+        chosen.append(perm)
+    return chosen
+
+
+def sync_roles(using: str = "default") -> None:
+    from django.contrib.auth.models import Group, Permission
+
+    all_perms = list(Permission.objects.using(using).select_related("content_type"))
+    for role in ROLE_PERMISSIONS:
+        group, _ = Group.objects.using(using).get_or_create(name=role)
+        group.permissions.add(*permissions_for(role, all_perms))
+
+
+def sync_roles_after_migrate(sender, using: str = "default", **kwargs) -> None:
+    from django.apps import apps
+
+    # Run once, after the last app: by then every app's permissions exist.
+    if sender.label != list(apps.get_app_configs())[-1].label:
+        return
+    sync_roles(using=using)
