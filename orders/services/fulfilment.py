@@ -233,11 +233,11 @@ def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:
     actor = Actor.of(actor)
     outcome = Outcome()
     with transaction.atomic():
+        picklist_ids = PicklistItem.objects.filter(
+            shipment_id__in=list(shipment_ids), picklist__status=PicklistStatus.RECEIVED
+        ).values_list("picklist_id", flat=True)
         picklists = list(
-            Picklist.objects.select_for_update()
-            .filter(items__shipment_id__in=list(shipment_ids), status=PicklistStatus.RECEIVED)
-            .distinct()
-            .order_by("pk")
+            Picklist.objects.select_for_update().filter(pk__in=list(picklist_ids)).order_by("pk")
         )
         shipments = lock_shipments(shipment_ids)
         units = _units_by_shipment(shipments)

@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
@@ -117,15 +117,29 @@ def apply_transitions(
     model = type(objs[0])
     for obj in objs:
         check_transition(obj, name)
+    columns = dict(values or {})
+    if hasattr(objs[0], "updated_at"):
+        columns["updated_at"] = now
+    saved = [(obj, {f: getattr(obj, f) for f in (STATUS_FIELD, *columns)}) for obj in objs]
+    try:
+        # A savepoint: when one group's UPDATE finds a stale row, the groups written before it
+        # are undone too, even if the caller catches the error and goes on.
+        with transaction.atomic():
+            return _apply(objs, name, model, columns, actor, reason, now, kwargs)
+    except Exception:
+        for obj, fields in saved:  # the objects in memory show the database again
+            for field, value in fields.items():
+                setattr(obj, field, value)
+        raise
+
+
+def _apply(objs, name, model, columns, actor, reason, now, kwargs) -> list[Change]:
     changes = []
     for obj in objs:
         before = getattr(obj, STATUS_FIELD)
         getattr(obj, name)(**kwargs)
         changes.append(Change(obj, before, getattr(obj, STATUS_FIELD)))
 
-    columns = dict(values or {})
-    if hasattr(objs[0], "updated_at"):
-        columns["updated_at"] = now
     for obj in objs:
         for field, value in columns.items():
             setattr(obj, field, value)

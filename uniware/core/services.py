@@ -19,9 +19,9 @@ class SequenceNotDefined(Exception):
 
 
 def sequence_find(name: str, *, facility=None, lock: bool = False) -> Sequence:
-    qs = Sequence.objects.filter(name=name)
+    qs = Sequence.objects.filter(name=name).order_by("pk")
     if lock:
-        qs = qs.select_for_update()
+        qs = qs.select_for_update(of=("self",))
     candidates = list(qs.filter(facility=facility)) if facility is not None else []
     if not candidates:
         candidates = list(qs.filter(facility__isnull=True))

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Start the whole system on one machine: web admin, Celery worker and beat, with demo data.
+# Uses DATABASE_URL / REDIS_URL when set; otherwise SQLite and the filesystem broker.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+PORT="${PORT:-8000}"
+mkdir -p var/log
+
+$PY manage.py migrate --noinput
+$PY manage.py load_demo
+$PY manage.py setup_periodic_tasks
+
+.venv/bin/celery -A uniware worker -Q default,sync,notifications,imports -c 2 \
+    --loglevel=INFO >var/log/worker.log 2>&1 &
+.venv/bin/celery -A uniware beat --loglevel=INFO --pidfile= >var/log/beat.log 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT INT TERM
+
+cat <<MSG
+
+  Uniware back-office is starting.
+  Admin:  http://127.0.0.1:${PORT}/admin/
+  Login:  admin / admin   (role users: packer, sales, warehouse, returns, inbound, catalog;
+                           password demo-pass-123)
+  Logs:   var/log/worker.log, var/log/beat.log      Stop: Ctrl-C
+
+MSG
+$PY manage.py runserver "127.0.0.1:${PORT}"

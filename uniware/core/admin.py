@@ -1,0 +1,79 @@
+"""Admin for the tenant (a singleton), numbering sequences and the audit trail."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+
+from .admin_utils import FastChangeListMixin, ReadOnlyAdminMixin, recent_filter, status_badge
+from .models import Sequence, StateChange, Tenant
+
+admin.site.site_header = "Uniware back-office"
+admin.site.site_title = "Uniware"
+admin.site.index_title = "Warehouse dashboard"
+
+
+class TenantForm(forms.ModelForm):
+    time_zone = forms.ChoiceField(
+        choices=[(z, z) for z in sorted(zoneinfo.available_timezones())],
+        help_text="Dates on documents and reports use this zone.",
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name", "is_live", "traceability", "time_zone"]
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    """One row (pk=1): the list goes straight to it; it cannot be added twice or deleted."""
+
+    form = TenantForm
+    list_display = ["name", "is_live", "traceability", "time_zone", "updated_at"]
+    readonly_fields = ["updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        tenant = Tenant.get()
+        return HttpResponseRedirect(reverse("admin:core_tenant_change", args=[tenant.pk]))
+
+
+@admin.register(Sequence)
+class SequenceAdmin(admin.ModelAdmin):
+    list_display = ["name", "facility", "prefix", "next_number", "padding"]
+    list_filter = ["name", "facility"]
+    list_select_related = ["facility"]
+    search_fields = ["=name", "=prefix"]
+    fields = ["name", "facility", "prefix", "next_value", "padding"]
+
+    @admin.display(description="next number")
+    def next_number(self, obj: Sequence) -> str:
+        return obj.format(obj.next_value)
+
+
+@admin.register(StateChange)
+class StateChangeAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The audit trail: who or which task changed what, from which status to which, and why."""
+
+    list_display = ["at", "object_code", "content_type", "transition", "change", "actor", "reason"]
+    list_filter = ["content_type", recent_filter("at", "when")]
+    list_select_related = ["content_type"]
+    search_fields = ["=object_code", "=actor"]
+    search_help_text = "Exact object code (order, unit, shipment ...) or actor."
+    sortable_by = ["at"]
+    raw_id_fields = ["order", "user"]
+
+    @admin.display(description="change")
+    def change(self, obj: StateChange):
+        if obj.from_state == obj.to_state:
+            return status_badge(obj.to_state)
+        return status_badge(obj.to_state, f"{obj.from_state or '∅'} → {obj.to_state}")

@@ -1,0 +1,287 @@
+"""Building blocks shared by every ModelAdmin of the project.
+
+- `FastChangeListMixin`: changelists that stay fast on millions of rows (no full COUNT(*),
+  PostgreSQL's row estimate when unfiltered, counts capped when filtered, fixed filter choices).
+- `recent_filter`: date filters by simple ranges (today / 7 days / 30 days), no queries.
+- `run_action` / `report_outcome`: call a service from a bulk action and tell staff, object by
+  object, what was done and what failed and why; domain errors become messages, never a 500.
+- `Table` / `Row`: read-only tables (units, shipments, history ...) shown on change pages
+  (rendered by `templates/admin/uniware/change_form.html`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError, connections, models
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django_fsm import ConcurrentTransition, TransitionNotAllowed
+
+from .results import Outcome
+from .services import SequenceNotDefined
+
+log = logging.getLogger(__name__)
+
+# --- Counting ------------------------------------------------------------------------------
+
+
+class FastCountPaginator(Paginator):
+    """A paginator that never runs an unbounded COUNT(*) over a big table.
+
+    Unfiltered on PostgreSQL it reads the planner's row estimate (`pg_class.reltuples`, kept
+    fresh by autovacuum's ANALYZE) once the table has `estimate_from` rows; below that, or when
+    filtered, or on SQLite, it counts at most `count_cap + 1` rows (`COUNT(*)` over a `LIMIT`
+    subquery), so a filter matching half a million rows costs what 10,001 rows cost.
+    """
+
+    estimate_from = 20_000
+    count_cap = 10_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.count_is_estimate = False
+        self.count_is_capped = False
+
+    @cached_property
+    def count(self) -> int:
+        qs = self.object_list
+        if not isinstance(qs, models.QuerySet):
+            return super().count
+        if not qs.query.where and not qs.query.distinct:
+            estimate = estimated_row_count(qs.model, using=qs.db)
+            if estimate is not None and estimate >= self.estimate_from:
+                self.count_is_estimate = True
+                return estimate
+        counted = qs.order_by()[: self.count_cap + 1].count()
+        if counted > self.count_cap:
+            self.count_is_capped = True
+            return self.count_cap
+        return counted
+
+
+def estimated_row_count(model: type[models.Model], *, using: str = "default") -> int | None:
+    """PostgreSQL's estimate of the table's rows; None elsewhere or when never analysed."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+            [connection.ops.quote_name(model._meta.db_table)],
+        )
+        row = cursor.fetchone()
+    if not row or row[0] is None or row[0] < 0:
+        return None
+    return int(row[0])
+
+
+class FastChangeListMixin:
+    """Changelist defaults for big tables (see shared/performance-notes.md)."""
+
+    paginator = FastCountPaginator
+    show_full_result_count = False
+    list_per_page = 50
+    list_max_show_all = 200
+
+
+# --- Filters -------------------------------------------------------------------------------
+
+RECENT_RANGES = {"today": ("Today", 0), "7d": ("Past 7 days", 7), "30d": ("Past 30 days", 30)}
+
+
+def recent_filter(field_name: str, title: str) -> type[admin.SimpleListFilter]:
+    """A list filter on a date-time field with fixed ranges (no query for its choices)."""
+
+    class RecentFilter(admin.SimpleListFilter):
+        parameter_name = f"{field_name}_range"
+
+        def lookups(self, request, model_admin):
+            return [(key, label) for key, (label, _) in RECENT_RANGES.items()]
+
+        def queryset(self, request, queryset):
+            value = self.value()
+            if value not in RECENT_RANGES:
+                return queryset
+            today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+            start = today - timedelta(days=RECENT_RANGES[value][1])
+            return queryset.filter(**{f"{field_name}__gte": start})
+
+    RecentFilter.title = title
+    RecentFilter.__name__ = f"Recent{field_name.title().replace('_', '')}Filter"
+    return RecentFilter
+
+
+# --- Links and badges ------------------------------------------------------------------------
+
+STATUS_COLOURS = {
+    "green": {"DELIVERED", "DISPATCHED", "SHIPPED", "COMPLETE", "CLOSED", "RECEIVED", "RETURNED"},
+    "blue": {"FULFILLABLE", "PICKING", "PICKED", "PICKING_FOR_STAGING", "PICKING_FOR_INVOICING",
+             "PACKED", "READY_TO_SHIP", "MANIFESTED", "PROCESSING"},
+    "orange": {"UNFULFILLABLE", "LOCATION_NOT_SERVICEABLE", "PENDING_VERIFICATION",
+               "RETURN_EXPECTED", "RETURN_ACKNOWLEDGED", "PENDING_CUSTOMIZATION"},
+    "grey": {"CANCELLED", "DISCARDED", "SPLITTED", "MERGED", "REPLACED", "RESHIPPED"},
+}
+_HEX = {"green": "#1e7e34", "blue": "#1f5f99", "orange": "#b45f06", "grey": "#6c757d"}
+
+
+def status_badge(status: str, label: str = "") -> SafeString:
+    colour = next((c for c, names in STATUS_COLOURS.items() if status in names), "")
+    return format_html(
+        '<span class="uw-status" style="color:#fff;background:{};padding:1px 6px;'
+        'border-radius:8px;white-space:nowrap;font-size:11px">{}</span>',
+        _HEX.get(colour, "#444"),
+        label or status,
+    )
+
+
+def admin_url(obj: models.Model | None, view: str = "change") -> str:
+    """The admin URL of an object (no query)."""
+    if obj is None or obj.pk is None:
+        return ""
+    meta = obj._meta
+    try:
+        return reverse(f"admin:{meta.app_label}_{meta.model_name}_{view}", args=[obj.pk])
+    except NoReverseMatch:
+        return ""
+
+
+def changelist_url(model: type[models.Model], **params: Any) -> str:
+    from urllib.parse import urlencode
+
+    meta = model._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist")
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def link(obj: models.Model | None, text: Any = None) -> SafeString | str:
+    if obj is None:
+        return "—"
+    url = admin_url(obj)
+    return format_html('<a href="{}">{}</a>', url, text or obj) if url else str(text or obj)
+
+
+# --- Read-only tables on change pages -------------------------------------------------------
+
+
+@dataclass
+class Row:
+    cells: Sequence[Any]
+    group: bool = False  # a heading row spanning the table (e.g. a channel line)
+
+
+@dataclass
+class Table:
+    title: str
+    columns: Sequence[str]
+    rows: list[Row] = field(default_factory=list)
+    empty: str = "None yet."
+    note: SafeString | str = ""
+
+    def add(self, *cells: Any, group: bool = False) -> None:
+        self.rows.append(Row(cells, group=group))
+
+
+class ReadOnlyAdminMixin:
+    """Records that only services write (invoices, audit rows): view only."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class NoDeleteMixin:
+    """Business records are never deleted from the admin: their history stays."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+# --- Running services from actions ----------------------------------------------------------
+
+DOMAIN_ERRORS = (TransitionNotAllowed, ConcurrentTransition, SequenceNotDefined, ValidationError)
+MAX_LISTED = 50
+
+
+def error_text(exc: BaseException) -> str:
+    """What staff should read for a refused operation."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(exc.messages)
+    if isinstance(exc, IntegrityError):
+        return "someone else changed these records at the same time; nothing was changed, try again"
+    return str(exc)
+
+
+def run_action(request: HttpRequest, func: Callable[[], Any], *, what: str = "") -> Any:
+    """Call a service; a refused operation becomes an error message (and returns None)."""
+    try:
+        return func()
+    except (*DOMAIN_ERRORS, ValueError, IntegrityError) as exc:
+        if isinstance(exc, ValueError | IntegrityError):
+            log.warning("admin action %s refused", what, exc_info=True)
+        prefix = f"{what}: " if what else ""
+        messages.error(request, f"{prefix}{error_text(exc)}")
+        return None
+
+
+def _listing(items: Iterable[Any]) -> str:
+    items = [str(i) for i in items]
+    shown = ", ".join(items[:MAX_LISTED])
+    if len(items) > MAX_LISTED:
+        shown += f" and {len(items) - MAX_LISTED} more"
+    return shown
+
+
+def plural(n: int, singular: str, plural_form: str = "") -> str:
+    return f"{n} {singular if n == 1 else (plural_form or singular + 's')}"
+
+
+def report_outcome(
+    request: HttpRequest,
+    outcome: Outcome | None,
+    *,
+    done: str,
+    failed: str,
+    noun: str,
+    extra: str | SafeString = "",
+) -> None:
+    """One success message naming what was done, one error message listing every failure
+    with its reason (`SP-000003: Sequence INVOICE is not defined for facility WH1`)."""
+    if outcome is None:
+        return
+    if outcome.done:
+        text = f"{done} {plural(len(outcome.done), noun)}: {_listing(outcome.done)}."
+        if extra:
+            text = format_html("{} {}", text, extra)
+        messages.success(request, text)
+    if outcome.failed:
+        shown = outcome.failed[:MAX_LISTED]
+        more = len(outcome.failed) - len(shown)
+        messages.error(
+            request,
+            format_html(
+                "{} {}:<ul>{}</ul>{}",
+                failed,
+                plural(len(outcome.failed), noun),
+                format_html_join("", "<li>{}: {}</li>", shown),
+                f"… and {more} more" if more else "",
+            ),
+        )
+    if not outcome.done and not outcome.failed:
+        messages.warning(request, f"Nothing to do for the selected {noun}s.")
