@@ -41,7 +41,9 @@ class Facility(models.Model):
     pincode = models.CharField(max_length=10, blank=True)
     is_active = models.BooleanField(default=True)
     shipping_providers = models.ManyToManyField(
-        ShippingProvider, blank=True, related_name="facilities",
+        ShippingProvider,
+        blank=True,
+        related_name="facilities",
         help_text="Providers that pick up from this facility.",
     )
 
@@ -122,7 +124,9 @@ class Inventory(models.Model):
 
     def clean(self) -> None:
         if self.shelf_id and self.facility_id and self.shelf.facility_id != self.facility_id:
-            raise ValidationError({"shelf": f"Shelf {self.shelf} is not in facility {self.facility}"})
+            raise ValidationError(
+                {"shelf": f"Shelf {self.shelf} is not in facility {self.facility}"}
+            )
 
 
 class Serviceability(models.Model):
@@ -148,4 +152,5 @@ class Serviceability(models.Model):
         indexes = [models.Index(fields=["pincode", "payment_method", "priority"])]
 
     def __str__(self) -> str:
-        return f"{self.shipping_provider_id and self.shipping_provider.code} {self.pincode} {self.payment_method} #{self.priority}"
+        provider = self.shipping_provider.code if self.shipping_provider_id else "?"
+        return f"{provider} {self.pincode} {self.payment_method} #{self.priority}"

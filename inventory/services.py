@@ -30,6 +30,19 @@ def stock_lock_available(sku_ids: Iterable[int]) -> list[Inventory]:
     )
 
 
+def stock_lock_rows(inventory_ids: Iterable[int]) -> None:
+    """Lock these stock rows in primary-key order, before any Sequence row (the lock order of
+    `orders.locks`), when a transaction will both number documents and move stock."""
+    ids = {pk for pk in inventory_ids if pk is not None}
+    if ids:
+        list(
+            Inventory.objects.select_for_update()
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
 def _by_row(counts: Counter) -> Case:
     return Case(
         *[When(pk=pk, then=Value(n)) for pk, n in counts.items()],
@@ -64,7 +77,11 @@ def stock_consume(counts: Counter) -> None:
 
 
 def stock_add(
-    *, shelf: Shelf, sku: Sku, quantity: int, inventory_type: str = InventoryType.GOOD_INVENTORY,
+    *,
+    shelf: Shelf,
+    sku: Sku,
+    quantity: int,
+    inventory_type: str = InventoryType.GOOD_INVENTORY,
     actor: Actor | None = None,
 ) -> Inventory:
     """Add stock to a shelf (inbound, adjustment). Waiting units are re-allocated after commit."""
@@ -72,7 +89,9 @@ def stock_add(
         raise ValueError(f"Quantity to add for SKU {sku.code} must be positive, not {quantity}")
     with transaction.atomic():
         row, _ = Inventory.objects.select_for_update().get_or_create(
-            shelf=shelf, sku=sku, inventory_type=inventory_type,
+            shelf=shelf,
+            sku=sku,
+            inventory_type=inventory_type,
             defaults={"facility_id": shelf.facility_id},
         )
         Inventory.objects.filter(pk=row.pk).update(quantity=F("quantity") + quantity)

@@ -34,15 +34,15 @@ def lock_shipments(shipment_ids: Iterable[int]) -> list[Shipment]:
 
 
 def lock_items(**filters) -> list[OrderItem]:
-    return list(
-        OrderItem.objects.select_for_update(of=("self",)).filter(**filters).order_by("pk")
-    )
+    return list(OrderItem.objects.select_for_update(of=("self",)).filter(**filters).order_by("pk"))
 
 
 def lock_manifest(manifest_id: int) -> Manifest:
-    return Manifest.objects.select_for_update(of=("self",)).select_related(
-        "channel", "shipping_provider", "facility"
-    ).get(pk=manifest_id)
+    return (
+        Manifest.objects.select_for_update(of=("self",))
+        .select_related("channel", "shipping_provider", "facility")
+        .get(pk=manifest_id)
+    )
 
 
 def lock_picklist(picklist_id: int) -> Picklist:

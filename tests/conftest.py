@@ -29,6 +29,21 @@ def _require_postgres(request):
         _skip_or_fail("this test needs PostgreSQL: set DATABASE_URL=postgres://...")
 
 
+@pytest.fixture(autouse=True)
+def _installation_defaults(request):
+    """Transactional tests flush the database afterwards, taking the rows migrations made
+    (tenant, default sequences, roles) with them: put them back for every test that uses it."""
+    names = set(request.fixturenames)
+    marker = request.node.get_closest_marker("django_db")
+    if not (marker or {"db", "transactional_db"} & names):
+        return
+    transactional = "transactional_db" in names or (marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from uniware.core.defaults import ensure_defaults
+
+    ensure_defaults()
+
+
 @pytest.fixture
 def world(db):
     return make_world()
@@ -36,5 +51,5 @@ def world(db):
 
 @pytest.fixture
 def require_services():
-    """Call from tests that need Redis, chromium ... : `require_services('Redis is not running')`."""
+    """For tests that need Redis, Chromium ...: `require_services("Redis is not running")`."""
     return _skip_or_fail

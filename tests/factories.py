@@ -63,6 +63,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = get_user_model()
         django_get_or_create = ("username",)
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
     is_staff = True
@@ -85,15 +86,25 @@ class World:
     inventory: Inventory
     channel: Channel
 
-    def order(self, channel_order_id: str = "FK-1", quantity: int = 1, *, sku: str | None = None,
-              pincode: str = "560001", payment_method: str = "PREPAID", **kwargs):
+    def order(
+        self,
+        channel_order_id: str = "FK-1",
+        quantity: int = 1,
+        *,
+        sku: str | None = None,
+        pincode: str = "560001",
+        payment_method: str = "PREPAID",
+        **kwargs,
+    ):
         return order_create(
             OrderInput(
                 channel=self.channel,
                 channel_order_id=channel_order_id,
                 ship_pincode=pincode,
                 payment_method=payment_method,
-                lines=[LineInput(f"{channel_order_id}-L1", sku or self.sku.code, quantity, "499.00")],
+                lines=[
+                    LineInput(f"{channel_order_id}-L1", sku or self.sku.code, quantity, "499.00")
+                ],
                 **kwargs,
             )
         )

@@ -35,22 +35,46 @@ def _broker_reachable() -> bool:
 @pytest.fixture
 def celery_worker_process(transactional_db, require_services, tmp_path):
     if connection.vendor != "postgresql":
-        require_services("the worker process needs a shared database: set DATABASE_URL=postgres://...")
-    if os.environ.get("REQUIRE_SERVICES") == "1" and not settings.CELERY_BROKER_URL.startswith("redis"):
+        require_services(
+            "the worker process needs a shared database: set DATABASE_URL=postgres://..."
+        )
+    if os.environ.get("REQUIRE_SERVICES") == "1" and not settings.CELERY_BROKER_URL.startswith(
+        "redis"
+    ):
         pytest.fail("REQUIRE_SERVICES=1 but REDIS_URL is not set")
     if not _broker_reachable():
         require_services(f"the broker {settings.CELERY_BROKER_URL} is not reachable")
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+        ),
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
     }
     log = (tmp_path / "worker.log").open("w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "uniware", "worker", "-Q", "default",
-         "-c", "1", "--pool", "solo", "--without-gossip", "--without-mingle", "--loglevel=INFO"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "uniware",
+            "worker",
+            "-Q",
+            "default",
+            "-c",
+            "1",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield proc
     proc.terminate()

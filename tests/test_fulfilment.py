@@ -60,7 +60,7 @@ def unit_statuses(order: Order) -> list[str]:
 
 
 def shipment_of(order: Order) -> Shipment:
-    return Shipment.objects.get(order=order, status__in=SS.values)
+    return Shipment.objects.get(order=order)
 
 
 def to_picked(shipments: list[Shipment], destination: str = "INVOICING") -> Picklist:
@@ -137,7 +137,9 @@ def test_forward_flow_invoicing_picklist_to_delivery(world):
     assert outcome.ok and outcome.done == [shipment]
     [manifest] = outcome.created
     assert (manifest.channel, manifest.shipping_provider, manifest.facility) == (
-        world.channel, world.provider, world.facility,
+        world.channel,
+        world.provider,
+        world.facility,
     )
     assert status(shipment) == SS.MANIFESTED
     assert unit_statuses(order) == [S.MANIFESTED] * 2
@@ -165,7 +167,9 @@ def test_forward_flow_invoicing_picklist_to_delivery(world):
     history = list(
         StateChange.objects.filter(
             content_type=ContentType.objects.get_for_model(Shipment), object_id=shipment.pk
-        ).order_by("id").values_list("transition", "from_state", "to_state", "actor")
+        )
+        .order_by("id")
+        .values_list("transition", "from_state", "to_state", "actor")
     )
     assert history == [
         ("create", "", "CREATED", "system"),
@@ -181,10 +185,14 @@ def test_forward_flow_invoicing_picklist_to_delivery(world):
     order_history = list(
         StateChange.objects.filter(
             content_type=ContentType.objects.get_for_model(Order), object_id=order.pk
-        ).order_by("id").values_list("transition", "to_state")
+        )
+        .order_by("id")
+        .values_list("transition", "to_state")
     )
     assert order_history == [
-        ("create", "CREATED"), ("start_processing", "PROCESSING"), ("complete", "COMPLETE")
+        ("create", "CREATED"),
+        ("start_processing", "PROCESSING"),
+        ("complete", "COMPLETE"),
     ]
 
 
@@ -250,6 +258,7 @@ def test_invoice_without_sequence_changes_nothing(db):
     shipment = shipment_of(world.order("FK-1"))
     picklist = to_picked([shipment])
     states_before = StateChange.objects.count()
+    sequences_before = set(Sequence.objects.values_list("name", "facility", "next_value"))
     outcome = shipments_invoice([shipment.pk], actor="packer")
     assert outcome.done == []
     assert outcome.failed == [(shipment.code, "Sequence INVOICE is not defined for facility WH1")]
@@ -257,6 +266,7 @@ def test_invoice_without_sequence_changes_nothing(db):
     assert status(picklist) == PicklistStatus.RECEIVED
     assert not Invoice.objects.exists()
     assert StateChange.objects.count() == states_before
+    assert set(Sequence.objects.values_list("name", "facility", "next_value")) == sequences_before
     assert not Sequence.objects.filter(name="INVOICE").exists()
 
 
@@ -391,7 +401,9 @@ def test_closed_manifest_takes_no_shipments_and_closes_once(world):
     to_ready([b])
     with pytest.raises(IllegalTransition, match="is CLOSED"):
         manifest_add_shipments(manifest, [b.pk])
-    with pytest.raises(IllegalTransition, match=f"Manifest {manifest.code} is CLOSED: cannot close"):
+    with pytest.raises(
+        IllegalTransition, match=f"Manifest {manifest.code} is CLOSED: cannot close"
+    ):
         manifest_close(manifest)
     assert stock_of(world) == (9, 1)
 
@@ -561,7 +573,8 @@ def test_split_then_merge_shipments_of_one_order(world):
     assert len(parts) == 2
     assert status(original) == SS.SPLITTED
     assert [list(p.items.values_list("pk", flat=True)) for p in parts] == [
-        [units[0].pk], [units[1].pk, units[2].pk]
+        [units[0].pk],
+        [units[1].pk, units[2].pk],
     ]
     assert all(p.parent_id == original.pk and p.status == SS.CREATED for p in parts)
     assert stock_of(world) == (10, 3), "splitting moves no stock"
@@ -615,14 +628,15 @@ def test_facility_sequence_for_shipment_codes(world):
     assert second.code == "WH1-S001"
 
 
-def test_location_not_serviceable_shipment_cannot_be_picked(world):
-    wh = world.facility
+def test_location_not_serviceable_shipment_cannot_be_picked_or_forced(world):
     order = world.order("FK-1", pincode="110001")
     shipment = shipment_of(order)
     assert status(shipment) == SS.LOCATION_NOT_SERVICEABLE
     outcome = picklist_create([shipment.pk], destination="INVOICING")
     assert outcome.done == [] and "is LOCATION_NOT_SERVICEABLE: cannot pick" in outcome.failed[0][1]
-    assert wh.pk == shipment.facility_id
+    forced = shipments_force_dispatch([shipment.pk])
+    assert forced.done == [] and "cannot force dispatch" in forced.failed[0][1]
+    assert stock_of(world) == (10, 1) and not Invoice.objects.exists()
 
 
 def test_second_shelf_units_get_their_shelf_on_the_picklist(world):
@@ -633,3 +647,42 @@ def test_second_shelf_units_get_their_shelf_on_the_picklist(world):
     outcome = picklist_create([shipment_of(order).pk], destination="INVOICING")
     shelves = sorted(outcome.created[0].items.values_list("shelf__code", flat=True))
     assert shelves == ["A1", "B7"]
+
+
+def test_force_dispatch_closes_picklists_with_nothing_left_to_pick(world):
+    a = shipment_of(world.order("FK-1"))
+    b = shipment_of(world.order("FK-2"))
+    c = shipment_of(world.order("FK-3"))
+    received = to_picked([a, b])
+    [unreceived] = picklist_create([c.pk], destination="INVOICING").created
+    assert shipments_force_dispatch([a.pk, c.pk]).ok
+    assert status(received) == PicklistStatus.RECEIVED, "b still waits for invoicing"
+    assert status(unreceived) == PicklistStatus.CLOSED, "nothing left to pick"
+    assert shipments_force_dispatch([b.pk]).ok
+    assert status(received) == PicklistStatus.CLOSED
+    assert stock_of(world) == (7, 0)
+
+
+def test_close_skips_a_shipment_dispatched_after_the_list_was_read(world, monkeypatch):
+    """Between reading the manifest's shipments and locking them, another process
+    force-dispatched one: the close dispatches the others instead of failing."""
+    from orders.services import fulfilment
+
+    a = shipment_of(world.order("FK-1"))
+    b = shipment_of(world.order("FK-2"))
+    manifest = to_manifested(world, [a, b])
+    real_lock = fulfilment.lock_shipments
+
+    def lock_after_someone_else_dispatched(ids):
+        ids = list(ids)
+        monkeypatch.setattr(fulfilment, "lock_shipments", real_lock)
+        assert shipments_force_dispatch([b.pk], actor="other").ok
+        return real_lock(ids)
+
+    monkeypatch.setattr(fulfilment, "lock_shipments", lock_after_someone_else_dispatched)
+    outcome = manifest_close(manifest, actor="lead")
+    assert outcome.done == [a]
+    assert status(manifest) == ManifestStatus.CLOSED
+    assert stock_of(world) == (8, 0), "each unit consumed once"
+    b_dispatched = StateChange.objects.filter(object_code=b.code, to_state="DISPATCHED")
+    assert list(b_dispatched.values_list("transition", "actor")) == [("force_dispatch", "other")]

@@ -20,7 +20,9 @@ class Manifest(models.Model):
     channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT)
     shipping_provider = models.ForeignKey("inventory.ShippingProvider", on_delete=models.PROTECT)
     status = FSMField(
-        max_length=12, choices=ManifestStatus.choices, default=ManifestStatus.CREATED,
+        max_length=12,
+        choices=ManifestStatus.choices,
+        default=ManifestStatus.CREATED,
         editable=False,
     )
     comments = models.CharField(max_length=255, blank=True)

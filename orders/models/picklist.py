@@ -23,7 +23,9 @@ class Picklist(models.Model):
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT)
     destination = models.CharField(max_length=10, choices=PicklistDestination.choices)
     status = FSMField(
-        max_length=12, choices=PicklistStatus.choices, default=PicklistStatus.CREATED,
+        max_length=12,
+        choices=PicklistStatus.choices,
+        default=PicklistStatus.CREATED,
         editable=False,
     )
     created_by = models.ForeignKey(

@@ -31,6 +31,7 @@ from .orders import (
     orders_refresh_status,
     orders_unhold,
 )
+from .serviceability import shipments_recheck_serviceability
 from .shipments import shipment_split, shipments_merge
 
 __all__ = [
@@ -59,5 +60,6 @@ __all__ = [
     "shipments_invoice",
     "shipments_manifest",
     "shipments_merge",
+    "shipments_recheck_serviceability",
     "shipments_ship",
 ]

@@ -25,7 +25,7 @@ from uniware.core.models import SequenceName
 from uniware.core.services import sequence_take
 
 from ..locks import lock_items, lock_orders
-from ..models import Order, OrderItem, OrderItemStatus, OrderStatus, Shipment, ShipmentStatus
+from ..models import OrderItem, OrderItemStatus, OrderStatus, Shipment, ShipmentStatus
 from .orders import orders_refresh_status
 
 S = OrderItemStatus
@@ -48,7 +48,13 @@ def _providers_by_route(facility_ids, routes) -> dict[tuple[int, str, str], int]
         pincode__in=pincodes,
         shipping_provider__is_active=True,
         shipping_provider__facilities__in=facility_ids,
-    ).values_list("shipping_provider__facilities", "pincode", "payment_method", "priority", "shipping_provider_id")
+    ).values_list(
+        "shipping_provider__facilities",
+        "pincode",
+        "payment_method",
+        "priority",
+        "shipping_provider_id",
+    )
     for facility_id, pincode, method, priority, provider_id in rows:
         key = (facility_id, pincode, method)
         if key not in best or (priority, provider_id) < best[key]:
@@ -70,7 +76,8 @@ def allocate_units(
             scope = scope.filter(pk__in=list(unit_ids))
         if sku_ids is not None:
             scope = scope.filter(sku_id__in=list(sku_ids))
-        orders = lock_orders(scope.values_list("order_id", flat=True).distinct())
+        # order_by(): the default ordering would make DISTINCT return one row per unit
+        orders = lock_orders(scope.order_by().values_list("order_id", flat=True).distinct())
         eligible = [
             o.pk
             for o in orders.values()
@@ -164,7 +171,9 @@ def _attach_shipments(
             shipment = Shipment(
                 order_id=order_id,
                 facility_id=facility_id,
-                status=ShipmentStatus.CREATED if serviceable else ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+                status=ShipmentStatus.CREATED
+                if serviceable
+                else ShipmentStatus.LOCATION_NOT_SERVICEABLE,
                 shipping_provider_id=members[0]._provider_id,
                 created_at=now,
                 updated_at=now,
@@ -182,9 +191,7 @@ def _attach_shipments(
     Shipment.objects.bulk_create(new, batch_size=1000)
     for unit in units:
         unit.shipment_id = unit.shipment.pk
-    record_changes(
-        [Change(s, "", s.status) for s in new], transition="create", actor=actor, at=now
-    )
+    record_changes([Change(s, "", s.status) for s in new], transition="create", actor=actor, at=now)
     return new
 
 
@@ -193,7 +200,8 @@ def reallocate_waiting_units(*, sku_ids=None, actor: Actor | None = None) -> All
     scope = OrderItem.objects.filter(status=S.UNFULFILLABLE)
     if sku_ids is not None:
         scope = scope.filter(sku_id__in=list(sku_ids))
-    order_ids = list(scope.values_list("order_id", flat=True).distinct()[:5000])
+    oldest_first = scope.order_by("order_id").values_list("order_id", flat=True).distinct()
+    order_ids = list(oldest_first[:5000])
     if not order_ids:
         return AllocationResult()
     return allocate_units(order_ids=order_ids, sku_ids=sku_ids, actor=actor or "task:reallocate")

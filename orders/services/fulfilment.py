@@ -16,7 +16,7 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from inventory.services import stock_consume
+from inventory.services import stock_consume, stock_lock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
 from uniware.core.db import bulk_set
@@ -110,14 +110,17 @@ def picklist_create(shipment_ids, *, destination: str, actor=None) -> Outcome:
         if not ok:
             return outcome
         shelves = dict(
-            OrderItem.objects.filter(pk__in=[u.pk for s in ok for u in units[s.pk]])
-            .values_list("pk", "inventory__shelf_id")
+            OrderItem.objects.filter(pk__in=[u.pk for s in ok for u in units[s.pk]]).values_list(
+                "pk", "inventory__shelf_id"
+            )
         )
         by_facility: dict[int, list[Shipment]] = defaultdict(list)
         for s in ok:
             by_facility[s.facility_id].append(s)
         unit_transition = (
-            "pick_for_staging" if destination == PicklistDestination.STAGING else "pick_for_invoicing"
+            "pick_for_staging"
+            if destination == PicklistDestination.STAGING
+            else "pick_for_invoicing"
         )
         for members in by_facility.values():
             facility = members[0].facility
@@ -125,7 +128,9 @@ def picklist_create(shipment_ids, *, destination: str, actor=None) -> Outcome:
             picklist = Picklist.objects.create(
                 code=code, facility=facility, destination=destination, created_by=actor.user
             )
-            record_changes([Change(picklist, "", picklist.status)], transition="create", actor=actor)
+            record_changes(
+                [Change(picklist, "", picklist.status)], transition="create", actor=actor
+            )
             PicklistItem.objects.bulk_create(
                 [
                     PicklistItem(
@@ -158,7 +163,9 @@ def picklist_receive(picklist_ids, *, actor=None) -> Outcome:
         ok = [p for p in picklists if _check(outcome, p, "receive")]
         if not ok:
             return outcome
-        shipment_ids = PicklistItem.objects.filter(picklist__in=ok).values_list("shipment_id", flat=True)
+        shipment_ids = PicklistItem.objects.filter(picklist__in=ok).values_list(
+            "shipment_id", flat=True
+        )
         shipments = [s for s in lock_shipments(shipment_ids) if s.status == SS.PICKING]
         apply_transitions(ok, "receive", actor=actor)
         apply_transitions(shipments, "receive", actor=actor)
@@ -166,17 +173,39 @@ def picklist_receive(picklist_ids, *, actor=None) -> Outcome:
     return outcome
 
 
+OPEN_PICKLIST = [PicklistStatus.CREATED, PicklistStatus.RECEIVED]
+
+
+def _lock_open_picklists(shipment_ids, statuses=OPEN_PICKLIST) -> list[Picklist]:
+    """Lock the open picklists these shipments are on (picklists come first in the lock
+    order of `orders.locks`)."""
+    ids = PicklistItem.objects.filter(
+        shipment_id__in=list(shipment_ids), picklist__status__in=statuses
+    ).values_list("picklist_id", flat=True)
+    return list(
+        Picklist.objects.select_for_update()
+        .filter(pk__in=set(ids), status__in=statuses)
+        .order_by("pk")
+    )
+
+
 def _close_finished_picklists(picklists: list[Picklist], *, actor: Actor) -> None:
-    """Close received picklists none of whose shipments still waits for invoicing."""
+    """Close (locked) open picklists none of whose shipments still waits to be picked or
+    invoiced: all invoiced, dispatched or cancelled."""
     if not picklists:
         return
     waiting = set(
         PicklistItem.objects.filter(
             picklist__in=picklists,
-            shipment__status__in=[SS.PICKING, SS.PICKED, SS.PENDING_CUSTOMIZATION, SS.CUSTOMIZATION_COMPLETE],
+            shipment__status__in=[
+                SS.PICKING,
+                SS.PICKED,
+                SS.PENDING_CUSTOMIZATION,
+                SS.CUSTOMIZATION_COMPLETE,
+            ],
         ).values_list("picklist_id", flat=True)
     )
-    done = [p for p in picklists if p.pk not in waiting and p.status == PicklistStatus.RECEIVED]
+    done = [p for p in picklists if p.pk not in waiting and p.status in OPEN_PICKLIST]
     apply_transitions(done, "close", actor=actor)
 
 
@@ -187,9 +216,9 @@ def _create_sale_invoices(shipments: list[Shipment], outcome: Outcome) -> list[S
     """Invoice shipments (numbers from each facility's INVOICE sequence). Shipments of a
     facility without a sequence fail with the reason and are left untouched."""
     invoiced = set(
-        Invoice.objects.filter(
-            shipment__in=shipments, invoice_type=InvoiceType.SALE
-        ).values_list("shipment_id", flat=True)
+        Invoice.objects.filter(shipment__in=shipments, invoice_type=InvoiceType.SALE).values_list(
+            "shipment_id", flat=True
+        )
     )
     todo = [s for s in shipments if s.pk not in invoiced]
     totals = dict(
@@ -233,12 +262,8 @@ def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:
     actor = Actor.of(actor)
     outcome = Outcome()
     with transaction.atomic():
-        picklist_ids = PicklistItem.objects.filter(
-            shipment_id__in=list(shipment_ids), picklist__status=PicklistStatus.RECEIVED
-        ).values_list("picklist_id", flat=True)
-        picklists = list(
-            Picklist.objects.select_for_update().filter(pk__in=list(picklist_ids)).order_by("pk")
-        )
+        shipment_ids = list(shipment_ids)
+        picklists = _lock_open_picklists(shipment_ids, [PicklistStatus.RECEIVED])
         shipments = lock_shipments(shipment_ids)
         units = _units_by_shipment(shipments)
         ready = []
@@ -248,7 +273,9 @@ def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:
             active = [u for u in units[s.pk] if u.status != S.CANCELLED]
             if not active or any(u.status != S.PICKING_FOR_INVOICING for u in active):
                 outcome.fail(
-                    s, "its units are not picked for invoicing (staged units need an INVOICING picklist)"
+                    s,
+                    "its units are not picked for invoicing "
+                    "(staged units need an INVOICING picklist)",
                 )
                 continue
             ready.append(s)
@@ -282,7 +309,9 @@ def shipments_generate_label(
                 continue
             given = tracking_numbers.get(s.pk) or s.tracking_number
             if s.order.third_party_shipping and not (given and s.shipping_provider_id):
-                outcome.fail(s, "the channel ships this order and has not sent provider and tracking number")
+                outcome.fail(
+                    s, "the channel ships this order and has not sent provider and tracking number"
+                )
                 continue
             if not s.shipping_provider_id:
                 outcome.fail(s, "no shipping provider serves this pincode and payment method")
@@ -299,7 +328,9 @@ def shipments_generate_label(
 # --- Manifests --------------------------------------------------------------------------
 
 
-def manifest_create(*, facility, channel, shipping_provider, actor=None, comments: str = "") -> Manifest:
+def manifest_create(
+    *, facility, channel, shipping_provider, actor=None, comments: str = ""
+) -> Manifest:
     actor = Actor.of(actor)
     with transaction.atomic():
         code = sequence_take(SequenceName.MANIFEST, facility=facility)[0]
@@ -322,16 +353,22 @@ def manifest_add_shipments(manifest: Manifest, shipment_ids, *, actor=None) -> O
     with transaction.atomic():
         manifest = lock_manifest(manifest.pk)
         if manifest.status != ManifestStatus.CREATED:
-            raise IllegalTransition(manifest, "add_shipments", "only an open manifest takes shipments")
+            raise IllegalTransition(
+                manifest, "add_shipments", "only an open manifest takes shipments"
+            )
         shipments = lock_shipments(shipment_ids)
         ok = []
         for s in shipments:
             if s.facility_id != manifest.facility_id:
-                outcome.fail(s, f"it ships from {s.facility}, the manifest from {manifest.facility}")
+                outcome.fail(
+                    s, f"it ships from {s.facility}, the manifest from {manifest.facility}"
+                )
             elif s.order.channel_id != manifest.channel_id:
                 outcome.fail(s, f"its order is from another channel than {manifest.channel}")
             elif s.shipping_provider_id != manifest.shipping_provider_id:
-                outcome.fail(s, f"its provider is {s.shipping_provider}, not {manifest.shipping_provider}")
+                outcome.fail(
+                    s, f"its provider is {s.shipping_provider}, not {manifest.shipping_provider}"
+                )
             elif _check(outcome, s, "add_to_manifest"):
                 ok.append(s)
         units = _units_by_shipment(ok, status=S.PICKING_FOR_INVOICING)
@@ -355,7 +392,11 @@ def shipments_manifest(shipment_ids, *, actor=None) -> Outcome:
     )
     for pk, facility_id, channel_id, provider_id, code, status in rows:
         if status != SS.READY_TO_SHIP or provider_id is None:
-            outcome.fail(code, f"shipment is {status}: only READY_TO_SHIP shipments with a provider can be manifested")
+            outcome.fail(
+                code,
+                f"shipment is {status}: only READY_TO_SHIP shipments with a provider "
+                "can be manifested",
+            )
             continue
         groups[(facility_id, channel_id, provider_id)].append(pk)
     for (facility_id, channel_id, provider_id), ids in groups.items():
@@ -416,9 +457,13 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
     with transaction.atomic():
         manifest = lock_manifest(manifest.pk)
         check_transition(manifest, "close")
-        shipments = lock_shipments(
-            Shipment.objects.filter(manifest=manifest, status=SS.MANIFESTED).values_list("pk", flat=True)
-        )
+        candidates = Shipment.objects.filter(manifest=manifest, status=SS.MANIFESTED)
+        # Re-check once locked: one may have been force-dispatched or removed meanwhile.
+        shipments = [
+            s
+            for s in lock_shipments(candidates.values_list("pk", flat=True))
+            if s.status == SS.MANIFESTED and s.manifest_id == manifest.pk
+        ]
         if not shipments:
             raise IllegalTransition(manifest, "close", "it has no shipments")
         held = [s.code for s in shipments if s.order.on_hold]
@@ -426,9 +471,15 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
             raise IllegalTransition(
                 manifest, "close", f"orders on hold: {', '.join(held[:10])}; remove or unhold them"
             )
-        units = [u for group in _units_by_shipment(shipments, status=S.MANIFESTED).values() for u in group]
+        units = [
+            u
+            for group in _units_by_shipment(shipments, status=S.MANIFESTED).values()
+            for u in group
+        ]
         now = timezone.now()
-        apply_transitions(shipments, "dispatch", actor=actor, values={"dispatched_at": now}, now=now)
+        apply_transitions(
+            shipments, "dispatch", actor=actor, values={"dispatched_at": now}, now=now
+        )
         apply_transitions(units, "dispatch", actor=actor, now=now)
         stock_consume(Counter(u.inventory_id for u in units if u.inventory_id))
         apply_transitions([manifest], "close", actor=actor, values={"closed_at": now}, now=now)
@@ -442,7 +493,9 @@ def manifest_discard(manifest: Manifest, *, actor=None) -> Manifest:
     with transaction.atomic():
         manifest = lock_manifest(manifest.pk)
         if manifest.shipments.filter(status=SS.MANIFESTED).exists():
-            raise IllegalTransition(manifest, "discard", "it still has shipments; remove them first")
+            raise IllegalTransition(
+                manifest, "discard", "it still has shipments; remove them first"
+            )
         apply_transitions([manifest], "discard", actor=actor)
     return manifest
 
@@ -456,16 +509,22 @@ def shipments_force_dispatch(shipment_ids, *, actor=None, reason: str = "") -> O
     actor = Actor.of(actor)
     outcome = Outcome()
     with transaction.atomic():
+        shipment_ids = list(shipment_ids)
+        picklists = _lock_open_picklists(shipment_ids)
         shipments = lock_shipments(shipment_ids)
         allowed = [s for s in shipments if _check(outcome, s, "force_dispatch")]
+        by_shipment = _units_by_shipment(allowed, status__in=UNITS_BEFORE_DISPATCH)
+        # stock rows before the INVOICE sequence: the lock order of orders.locks
+        stock_lock_rows(u.inventory_id for group in by_shipment.values() for u in group)
         ok = _create_sale_invoices(allowed, outcome)
-        units = [
-            u for group in _units_by_shipment(ok, status__in=UNITS_BEFORE_DISPATCH).values() for u in group
-        ]
+        units = [u for s in ok for u in by_shipment[s.pk]]
         now = timezone.now()
-        apply_transitions(ok, "force_dispatch", actor=actor, reason=reason, values={"dispatched_at": now}, now=now)
+        apply_transitions(
+            ok, "force_dispatch", actor=actor, reason=reason, values={"dispatched_at": now}, now=now
+        )
         apply_transitions(units, "dispatch", actor=actor, reason=reason, now=now)
         stock_consume(Counter(u.inventory_id for u in units if u.inventory_id))
+        _close_finished_picklists(picklists, actor=actor)
         orders_refresh_status(_orders_of(ok), actor=actor)
         outcome.done = ok
     return outcome

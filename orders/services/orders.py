@@ -9,13 +9,13 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from channels.models import Channel
 from inventory.models import PaymentMethod, Sku
 from uniware.core.actors import Actor
-from uniware.core.audit import record_changes, record_event
+from uniware.core.audit import record_changes, record_events
 from uniware.core.fsm import Change, apply_transitions
 from uniware.core.results import Outcome
 
@@ -95,7 +95,10 @@ def orders_create(
             raise ValidationError({"channel": f"{where}: unknown channel {spec.channel!r}"})
         if spec.payment_method not in PaymentMethod.values:
             raise ValidationError(
-                {"payment_method": f"{where}: payment method {spec.payment_method!r} is not COD or PREPAID"}
+                {
+                    "payment_method": f"{where}: payment method {spec.payment_method!r} "
+                    "is not COD or PREPAID"
+                }
             )
         if not spec.ship_pincode:
             raise ValidationError({"ship_pincode": f"{where}: the shipping pincode is missing"})
@@ -107,8 +110,14 @@ def orders_create(
             sku = skus.get(line.sku)
             if sku is None:
                 raise ValidationError({"sku": f"{lwhere}: unknown SKU {line.sku!r}"})
-            if not isinstance(line.quantity, int) or line.quantity < 1:
-                raise ValidationError({"quantity": f"{lwhere}: quantity {line.quantity!r} must be a positive whole number"})
+            quantity = line.quantity
+            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+                raise ValidationError(
+                    {
+                        "quantity": f"{lwhere}: quantity {line.quantity!r} "
+                        "must be a positive whole number"
+                    }
+                )
             price = _money(line.selling_price, where=lwhere, name="selling_price")
             shipping = _money(line.shipping_charges, where=lwhere, name="shipping_charges")
             for n in range(line.quantity):
@@ -131,7 +140,9 @@ def orders_create(
             channel=channel,
             channel_order_id=spec.channel_order_id,
             order_date=spec.order_date or now,
-            status=OrderStatus.PENDING_VERIFICATION if spec.pending_verification else OrderStatus.CREATED,
+            status=OrderStatus.PENDING_VERIFICATION
+            if spec.pending_verification
+            else OrderStatus.CREATED,
             payment_method=spec.payment_method,
             third_party_shipping=spec.third_party_shipping,
             currency=spec.currency,
@@ -154,6 +165,7 @@ def orders_create(
         )
         orders.append(order)
         units_by_order.append(units)
+    _check_new(orders)
 
     with transaction.atomic():
         Order.objects.bulk_create(orders, batch_size=1000)
@@ -176,6 +188,36 @@ def orders_create(
     return orders
 
 
+def _check_new(orders: list[Order]) -> None:
+    """A channel sends each order once: refuse an order id the channel already has (in the
+    database or twice in this batch) with a clear error instead of an IntegrityError."""
+    seen: dict[tuple[int, str], Order] = {}
+    codes: dict[str, Order] = {}
+    for order in orders:
+        key = (order.channel.pk, order.channel_order_id)
+        if key in seen or order.code in codes:
+            message = (
+                f"Order {order.channel_order_id}: sent twice by channel {order.channel.code} "
+                "in this batch"
+            )
+            raise ValidationError({"channel_order_id": message})
+        seen[key] = codes[order.code] = order
+    if not orders:
+        return
+    existing = Order.objects.filter(
+        Q(code__in=list(codes))
+        | Q(channel_id__in={k[0] for k in seen}, channel_order_id__in={k[1] for k in seen})
+    ).values_list("channel_id", "channel_order_id", "code")
+    for channel_id, channel_order_id, code in existing:
+        clash = seen.get((channel_id, channel_order_id)) or codes.get(code)
+        if clash is not None:
+            message = (
+                f"Order {clash.channel_order_id}: channel {clash.channel.code} already has "
+                f"this order ({code})"
+            )
+            raise ValidationError({"channel_order_id": message})
+
+
 def order_create(spec: OrderInput, *, actor: Actor | None = None, allocate: bool = True) -> Order:
     order = orders_create([spec], actor=actor, allocate=allocate)[0]
     order.refresh_from_db()
@@ -185,15 +227,20 @@ def order_create(spec: OrderInput, *, actor: Actor | None = None, allocate: bool
 def determine_order_status(current: str, unit_counts: dict[str, int]) -> str:
     """The order status its units imply (domain.md). Monotonic: never back to CREATED once
     processing, and COMPLETE is not reopened by returns."""
+    if current in (OrderStatus.COMPLETE, OrderStatus.CANCELLED):
+        return current  # final: returns and late cancellations do not reopen it
     active = {s: n for s, n in unit_counts.items() if s != S.CANCELLED and n}
-    if unit_counts and not active:
+    if any(unit_counts.values()) and not active:
         return OrderStatus.CANCELLED
-    if current in (OrderStatus.PENDING_VERIFICATION, OrderStatus.COMPLETE, OrderStatus.CANCELLED):
+    if current == OrderStatus.PENDING_VERIFICATION:
         return current
     if active and all(s in ITEM_DISPATCHED_OR_LATER for s in active):
         return OrderStatus.COMPLETE
     past_allocation = set(active) - {
-        S.CREATED, S.FULFILLABLE, S.UNFULFILLABLE, S.LOCATION_NOT_SERVICEABLE
+        S.CREATED,
+        S.FULFILLABLE,
+        S.UNFULFILLABLE,
+        S.LOCATION_NOT_SERVICEABLE,
     }
     if current == OrderStatus.PROCESSING or past_allocation:
         return OrderStatus.PROCESSING
@@ -262,7 +309,7 @@ def _set_hold(order_ids, hold: bool, *, actor: Actor, reason: str) -> Outcome:
             )
             for order in outcome.done:
                 order.on_hold = hold
-                record_event(order, transition=verb, actor=actor, reason=reason)
+            record_events(outcome.done, transition=verb, actor=actor, reason=reason)
     return outcome
 
 

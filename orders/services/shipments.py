@@ -56,7 +56,9 @@ def shipment_split(shipment: Shipment, groups: list[list[int]], *, actor=None) -
         rest = [u.pk for u in units if u.pk not in set(named)]
         parts = [g for g in [*groups, rest] if g]
         if len(parts) < 2:
-            raise IllegalTransition(shipment, "split", "a split needs at least two non-empty groups")
+            raise IllegalTransition(
+                shipment, "split", "a split needs at least two non-empty groups"
+            )
         new = _new_shipments_like(shipment, len(parts), actor=actor)
         moved = []
         for target, group in zip(new, parts, strict=True):
@@ -80,7 +82,9 @@ def shipments_merge(shipment_ids, *, actor=None) -> Shipment:
         for s in shipments:
             check_transition(s, "merge")
             if s.order_id != first.order_id:
-                raise IllegalTransition(s, "merge", f"it belongs to order {s.order}, not {first.order}")
+                raise IllegalTransition(
+                    s, "merge", f"it belongs to order {s.order}, not {first.order}"
+                )
             if s.facility_id != first.facility_id or s.status != first.status:
                 raise IllegalTransition(
                     s, "merge", f"it differs from {first} in facility or status"

@@ -6,10 +6,17 @@ import zoneinfo
 
 from django import forms
 from django.contrib import admin
+from django.contrib.contenttypes.models import ContentType
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 
-from .admin_utils import FastChangeListMixin, ReadOnlyAdminMixin, recent_filter, status_badge
+from .admin_utils import (
+    FastChangeListMixin,
+    ReadOnlyAdminMixin,
+    SaveChangedFieldsMixin,
+    recent_filter,
+    status_badge,
+)
 from .models import Sequence, StateChange, Tenant
 
 admin.site.site_header = "Uniware back-office"
@@ -48,16 +55,50 @@ class TenantAdmin(admin.ModelAdmin):
 
 
 @admin.register(Sequence)
-class SequenceAdmin(admin.ModelAdmin):
+class SequenceAdmin(SaveChangedFieldsMixin, admin.ModelAdmin):
+    """The next number is set when the sequence is added; afterwards only services move it
+    (under a row lock), so an edited prefix never puts back a number already used."""
+
     list_display = ["name", "facility", "prefix", "next_number", "padding"]
     list_filter = ["name", "facility"]
     list_select_related = ["facility"]
     search_fields = ["=name", "=prefix"]
     fields = ["name", "facility", "prefix", "next_value", "padding"]
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["next_value"] if obj is not None else []
+
     @admin.display(description="next number")
     def next_number(self, obj: Sequence) -> str:
         return obj.format(obj.next_value)
+
+
+class ObjectTypeFilter(admin.SimpleListFilter):
+    """The kinds of objects that have a history (fixed choices, no query over the table)."""
+
+    title = "object type"
+    parameter_name = "type"
+    models = [
+        ("orders", "order"),
+        ("orders", "orderitem"),
+        ("orders", "shipment"),
+        ("orders", "picklist"),
+        ("orders", "manifest"),
+    ]
+
+    def lookups(self, request, model_admin):
+        return [(f"{app}.{name}", name) for app, name in self.models]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if not value or "." not in value:
+            return queryset
+        app_label, model = value.split(".", 1)
+        try:  # cached by ContentType's manager: no join, no extra query
+            content_type = ContentType.objects.get_by_natural_key(app_label, model)
+        except ContentType.DoesNotExist:
+            return queryset.none()
+        return queryset.filter(content_type=content_type)
 
 
 @admin.register(StateChange)
@@ -65,12 +106,21 @@ class StateChangeAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     """The audit trail: who or which task changed what, from which status to which, and why."""
 
     list_display = ["at", "object_code", "content_type", "transition", "change", "actor", "reason"]
-    list_filter = ["content_type", recent_filter("at", "when")]
+    list_filter = [ObjectTypeFilter, recent_filter("at", "when")]
     list_select_related = ["content_type"]
-    search_fields = ["=object_code", "=actor"]
-    search_help_text = "Exact object code (order, unit, shipment ...) or actor."
+    search_fields = ["object_code"]
+    search_help_text = (
+        "Exact code of an order (or its channel order id), shipment, picklist or manifest."
+    )
     sortable_by = ["at"]
     raw_id_fields = ["order", "user"]
+
+    def get_search_results(self, request, queryset, search_term):
+        from orders.selectors import audit_search
+
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(audit_search(search_term)), False
 
     @admin.display(description="change")
     def change(self, obj: StateChange):

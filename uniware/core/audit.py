@@ -43,17 +43,34 @@ def record_changes(changes: Iterable, *, transition: str, actor: Actor, reason: 
 
 def record_event(obj: models.Model, *, transition: str, actor: Actor, reason: str = "", state=""):
     """An audited action that is not a status change (hold, unhold, label ...)."""
-    state = state or getattr(obj, "status", "")
-    return StateChange.objects.create(
-        content_type=ContentType.objects.get_for_model(type(obj)),
-        object_id=obj.pk,
-        object_code=str(obj)[:100],
-        order_id=_order_id(obj),
-        transition=transition,
-        from_state=state,
-        to_state=state,
-        user=actor.user,
-        actor=actor.label[:100],
-        reason=reason[:255],
-        at=timezone.now(),
-    )
+    return record_events([obj], transition=transition, actor=actor, reason=reason, state=state)[0]
+
+
+def record_events(
+    objs: Iterable[models.Model], *, transition: str, actor: Actor, reason: str = "", state=""
+) -> list[StateChange]:
+    """`record_event` for many objects of one model in one statement (bulk hold ...)."""
+    objs = list(objs)
+    if not objs:
+        return []
+    content_type = ContentType.objects.get_for_model(type(objs[0]))
+    at = timezone.now()
+    rows = []
+    for obj in objs:
+        current = state or getattr(obj, "status", "")
+        rows.append(
+            StateChange(
+                content_type=content_type,
+                object_id=obj.pk,
+                object_code=str(obj)[:100],
+                order_id=_order_id(obj),
+                transition=transition,
+                from_state=current,
+                to_state=current,
+                user=actor.user,
+                actor=actor.label[:100],
+                reason=reason[:255],
+                at=at,
+            )
+        )
+    return StateChange.objects.bulk_create(rows, batch_size=2000)

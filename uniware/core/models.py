@@ -79,9 +79,7 @@ class Sequence(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["name", "facility"], name="uniq_sequence_per_facility"
-            ),
+            models.UniqueConstraint(fields=["name", "facility"], name="uniq_sequence_per_facility"),
             models.UniqueConstraint(
                 fields=["name"],
                 condition=models.Q(facility__isnull=True),

@@ -41,9 +41,14 @@ ROLE_USERS = {
     "inbound": "Inbound Manager",
     "catalog": "Catalog Manager",
 }
-CITIES = [("Bengaluru", "Karnataka", "5600"), ("Delhi", "Delhi", "1100"), ("Mumbai", "Maharashtra", "4000")]
+CITIES = [
+    ("Bengaluru", "Karnataka", "5600"),
+    ("Delhi", "Delhi", "1100"),
+    ("Mumbai", "Maharashtra", "4000"),
+]
 PRODUCTS = ["T-shirt", "Kurta", "Jeans", "Saree", "Sneakers", "Watch", "Backpack", "Headphones"]
 COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
+STREETS = ["MG Road", "Park Street", "Ring Road"]
 
 
 class Command(BaseCommand):
@@ -58,7 +63,9 @@ class Command(BaseCommand):
         if not User.objects.filter(username="admin").exists():
             User.objects.create_superuser("admin", "admin@example.com", "admin")
         for username, role in ROLE_USERS.items():
-            user, created = User.objects.get_or_create(username=username, defaults={"is_staff": True})
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True}
+            )
             if created:
                 user.set_password(DEMO_PASSWORD)
                 user.save()
@@ -70,7 +77,9 @@ class Command(BaseCommand):
         with transaction.atomic():
             self._setup(rng)
         self._orders(rng, orders)
-        self.stdout.write(self.style.SUCCESS(f"Loaded the demo tenant with {Order.objects.count()} orders."))
+        self.stdout.write(
+            self.style.SUCCESS(f"Loaded the demo tenant with {Order.objects.count()} orders.")
+        )
 
     def _setup(self, rng: random.Random) -> None:
         tenant = Tenant.get()
@@ -78,15 +87,25 @@ class Command(BaseCommand):
         tenant.save()
         providers = [
             ShippingProvider.objects.create(code=c, name=n)
-            for c, n in [("BLUEDART", "Blue Dart"), ("DELHIVERY", "Delhivery"), ("ECOM", "Ecom Express")]
+            for c, n in [
+                ("BLUEDART", "Blue Dart"),
+                ("DELHIVERY", "Delhivery"),
+                ("ECOM", "Ecom Express"),
+            ]
         ]
         facilities = [
-            Facility.objects.create(code="WH-BLR", name="Bengaluru warehouse", priority=1, pincode="560001"),
-            Facility.objects.create(code="WH-DEL", name="Delhi warehouse", priority=2, pincode="110001"),
+            Facility.objects.create(
+                code="WH-BLR", name="Bengaluru warehouse", priority=1, pincode="560001"
+            ),
+            Facility.objects.create(
+                code="WH-DEL", name="Delhi warehouse", priority=2, pincode="110001"
+            ),
         ]
         for facility in facilities:
             facility.shipping_providers.set(providers)
-            Sequence.objects.create(name="INVOICE", facility=facility, prefix=f"INV/{facility.code}/")
+            Sequence.objects.create(
+                name="INVOICE", facility=facility, prefix=f"INV/{facility.code}/"
+            )
         Sequence.objects.create(name="RETURN_INVOICE", prefix="CN/")
         rows = []
         for _, _, prefix in CITIES:
@@ -94,17 +113,39 @@ class Command(BaseCommand):
                 pincode = f"{prefix}{n:02d}"
                 for p, provider in enumerate(rng.sample(providers, 2), start=1):
                     for method in ("PREPAID", "COD"):
-                        rows.append(Serviceability(shipping_provider=provider, pincode=pincode, payment_method=method, priority=p))
+                        rows.append(
+                            Serviceability(
+                                shipping_provider=provider,
+                                pincode=pincode,
+                                payment_method=method,
+                                priority=p,
+                            )
+                        )
         Serviceability.objects.bulk_create(rows)
         skus = []
         for product in PRODUCTS:
             for colour in COLOURS:
                 code = f"{product.upper().replace('-', '')}-{colour}"
-                skus.append(Sku.objects.create(code=code, name=f"{product}, {colour.title()}", mrp=rng.choice([499, 999, 1499])))
+                skus.append(
+                    Sku.objects.create(
+                        code=code,
+                        name=f"{product}, {colour.title()}",
+                        mrp=rng.choice([499, 999, 1499]),
+                    )
+                )
         for facility in facilities:
-            shelves = [Shelf.objects.create(facility=facility, code=f"{aisle}{n}") for aisle in "AB" for n in range(1, 6)]
+            shelves = [
+                Shelf.objects.create(facility=facility, code=f"{aisle}{n}")
+                for aisle in "AB"
+                for n in range(1, 6)
+            ]
             for sku in skus[:-4]:  # the last SKUs have no stock: their orders are UNFULFILLABLE
-                Inventory.objects.create(facility=facility, shelf=rng.choice(shelves), sku=sku, quantity=rng.randint(5, 40))
+                Inventory.objects.create(
+                    facility=facility,
+                    shelf=rng.choice(shelves),
+                    sku=sku,
+                    quantity=rng.randint(5, 40),
+                )
         for code, name, kind in [
             ("FLIPKART", "Flipkart", "FLIPKART"),
             ("AMAZON", "Amazon", "AMAZON"),
@@ -125,7 +166,12 @@ class Command(BaseCommand):
             pincode = f"{prefix}{rng.randint(1, 30):02d}" if rng.random() > 0.08 else "799999"
             order_id = f"{channel.code[:2]}-{100000 + n}"
             lines = [
-                LineInput(f"{order_id}-{i + 1}", rng.choice(skus), rng.choice([1, 1, 1, 2, 3]), str(rng.choice([499, 799, 1299])))
+                LineInput(
+                    f"{order_id}-{i + 1}",
+                    rng.choice(skus),
+                    rng.choice([1, 1, 1, 2, 3]),
+                    str(rng.choice([499, 799, 1299])),
+                )
                 for i in range(rng.choice([1, 1, 2]))
             ]
             specs.append(
@@ -138,8 +184,10 @@ class Command(BaseCommand):
                     ship_pincode=pincode,
                     ship_city=city,
                     ship_state=state,
-                    ship_address_line1=f"{rng.randint(1, 400)}, {rng.choice(['MG Road', 'Park Street', 'Ring Road'])}",
-                    customer_name=rng.choice(["Asha Rao", "Vikram Singh", "Meera Nair", "Rahul Gupta", "Fatima Khan"]),
+                    ship_address_line1=f"{rng.randint(1, 400)}, {rng.choice(STREETS)}",
+                    customer_name=rng.choice(
+                        ["Asha Rao", "Vikram Singh", "Meera Nair", "Rahul Gupta", "Fatima Khan"]
+                    ),
                     customer_phone=f"9{rng.randint(100000000, 999999999)}",
                     pending_verification=rng.random() < 0.04,
                     priority=1 if rng.random() < 0.1 else 0,
@@ -148,12 +196,18 @@ class Command(BaseCommand):
         actor = "demo-loader"
         orders_create(specs, actor=actor)
         created = list(Order.objects.values_list("pk", flat=True))
-        orders_hold(rng.sample(created, max(1, count // 30)), actor=actor, reason="Customer asked to wait")
+        orders_hold(
+            rng.sample(created, max(1, count // 30)), actor=actor, reason="Customer asked to wait"
+        )
 
         def shipments(status):
             from orders.models import Shipment
 
-            return list(Shipment.objects.filter(status=status, order__on_hold=False).values_list("pk", flat=True))
+            return list(
+                Shipment.objects.filter(status=status, order__on_hold=False).values_list(
+                    "pk", flat=True
+                )
+            )
 
         def some(ids, share):
             return rng.sample(ids, int(len(ids) * share))
@@ -161,13 +215,17 @@ class Command(BaseCommand):
         # Push shares of the work through each step, leaving some at every stage.
         to_pick = some(shipments(ShipmentStatus.CREATED), 0.75)
         for start in range(0, len(to_pick), 15):  # a picklist per wave of 15 shipments
-            batch = picklist_create(to_pick[start : start + 15], destination="INVOICING", actor=actor)
+            batch = picklist_create(
+                to_pick[start : start + 15], destination="INVOICING", actor=actor
+            )
             for picklist in batch.created:
                 if rng.random() < 0.8:
                     picklist_receive([picklist.pk], actor=actor)
         shipments_invoice(some(shipments(ShipmentStatus.PICKED), 0.85), actor=actor)
         shipments_generate_label(some(shipments(ShipmentStatus.PACKED), 0.85), actor=actor)
-        outcome = shipments_manifest(some(shipments(ShipmentStatus.READY_TO_SHIP), 0.85), actor=actor)
+        outcome = shipments_manifest(
+            some(shipments(ShipmentStatus.READY_TO_SHIP), 0.85), actor=actor
+        )
         for manifest in outcome.created[: max(1, len(outcome.created) * 2 // 3)]:
             manifest_close(manifest, actor=actor)
         shipments_ship(some(shipments(ShipmentStatus.DISPATCHED), 0.7), actor=actor)

@@ -25,7 +25,12 @@ class Command(BaseCommand):
             )
             periodic, created = PeriodicTask.objects.get_or_create(
                 name=name,
-                defaults={"task": task, "interval": interval, "queue": queue, "expire_seconds": seconds},
+                defaults={
+                    "task": task,
+                    "interval": interval,
+                    "queue": queue,
+                    "expire_seconds": seconds,
+                },
             )
             if reset and not created:
                 periodic.interval = interval

@@ -1,0 +1,167 @@
+"""Read-only tables shown on the change pages of orders, shipments, picklists and manifests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
+
+from uniware.core.admin_utils import Table, changelist_url, link, status_badge
+from uniware.core.models import StateChange
+
+from .. import selectors
+from ..models import Invoice, Manifest, Order, OrderItem, Picklist, Shipment
+
+
+def when(value) -> str:
+    return date_format(timezone.localtime(value), "DATETIME_FORMAT") if value else "—"
+
+
+def history_table(rows: list[StateChange], *, more_url: str = "") -> Table:
+    table = Table(
+        "History",
+        ["When", "Object", "Transition", "Status", "By", "Reason"],
+        empty="No state changes recorded.",
+    )
+    for change in rows:
+        kind = change.content_type.model_class()
+        kind_name = kind._meta.verbose_name if kind else change.content_type.model
+        if change.from_state == change.to_state:
+            status = status_badge(change.to_state)
+        else:
+            moved = f"{change.from_state or '∅'} → {change.to_state}"
+            status = status_badge(change.to_state, moved)
+        table.add(
+            when(change.at),
+            format_html("{} <span class='quiet'>{}</span>", change.object_code, kind_name),
+            change.transition.replace("_", " "),
+            status,
+            change.actor,
+            change.reason or "",
+        )
+    if len(rows) >= selectors.HISTORY_LIMIT and more_url:
+        table.note = format_html(
+            'Showing the latest {} changes. <a href="{}">See all</a>.',
+            selectors.HISTORY_LIMIT,
+            more_url,
+        )
+    return table
+
+
+def units_by_line_table(units: Iterable[OrderItem], *, title: str = "Units") -> Table:
+    """Units grouped under their channel line (a line of quantity 3 is three units)."""
+    table = Table(
+        title,
+        ["Unit", "Status", "Facility", "Shelf", "Shipment", "Price", "Note"],
+        empty="No units.",
+    )
+    lines: dict[str, list[OrderItem]] = {}
+    for unit in units:
+        lines.setdefault(unit.channel_order_item_id, []).append(unit)
+    for line_id, members in lines.items():
+        first = members[0]
+        table.add(
+            format_html(
+                "Line <strong>{}</strong> · SKU <strong>{}</strong> {} · {} × {}",
+                line_id,
+                first.sku.code,
+                first.title or first.sku.name,
+                len(members),
+                first.selling_price,
+            ),
+            group=True,
+        )
+        for unit in members:
+            table.add(
+                unit.code,
+                status_badge(unit.status),
+                unit.facility.code if unit.facility_id else "—",
+                unit.inventory.shelf.code if unit.inventory_id else "—",
+                link(unit.shipment) if unit.shipment_id else "—",
+                unit.selling_price,
+                unit.cancellation_reason,
+            )
+    return table
+
+
+def shipments_table(shipments: Iterable[Shipment], *, show_order: bool = False) -> Table:
+    columns = ["Shipment", "Status", "Facility", "Provider", "Tracking number", "Units"]
+    if show_order:
+        columns = ["Shipment", "Order", "Status", "Tracking number", "Units"]
+    table = Table("Shipments", columns, empty="No shipments yet.")
+    for s in shipments:
+        if show_order:
+            table.add(
+                link(s),
+                link(s.order),
+                status_badge(s.status),
+                s.tracking_number or "—",
+                s.unit_count,
+            )
+        else:
+            table.add(
+                link(s),
+                status_badge(s.status),
+                s.facility.code,
+                s.shipping_provider.code if s.shipping_provider_id else "—",
+                s.tracking_number or "—",
+                s.unit_count,
+            )
+    return table
+
+
+def invoices_table(invoices: Iterable[Invoice]) -> Table:
+    table = Table("Invoices", ["Number", "Type", "Amount", "Date"], empty="Not invoiced yet.")
+    for invoice in invoices:
+        table.add(
+            link(invoice, invoice.code),
+            invoice.get_invoice_type_display(),
+            invoice.total_amount,
+            when(invoice.created_at),
+        )
+    return table
+
+
+def order_tables(order: Order) -> list[Table]:
+    more = changelist_url(StateChange, order__id__exact=order.pk)
+    return [
+        units_by_line_table(selectors.order_units(order)),
+        shipments_table(selectors.order_shipments(order)),
+        history_table(selectors.order_history(order), more_url=more),
+    ]
+
+
+def shipment_tables(shipment: Shipment) -> list[Table]:
+    more = changelist_url(StateChange, order__id__exact=shipment.order_id)
+    return [
+        units_by_line_table(selectors.shipment_units(shipment)),
+        invoices_table(shipment.invoices.order_by("pk")),
+        history_table(selectors.shipment_history(shipment), more_url=more),
+    ]
+
+
+def picklist_tables(picklist: Picklist) -> list[Table]:
+    table = Table(
+        "Items to pick",
+        ["Shelf", "SKU", "Unit", "Order", "Shipment", "Shipment status"],
+        empty="No items.",
+    )
+    for item in selectors.picklist_items(picklist):
+        table.add(
+            item.shelf.code if item.shelf_id else "—",
+            item.sku.code,
+            item.order_item.code,
+            link(item.shipment.order),
+            link(item.shipment),
+            status_badge(item.shipment.status),
+        )
+    return [table, history_table(selectors.object_history(picklist))]
+
+
+def manifest_tables(manifest: Manifest) -> list[Table]:
+    return [
+        shipments_table(selectors.manifest_shipments(manifest), show_order=True),
+        history_table(selectors.object_history(manifest)),
+    ]

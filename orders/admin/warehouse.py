@@ -1,0 +1,222 @@
+"""Admin for picklists and manifests: created, received, closed and discarded by services."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.db import IntegrityError
+
+from uniware.core.admin_utils import (
+    DOMAIN_ERRORS,
+    FastChangeListMixin,
+    NoDeleteMixin,
+    ObjectActionsMixin,
+    SaveChangedFieldsMixin,
+    error_text,
+    plural,
+    recent_filter,
+    report_outcome,
+    run_action,
+    status_badge,
+)
+from uniware.core.models import SequenceName
+from uniware.core.results import Outcome
+from uniware.core.services import SequenceNotDefined, sequence_ensure_defined
+
+from .. import selectors
+from ..models import Manifest, ManifestStatus, Picklist, PicklistStatus
+from ..services import manifest_close, manifest_create, manifest_discard, picklist_receive
+from .common import manifest_tables, picklist_tables
+
+
+@admin.register(Picklist)
+class PicklistAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin.ModelAdmin):
+    """Picklists are made from the shipments list ("Create picklist ...")."""
+
+    list_display = ["code", "facility", "destination", "status_badge", "created_by", "created_at"]
+    list_select_related = ["facility", "created_by"]
+    list_filter = ["status", "destination", "facility", recent_filter("created_at", "created")]
+    sortable_by = ["code", "created_at"]
+    search_fields = ["code"]
+    search_help_text = "Exact picklist code, or a shipment code, tracking number or order code."
+    change_form_template = "admin/uniware/change_form.html"
+    fields = [("code", "status_badge"), ("facility", "destination"), ("created_by", "created_at")]
+    readonly_fields = [
+        "code",
+        "status_badge",
+        "facility",
+        "destination",
+        "created_by",
+        "created_at",
+    ]
+    actions = ["receive"]
+    object_actions = {"receive": [PicklistStatus.CREATED]}
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # nothing to edit by hand; actions have their own permissions
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Picklist):
+        return status_badge(obj.status)
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(selectors.picklist_search(search_term)), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["related_tables"] = picklist_tables(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def has_receive_permission(self, request) -> bool:
+        return request.user.has_perm("orders.receive_picklist")
+
+    @admin.action(description="Receive (picked units arrived)", permissions=["receive"])
+    def receive(self, request, queryset):
+        ids = list(queryset.values_list("pk", flat=True))
+        outcome = run_action(request, lambda: picklist_receive(ids, actor=request.user))
+        report_outcome(
+            request, outcome, done="Received", failed="Could not receive", noun="picklist"
+        )
+
+
+class ManifestAddForm(forms.ModelForm):
+    class Meta:
+        model = Manifest
+        fields = ["facility", "channel", "shipping_provider", "comments"]
+
+    def clean(self):
+        cleaned = super().clean()
+        facility = cleaned.get("facility")
+        if facility is not None:
+            try:
+                sequence_ensure_defined(SequenceName.MANIFEST, facility=facility)
+            except SequenceNotDefined as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return cleaned
+
+
+@admin.register(Manifest)
+class ManifestAdmin(
+    ObjectActionsMixin,
+    FastChangeListMixin,
+    SaveChangedFieldsMixin,
+    NoDeleteMixin,
+    admin.ModelAdmin,
+):
+    list_display = [
+        "code",
+        "facility",
+        "channel",
+        "shipping_provider",
+        "status_badge",
+        "created_by",
+        "created_at",
+        "closed_at",
+    ]
+    list_select_related = ["facility", "channel", "shipping_provider", "created_by"]
+    list_filter = [
+        "status",
+        "facility",
+        "channel",
+        "shipping_provider",
+        recent_filter("created_at", "created"),
+    ]
+    sortable_by = ["code", "created_at", "closed_at"]
+    search_fields = ["code"]
+    search_help_text = "Exact manifest code, or a shipment code, tracking number or order code."
+    change_form_template = "admin/uniware/change_form.html"
+    actions = ["close", "discard"]
+    object_actions = {"close": [ManifestStatus.CREATED], "discard": [ManifestStatus.CREATED]}
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ManifestAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["facility", "channel", "shipping_provider", "comments"]
+        return [
+            ("code", "status_badge"),
+            ("facility", "channel", "shipping_provider"),
+            "comments",
+            ("created_by", "created_at", "closed_at"),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [
+            "code",
+            "status_badge",
+            "facility",
+            "channel",
+            "shipping_provider",
+            "created_by",
+            "created_at",
+            "closed_at",
+        ]
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: Manifest):
+        return status_badge(obj.status, obj.get_status_display())
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(selectors.manifest_search(search_term)), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["related_tables"] = manifest_tables(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        created = manifest_create(
+            facility=obj.facility,
+            channel=obj.channel,
+            shipping_provider=obj.shipping_provider,
+            comments=obj.comments,
+            actor=request.user,
+        )
+        obj.pk, obj.code, obj.status = created.pk, created.code, created.status
+        obj.created_at, obj.created_by = created.created_at, created.created_by
+        return None
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("orders.close_manifest")
+
+    def has_discard_permission(self, request) -> bool:
+        return request.user.has_perm("orders.change_manifest")
+
+    @admin.action(description="Close (dispatch its shipments)", permissions=["close"])
+    def close(self, request, queryset):
+        outcome = Outcome()
+        for manifest in queryset.order_by("pk"):
+            try:
+                done = manifest_close(manifest, actor=request.user)
+            except (*DOMAIN_ERRORS, ValueError, IntegrityError) as exc:
+                outcome.fail(manifest, error_text(exc))
+            else:
+                outcome.done.append(f"{manifest} ({plural(len(done.done), 'shipment')} dispatched)")
+                outcome.failed += done.failed
+        report_outcome(request, outcome, done="Closed", failed="Could not close", noun="manifest")
+
+    @admin.action(description="Discard (empty open manifests only)", permissions=["discard"])
+    def discard(self, request, queryset):
+        outcome = Outcome()
+        for manifest in queryset.order_by("pk"):
+            try:
+                outcome.done.append(manifest_discard(manifest, actor=request.user))
+            except (*DOMAIN_ERRORS, ValueError, IntegrityError) as exc:
+                outcome.fail(manifest, error_text(exc))
+        report_outcome(
+            request, outcome, done="Discarded", failed="Could not discard", noun="manifest"
+        )

@@ -1,0 +1,33 @@
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from orders.models import Manifest, Order, OrderItem, Shipment
+
+
+def test_demo_loader_builds_a_tenant_with_work_at_every_stage(db):
+    call_command("load_demo", orders=60, seed=7)
+    assert Order.objects.count() == 60
+    shipment_states = set(Shipment.objects.values_list("status", flat=True))
+    assert {"CREATED", "PACKED", "READY_TO_SHIP", "DISPATCHED"} <= shipment_states
+    assert OrderItem.objects.filter(status="UNFULFILLABLE").exists()
+    assert Manifest.objects.filter(status="CLOSED").exists()
+    assert Order.objects.filter(status="COMPLETE").exists()
+    assert get_user_model().objects.get(username="packer").groups.filter(name="Pick and Pack")
+
+    call_command("load_demo", orders=60, seed=7)  # idempotent
+    assert Order.objects.count() == 60
+
+
+def test_setup_periodic_tasks_is_reproducible_and_keeps_edited_intervals(db):
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    call_command("setup_periodic_tasks")
+    task = PeriodicTask.objects.get(task="orders.tasks.reallocate_unfulfillable")
+    assert (task.interval.every, task.interval.period, task.queue) == (900, "seconds", "default")
+    task.interval = IntervalSchedule.objects.create(every=60, period="seconds")
+    task.save()
+    call_command("setup_periodic_tasks")
+    assert PeriodicTask.objects.get(pk=task.pk).interval.every == 60
+    call_command("setup_periodic_tasks", reset=True)
+    assert PeriodicTask.objects.get(pk=task.pk).interval.every == 900
+    assert PeriodicTask.objects.filter(task="orders.tasks.reallocate_unfulfillable").count() == 1
