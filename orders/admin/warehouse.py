@@ -164,7 +164,7 @@ class ManifestAdmin(
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Manifest):
-        return status_badge(obj.status, obj.get_status_display())
+        return status_badge(obj.status)
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():

@@ -149,6 +149,7 @@ def recent_filter(field_name: str, title: str) -> type[admin.SimpleListFilter]:
 # --- Links and badges ------------------------------------------------------------------------
 
 STATUS_COLOURS = {
+    "teal": {"CREATED", "CUSTOMIZATION_COMPLETE", "COURIER_ALLOCATED"},
     "green": {"DELIVERED", "DISPATCHED", "SHIPPED", "COMPLETE", "CLOSED", "RECEIVED", "RETURNED"},
     "blue": {
         "FULFILLABLE",
@@ -162,6 +163,7 @@ STATUS_COLOURS = {
         "PROCESSING",
     },
     "orange": {
+        "ON_HOLD",
         "UNFULFILLABLE",
         "LOCATION_NOT_SERVICEABLE",
         "PENDING_VERIFICATION",
@@ -171,7 +173,13 @@ STATUS_COLOURS = {
     },
     "grey": {"CANCELLED", "DISCARDED", "SPLITTED", "MERGED", "REPLACED", "RESHIPPED"},
 }
-_HEX = {"green": "#1e7e34", "blue": "#1f5f99", "orange": "#b45f06", "grey": "#6c757d"}
+_HEX = {
+    "teal": "#17808a",
+    "green": "#1e7e34",
+    "blue": "#1f5f99",
+    "orange": "#b45f06",
+    "grey": "#6c757d",
+}
 
 
 def status_colour(status: str) -> str:
