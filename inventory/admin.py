@@ -175,3 +175,6 @@ class ServiceabilityAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmi
     search_fields = ["pincode"]
     exact_search_fields = ["pincode"]
     search_help_text = "Exact pincode."
+
+
+from . import admin_putaway  # noqa: E402,F401  (registers the putaway admin)

@@ -1,10 +1,12 @@
-"""Facilities, shelves, SKUs, stock, shipping providers and serviceability."""
+"""Facilities, shelves, SKUs, stock, shipping providers, serviceability and putaways."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django_fsm import FSMField, transition
 
 
 class PaymentMethod(models.TextChoices):
@@ -154,3 +156,124 @@ class Serviceability(models.Model):
     def __str__(self) -> str:
         provider = self.shipping_provider.code if self.shipping_provider_id else "?"
         return f"{provider} {self.pincode} {self.payment_method} #{self.priority}"
+
+
+class PutawayType(models.TextChoices):
+    """Why units come back to the shelves (uniware-research §7.1)."""
+
+    PUTAWAY_PICKLIST_ITEM = "PUTAWAY_PICKLIST_ITEM", "Picklist putback (cancelled before invoicing)"
+    PUTAWAY_CANCELLED_ITEM = "PUTAWAY_CANCELLED_ITEM", "Cancelled after invoicing"
+    PUTAWAY_COURIER_RETURNED_ITEMS = "PUTAWAY_COURIER_RETURNED_ITEMS", "Courier returned (RTO)"
+    PUTAWAY_RECEIVED_RETURNS = "PUTAWAY_RECEIVED_RETURNS", "Received returns (marked returned)"
+    PUTAWAY_REVERSE_PICKUP_ITEM = "PUTAWAY_REVERSE_PICKUP_ITEM", "Reverse pickup (customer return)"
+
+
+class PutawayStatus(models.TextChoices):
+    CREATED = "CREATED", "Pending"
+    COMPLETE = "COMPLETE", "Complete"
+    DISCARDED = "DISCARDED", "Discarded"
+
+
+# A putaway puts units back as sellable or as damaged stock (uniware-research §7.3).
+PUTAWAY_INVENTORY_TYPES = [InventoryType.GOOD_INVENTORY, InventoryType.BAD_INVENTORY]
+
+
+class Putaway(models.Model):
+    """Units on their way back to the shelves of one facility (`inventory.putaway`).
+
+    Its units are counted in no `Inventory` row while it is pending: a cancelled picked or
+    invoiced unit left its shelf row at cancel time, a returned unit left at dispatch.
+    Completing it adds each unit, exactly once, to the shelf and inventory type chosen;
+    discarding it writes the units off (the reason is kept)."""
+
+    code = models.CharField(max_length=40, unique=True)
+    facility = models.ForeignKey(Facility, on_delete=models.PROTECT, related_name="putaways")
+    putaway_type = models.CharField("type", max_length=32, choices=PutawayType.choices)
+    status = FSMField(
+        max_length=12,
+        choices=PutawayStatus.choices,
+        default=PutawayStatus.CREATED,
+        editable=False,
+    )
+    item_count = models.PositiveIntegerField("units", default=0, editable=False)
+    return_manifest = models.ForeignKey(
+        "orders.ReturnManifest",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="putaways",
+    )
+    reverse_pickup = models.ForeignKey(
+        "orders.ReversePickup",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="putaways",
+    )
+    discard_reason = models.CharField(max_length=255, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "facility", "putaway_type"], name="putaway_work_idx")
+        ]
+        permissions = [
+            ("complete_putaway", "Can complete putaways (stock comes back)"),
+            ("discard_putaway", "Can discard putaways (units written off)"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @transition(field=status, source=PutawayStatus.CREATED, target=PutawayStatus.COMPLETE)
+    def complete(self) -> None:
+        """Its units are on the chosen shelves: stock is added."""
+
+    @transition(field=status, source=PutawayStatus.CREATED, target=PutawayStatus.DISCARDED)
+    def discard(self) -> None:
+        """Its units are written off; no stock comes back."""
+
+
+class PutawayItem(models.Model):
+    """One unit of a putaway. A unit is on at most one putaway, ever (a database constraint),
+    so it cannot come back into stock twice."""
+
+    putaway = models.ForeignKey(Putaway, on_delete=models.CASCADE, related_name="items")
+    order_item = models.OneToOneField(
+        "orders.OrderItem", on_delete=models.PROTECT, related_name="putaway_item"
+    )
+    sku = models.ForeignKey(Sku, on_delete=models.PROTECT)
+    suggested_shelf = models.ForeignKey(
+        Shelf,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The shelf the unit was picked from, when it is in this facility.",
+    )
+    shelf = models.ForeignKey(
+        Shelf, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    inventory_type = models.CharField(max_length=20, choices=InventoryType.choices, blank=True)
+    inventory = models.ForeignKey(
+        Inventory,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The stock row the unit went into.",
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.putaway_id}:{self.order_item_id}"

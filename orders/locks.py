@@ -1,15 +1,20 @@
 """Row locks, always taken in this order so concurrent services cannot deadlock:
 
-    Manifest / Picklist → Order → Shipment → OrderItem → Inventory → Sequence
+    ReturnManifest → ReversePickup → Putaway → Manifest / Picklist
+        → Order → Shipment → OrderItem → Inventory → Sequence
 
 Each helper locks rows in primary-key order. Use them inside `transaction.atomic()`.
+Rows a transaction creates itself (a new putaway, a follow-up order) need no lock: nobody
+else can see them yet. Work that would lock rows earlier in the order after later ones
+(allocating follow-up orders, re-allocating waiting units after a putaway) runs after the
+commit, in its own transaction (`orders.services.returns.allocate_after_commit`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .models import Manifest, Order, OrderItem, Picklist, Shipment
+from .models import Manifest, Order, OrderItem, Picklist, ReturnManifest, ReversePickup, Shipment
 
 
 def lock_orders(order_ids: Iterable[int]) -> dict[int, Order]:
@@ -47,3 +52,20 @@ def lock_manifest(manifest_id: int) -> Manifest:
 
 def lock_picklist(picklist_id: int) -> Picklist:
     return Picklist.objects.select_for_update().get(pk=picklist_id)
+
+
+def lock_return_manifest(return_manifest_id: int) -> ReturnManifest:
+    return (
+        ReturnManifest.objects.select_for_update(of=("self",))
+        .select_related("facility")
+        .get(pk=return_manifest_id)
+    )
+
+
+def lock_reverse_pickups(pickup_ids: Iterable[int]) -> list[ReversePickup]:
+    return list(
+        ReversePickup.objects.select_for_update(of=("self",))
+        .filter(pk__in=set(pickup_ids))
+        .select_related("facility", "order")
+        .order_by("pk")
+    )

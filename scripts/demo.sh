@@ -5,7 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
+SIMULATOR_PORT="${SIMULATOR_PORT:-8765}"
+export CHANNEL_SIMULATOR_URL="http://127.0.0.1:${SIMULATOR_PORT}"
 mkdir -p var/log
+
+# The channel simulator plays FLIPKART, AMAZON, PAYTM and MYSHOP (load_demo points them at it).
+$PY -m simulator --port "$SIMULATOR_PORT" --seed-demo >var/log/simulator.log 2>&1 &
+trap 'kill $(jobs -p) 2>/dev/null || true' EXIT INT TERM
 
 $PY manage.py migrate --noinput
 $PY manage.py load_demo
@@ -14,7 +20,6 @@ $PY manage.py setup_periodic_tasks
 .venv/bin/celery -A uniware worker -Q default,sync,notifications,imports -c 2 \
     --loglevel=INFO >var/log/worker.log 2>&1 &
 .venv/bin/celery -A uniware beat --loglevel=INFO --pidfile= >var/log/beat.log 2>&1 &
-trap 'kill $(jobs -p) 2>/dev/null || true' EXIT INT TERM
 
 cat <<MSG
 
@@ -22,7 +27,9 @@ cat <<MSG
   Admin:  http://127.0.0.1:${PORT}/admin/
   Login:  admin / admin   (role users: packer, sales, warehouse, returns, inbound, catalog;
                            password demo-pass-123)
-  Logs:   var/log/worker.log, var/log/beat.log      Stop: Ctrl-C
+  Channel simulator: ${CHANNEL_SIMULATOR_URL}/  (orders pulled every 10 minutes; status
+                     sync once the tenant is set live in Core › Tenant)
+  Logs:   var/log/worker.log, var/log/beat.log, var/log/simulator.log      Stop: Ctrl-C
 
 MSG
 $PY manage.py runserver "127.0.0.1:${PORT}"

@@ -46,6 +46,8 @@ from uniware.core.admin_utils import FastCountPaginator
 from uniware.core.models import Sequence, StateChange, Tenant
 
 from .factories import ChannelFactory, UserFactory
+from .returns_flow import make_return_records
+from .sync_helpers import make_sync_records
 
 SS = ShipmentStatus
 
@@ -138,12 +140,19 @@ REGISTERED = {
     "inventory.shippingprovider",
     "inventory.serviceability",
     "channels.channel",
+    "channels.syncrun",
+    "channels.syncerror",
+    "channels.synccursor",
+    "channels.synclease",
     "orders.order",
     "orders.orderitem",
     "orders.shipment",
     "orders.invoice",
     "orders.picklist",
     "orders.manifest",
+    "orders.returnmanifest",
+    "orders.reversepickup",
+    "inventory.putaway",
 }
 
 
@@ -161,6 +170,8 @@ def test_every_model_is_registered():
 def test_every_changelist_and_change_page_renders(world, admin_client):
     order = world.order("FK-1", 2)
     to_status([shipment_of(order)], SS.MANIFESTED)
+    make_sync_records(world.channel, order)
+    make_return_records(world)
     from django.apps import apps
 
     for label in sorted(REGISTERED):
@@ -987,7 +998,8 @@ def test_change_pages_offer_the_actions_that_fit_as_buttons(world, login):
     order = _order(world, "B-1", ("TSHIRT", 1), allocate=False)
     client = login("Sales Manager")
     page = client.get(url(Order, "change", order.pk))
-    assert [b["name"] for b in page.context["object_action_buttons"]] == ["allocate", "hold"]
+    buttons = [b["name"] for b in page.context["object_action_buttons"]]
+    assert buttons == ["allocate", "hold", "cancel_orders"]
 
     back = url(Order, "change", order.pk)
     response = client.post(

@@ -199,6 +199,7 @@ TRANSITIONS = {
         "acknowledge_return": ([SS.RETURN_EXPECTED], SS.RETURN_ACKNOWLEDGED),
         "complete_return": ([SS.RETURN_ACKNOWLEDGED], SS.RETURNED),
         "mark_returned": ([SS.DISPATCHED, SS.SHIPPED, SS.RETURN_EXPECTED], SS.RETURNED),
+        "write_off_return": ([SS.RETURN_EXPECTED], SS.RETURNED),
     },
     Picklist: {
         "receive": ([PS.CREATED], PS.RECEIVED),

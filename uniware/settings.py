@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "inventory",
     "channels",
     "orders",
+    "imports",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -148,9 +150,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
-    for _d in ("queue", "processed"):
+    for _d in ("queue", "processed", "control"):
         (_broker_dir / _d).mkdir(parents=True, exist_ok=True)
 else:
     # Retry countdowns must stay below the visibility timeout, or Redis redelivers.
@@ -190,6 +193,11 @@ X_FRAME_OPTIONS = "DENY"
 # --- django-import-export -----------------------------------------------------------------
 IMPORT_EXPORT_ESCAPE_FORMULAE_ON_EXPORT = True
 IMPORT_EXPORT_SKIP_ADMIN_LOG = True
+# The preview/confirm flow keeps the upload between two requests: keep it in the shared media
+# storage, not in a web process's /tmp (a second web server would not find it).
+IMPORT_EXPORT_TMP_STORAGE_CLASS = "import_export.tmp_storages.MediaStorage"
+# Our own imports (imports app): files above this size are refused at upload.
+IMPORTS_MAX_UPLOAD_MB = int(os.environ.get("IMPORTS_MAX_UPLOAD_MB", "100"))
 
 LOGGING = {
     "version": 1,

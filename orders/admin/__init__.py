@@ -5,4 +5,4 @@ records, offers bulk actions guarded by the role permissions, and reports per ob
 done and what was refused and why.
 """
 
-from . import orders, shipments, warehouse  # noqa: F401  (registers the ModelAdmins)
+from . import orders, returns, shipments, warehouse  # noqa: F401  (registers the ModelAdmins)

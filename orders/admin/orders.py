@@ -19,6 +19,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from channels.admin_actions import sync_status_from_channel
 from inventory.models import Facility
 from uniware.core.admin_utils import (
     DOMAIN_ERRORS,
@@ -39,6 +40,7 @@ from ..models import Order, OrderItem, OrderStatus, Shipment
 from ..services import allocate_units, order_accept, order_create, orders_hold, orders_unhold
 from .common import order_tables
 from .forms import OrderAddForm
+from .returns import OrderReturnsMixin, UnitReturnsMixin, order_return_tables
 
 OPEN = [OrderStatus.PENDING_VERIFICATION, OrderStatus.CREATED, OrderStatus.PROCESSING]
 
@@ -100,6 +102,7 @@ def _allocation_outcome(before: list[tuple[int, str, str, bool]], result) -> Out
 
 @admin.register(Order)
 class OrderAdmin(
+    OrderReturnsMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
     SaveChangedFieldsMixin,
@@ -131,7 +134,8 @@ class OrderAdmin(
     )
     change_form_template = "admin/uniware/change_form.html"
     add_form_template = "admin/orders/order/add_form.html"
-    actions = ["allocate", "hold", "unhold", "accept"]
+    actions = ["allocate", "hold", "unhold", "accept", sync_status_from_channel]
+    actions += OrderReturnsMixin.return_actions  # cancel, mark returned, reverse pickup
     object_actions = {
         "accept": [OrderStatus.PENDING_VERIFICATION],
         "allocate": lambda o: not o.on_hold and o.status in OPEN[1:],
@@ -195,7 +199,11 @@ class OrderAdmin(
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["related_tables"] = order_tables(obj)
+            tables = order_tables(obj)  # units, shipments, history: returns before history
+            context["related_tables"] = [*tables[:-1], *order_return_tables(obj), tables[-1]]
+            from notifications.admin import order_notifications_tables  # what its channel heard
+
+            context["related_tables"] += order_notifications_tables(obj, request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- Adding: through the service ----------------------------------------------------
@@ -307,7 +315,7 @@ def _flatten(fields):
 
 
 @admin.register(OrderItem)
-class OrderItemAdmin(FastChangeListMixin, admin.ModelAdmin):
+class OrderItemAdmin(UnitReturnsMixin, FastChangeListMixin, admin.ModelAdmin):
     """Units, for finding them across orders (unfulfillable, not serviceable ...). Units are
     created with their order and changed only by services: this page is read-only."""
 

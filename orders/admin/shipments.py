@@ -46,6 +46,7 @@ from ..services import (
     shipments_ship,
 )
 from .common import shipment_tables
+from .returns import ShipmentReturnsMixin
 
 SS = ShipmentStatus
 # Until the label is printed staff may correct provider and tracking number (third-party
@@ -72,6 +73,7 @@ def _created_links(objs) -> str:
 
 @admin.register(Shipment)
 class ShipmentAdmin(
+    ShipmentReturnsMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
     SaveChangedFieldsMixin,
@@ -127,6 +129,7 @@ class ShipmentAdmin(
         "merge",
         "split",
     ]
+    actions += ShipmentReturnsMixin.return_actions  # expect, receive, mark returned
 
     object_actions = {
         "pick_for_invoicing": [SS.CREATED, SS.PICKED],

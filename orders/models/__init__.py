@@ -5,8 +5,16 @@ through the transitions declared here, applied by the services (`uniware.core.fs
 """
 
 from .manifest import Manifest, ManifestStatus
-from .order import Order, OrderItem, OrderItemStatus, OrderStatus
+from .order import Order, OrderItem, OrderItemStatus, OrderKind, OrderStatus, ReshipOption
 from .picklist import Picklist, PicklistDestination, PicklistItem, PicklistStatus
+from .returns import (
+    ReturnManifest,
+    ReturnManifestItem,
+    ReturnManifestStatus,
+    ReversePickup,
+    ReversePickupItem,
+    ReversePickupStatus,
+)
 from .shipment import Invoice, InvoiceType, Shipment, ShipmentStatus
 
 __all__ = [
@@ -17,11 +25,19 @@ __all__ = [
     "Order",
     "OrderItem",
     "OrderItemStatus",
+    "OrderKind",
     "OrderStatus",
     "Picklist",
     "PicklistDestination",
     "PicklistItem",
     "PicklistStatus",
+    "ReshipOption",
+    "ReturnManifest",
+    "ReturnManifestItem",
+    "ReturnManifestStatus",
+    "ReversePickup",
+    "ReversePickupItem",
+    "ReversePickupStatus",
     "Shipment",
     "ShipmentStatus",
 ]

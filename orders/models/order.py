@@ -15,9 +15,19 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
+class OrderKind(models.TextChoices):
+    NORMAL = "NORMAL", "Channel order"
+    RESHIPMENT = "RESHIPMENT", "Reshipment of courier-returned units"
+    REPLACEMENT = "REPLACEMENT", "Replacement"
+
+
 class Order(models.Model):
     """A customer's order from one channel. Its status is derived from its units
-    (`orders.services.order_refresh_status`), never set by hand."""
+    (`orders.services.order_refresh_status`), never set by hand.
+
+    Reshipment and replacement orders are made by the returns services; `source_order`
+    links them to the order they follow up (their channel order id is `<original>-RS<n>` or
+    `<original>-R<n>`: the channel does not know them)."""
 
     code = models.CharField("order code", max_length=100, unique=True)
     channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="orders")
@@ -46,6 +56,18 @@ class Order(models.Model):
     ship_country = models.CharField("country", max_length=2, default="IN")
     ship_pincode = models.CharField("pincode", max_length=10)
     billing_address = models.JSONField(default=dict, blank=True)
+    kind = models.CharField(
+        max_length=12, choices=OrderKind.choices, default=OrderKind.NORMAL, editable=False
+    )
+    source_order = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="follow_up_orders",
+        help_text="The order this reshipment or replacement order follows up.",
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -66,6 +88,7 @@ class Order(models.Model):
             ("allocate_order", "Can allocate orders"),
             ("hold_order", "Can hold and unhold orders"),
             ("accept_order", "Can accept orders pending verification"),
+            ("cancel_order", "Can cancel orders and units"),
         ]
 
     def __str__(self) -> str:
@@ -136,6 +159,14 @@ ITEM_BLOCKING_STOCK = [
 ]
 
 
+class ReshipOption(models.TextChoices):
+    """The three reship options of seed 001, and what each does to the pending return."""
+
+    WAIT_FOR_RETURN = "WAIT_FOR_RETURN", "Wait for return & reship"
+    RESHIP_EXPECT_RETURN = "RESHIP_EXPECT_RETURN", "Reship immediately & expect return"
+    RESHIP_NO_RETURN = "RESHIP_NO_RETURN", "Reship immediately & don't expect return"
+
+
 @guard("the unit has no stock blocked")
 def _has_stock(item: OrderItem) -> bool:
     return item.inventory_id is not None
@@ -177,6 +208,22 @@ class OrderItem(models.Model):
         related_name="items",
     )
     cancellation_reason = models.CharField(max_length=100, blank=True)
+    source_item = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        editable=False,
+        related_name="follow_ups",
+        help_text="The unit this one reships or replaces.",
+    )
+    reship_option = models.CharField(
+        max_length=32,
+        choices=ReshipOption.choices,
+        blank=True,
+        editable=False,
+        help_text="Chosen when a courier-returned unit is reshipped (seed 001).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -187,6 +234,10 @@ class OrderItem(models.Model):
             models.UniqueConstraint(fields=["order", "code"], name="uniq_item_code_per_order")
         ]
         indexes = [models.Index(fields=["status", "sku"], name="item_status_sku_idx")]
+        permissions = [
+            ("reship_orderitem", "Can reship courier-returned units"),
+            ("replace_orderitem", "Can create replacement orders"),
+        ]
 
     def __str__(self) -> str:
         return self.code

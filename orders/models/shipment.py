@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db import models
 from django_fsm import FSMField, transition
 
@@ -52,8 +56,22 @@ FORCE_DISPATCH_SKU_OR_NONE = [
 ]
 
 
+_known_traceability: ContextVar[str | None] = ContextVar("known_traceability", default=None)
+
+
 def tenant_traceability() -> str:
-    return Tenant.get().traceability
+    return _known_traceability.get() or Tenant.get().traceability
+
+
+@contextmanager
+def traceability_known() -> Iterator[str]:
+    """Read the tenant's traceability once for a whole bulk operation: the guards below
+    otherwise read the Tenant row for every shipment they check."""
+    token = _known_traceability.set(Tenant.get().traceability)
+    try:
+        yield _known_traceability.get()
+    finally:
+        _known_traceability.reset(token)
 
 
 @guard("the order is on hold")
@@ -122,6 +140,7 @@ class Shipment(models.Model):
             ("dispatch_shipment", "Can force dispatch shipments"),
             ("split_shipment", "Can split and merge shipments"),
             ("deliver_shipment", "Can mark shipments shipped or delivered"),
+            ("return_shipment", "Can record courier returns (expect, receive, mark returned)"),
         ]
 
     def __str__(self) -> str:
@@ -242,6 +261,10 @@ class Shipment(models.Model):
     )
     def mark_returned(self) -> None:
         """SKU/NONE traceability: the return is completed from the order page."""
+
+    @transition(field=status, source=SS.RETURN_EXPECTED, target=SS.RETURNED)
+    def write_off_return(self) -> None:
+        """Closed without the goods coming back ("reship immediately & don't expect return")."""
 
 
 class InvoiceType(models.TextChoices):

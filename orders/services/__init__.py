@@ -5,6 +5,8 @@ Import from here: `from orders.services import allocate_units, manifest_close, .
 """
 
 from .allocation import allocate_units, reallocate_waiting_units
+from .cancellation import orders_cancel, units_cancel, units_cancelled
+from .channel_dispatch import units_dispatch_from_channel as units_dispatch_from_channel
 from .fulfilment import (
     manifest_add_shipments,
     manifest_close,
@@ -31,6 +33,21 @@ from .orders import (
     orders_refresh_status,
     orders_unhold,
 )
+from .returns import (
+    return_manifest_add_shipments,
+    return_manifest_close,
+    return_manifest_create,
+    reverse_pickup_allocate_courier,
+    reverse_pickup_create,
+    reverse_pickups_cancel,
+    reverse_pickups_complete,
+    reverse_pickups_mark_not_received,
+    shipments_expect_return,
+    shipments_mark_returned,
+    shipments_receive_return,
+    units_replace,
+    units_reship,
+)
 from .serviceability import shipments_recheck_serviceability
 from .shipments import shipment_split, shipments_merge
 
@@ -46,6 +63,7 @@ __all__ = [
     "manifest_remove_shipments",
     "order_accept",
     "order_create",
+    "orders_cancel",
     "orders_create",
     "orders_hold",
     "orders_refresh_status",
@@ -53,13 +71,28 @@ __all__ = [
     "picklist_create",
     "picklist_receive",
     "reallocate_waiting_units",
+    "return_manifest_add_shipments",
+    "return_manifest_close",
+    "return_manifest_create",
+    "reverse_pickup_allocate_courier",
+    "reverse_pickup_create",
+    "reverse_pickups_cancel",
+    "reverse_pickups_complete",
+    "reverse_pickups_mark_not_received",
     "shipment_split",
     "shipments_deliver",
+    "shipments_expect_return",
     "shipments_force_dispatch",
     "shipments_generate_label",
     "shipments_invoice",
     "shipments_manifest",
+    "shipments_mark_returned",
     "shipments_merge",
+    "shipments_receive_return",
     "shipments_recheck_serviceability",
     "shipments_ship",
+    "units_cancel",
+    "units_cancelled",
+    "units_replace",
+    "units_reship",
 ]

@@ -1,7 +1,8 @@
 """The recurrent tasks, defined in code and written to django-celery-beat by
 `manage.py setup_periodic_tasks` (reproducible; intervals stay editable in the admin).
 
-Each entry: name -> (task, every N seconds, queue). Later issues add the channel syncs here.
+Each entry: name -> (task, every N seconds, queue). The channel tasks queue one task per
+channel; the status syncs refuse while the tenant is not live (seed 000).
 """
 
 PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
@@ -10,4 +11,21 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         15 * 60,
         "default",
     ),
+    "Pull orders from channels": ("channels.tasks.pull_orders", 10 * 60, "sync"),
+    "Sync dispatched/cancelled status from channels": (
+        "channels.tasks.sync_status",
+        40 * 60,
+        "sync",
+    ),
+    "Sync delivered/returned status from channels": (
+        "channels.tasks.sync_deliveries",
+        24 * 3600,
+        "sync",
+    ),
+    "Sync returns from channels (last 30 days)": (
+        "channels.tasks.sync_returns",
+        24 * 3600,
+        "sync",
+    ),
+    "Deliver channel notifications left behind": ("notifications.tasks.sweep", 30, "notifications"),
 }

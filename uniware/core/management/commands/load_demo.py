@@ -4,6 +4,7 @@ the real services, so every list and the dashboard have something to show."""
 
 from __future__ import annotations
 
+import os
 import random
 from datetime import timedelta
 
@@ -51,6 +52,17 @@ COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
 STREETS = ["MG Road", "Park Street", "Ring Road"]
 
 
+def point_channels_at_simulator() -> None:
+    """The demo channels talk to the channel simulator that scripts/demo.sh starts
+    (`python -m simulator --port 8765 --seed-demo`: login user / pass)."""
+    url = os.environ.get("CHANNEL_SIMULATOR_URL", "http://127.0.0.1:8765").rstrip("/")
+    for channel in Channel.objects.filter(code__in=["FLIPKART", "AMAZON", "PAYTM", "MYSHOP"]):
+        if not channel.base_url:
+            channel.base_url = f"{url}/ch/{channel.code}"
+            channel.username, channel.password = "user", "pass"
+            channel.save(update_fields=["base_url", "username", "password"])
+
+
 class Command(BaseCommand):
     help = "Load the demo tenant (idempotent: does nothing when demo orders exist)."
 
@@ -71,6 +83,7 @@ class Command(BaseCommand):
                 user.save()
                 user.groups.add(Group.objects.get(name=role))
         if Order.objects.exists():
+            point_channels_at_simulator()
             self.stdout.write("Demo data already present; nothing to do.")
             return
         rng = random.Random(seed)
@@ -152,7 +165,10 @@ class Command(BaseCommand):
             ("PAYTM", "Paytm Mall", "PAYTM"),
             ("MYSHOP", "Own web shop", "CUSTOM"),
         ]:
-            Channel.objects.create(code=code, name=name, channel_type=kind)
+            channel = Channel(code=code, name=name, channel_type=kind)
+            channel.apply_preset()  # the type's capabilities (Amazon: only orders it ships)
+            channel.save()
+        point_channels_at_simulator()
 
     def _orders(self, rng: random.Random, count: int) -> None:
         channels = list(Channel.objects.all())

@@ -20,7 +20,10 @@ class Command(BaseCommand):
     @transaction.atomic
     def handle(self, *args, reset: bool = False, **options):
         for name, (task, seconds, queue) in PERIODIC_TASKS.items():
-            interval, _ = IntervalSchedule.objects.get_or_create(
+            # Staff may have made duplicate schedules in the admin: reuse the first.
+            interval = IntervalSchedule.objects.filter(
+                every=seconds, period=IntervalSchedule.SECONDS
+            ).order_by("pk").first() or IntervalSchedule.objects.create(
                 every=seconds, period=IntervalSchedule.SECONDS
             )
             periodic, created = PeriodicTask.objects.get_or_create(

@@ -1,0 +1,247 @@
+"""The one interface for talking to a sales channel, the data it returns, and its errors.
+
+An adapter class per channel type registers itself (`channel_type`, `label`, `preset`); the
+Channel model takes its type choices and presets from this registry, so a new channel type is
+a new adapter class and nothing else. Adapters know nothing of the ORM: they get a
+`ChannelConfig` snapshot and return plain data classes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+ORDER_STATUSES = ("PENDING_VERIFICATION", "CREATED", "COMPLETE", "CANCELLED")
+ITEM_STATUSES = (
+    "CREATED",
+    "CANCELLED",
+    "DISPATCHED",
+    "DELIVERED",
+    "RETURN_REQUESTED",
+    "COURIER_RETURN",
+)
+STATUS_VALUES = ORDER_STATUSES
+
+
+# --- errors -----------------------------------------------------------------------------
+
+
+class ChannelError(Exception):
+    """A call to the channel failed; the message names the channel and says why."""
+
+
+class ChannelUnavailable(ChannelError):
+    """Transient failures (429, 5xx, timeouts, connection errors) outlasted every retry."""
+
+
+class ChannelAuthError(ChannelError):
+    """The channel refused our credentials (or kept answering 401 after re-authenticating)."""
+
+
+class ChannelRequestError(ChannelError):
+    """The channel refused the request (a 4xx other than 401/429): retrying will not help."""
+
+
+class ChannelReplyError(ChannelError):
+    """The channel answered something that is not the contract's reply (not JSON, wrong
+    shape, truncated). Permanent for that request; recorded, never a crash."""
+
+
+# --- what channels send -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChannelOrderItem:
+    """One channel line: `quantity` units, `cancelled_quantity` of them cancelled."""
+
+    order_item_id: str
+    sku: str
+    quantity: int
+    status: str
+    cancelled_quantity: int = 0
+    product_id: str = ""
+    variant_id: str = ""
+    title: str = ""
+    selling_price: Decimal = Decimal(0)
+    shipping_charges: Decimal = Decimal(0)
+    updated: datetime | None = None
+    courier_name: str = ""
+    tracking_number: str = ""
+    return_reason: str = ""
+    return_date: str = ""
+    return_awb: str = ""
+    return_shipping_provider: str = ""
+
+    @property
+    def open_quantity(self) -> int:
+        """Units of the line in `status` (the others are cancelled)."""
+        return self.quantity - self.cancelled_quantity
+
+
+@dataclass(frozen=True)
+class ChannelOrder:
+    id: str
+    order_status: str
+    order_date: datetime | None
+    payment_type: str
+    third_party_shipping: bool
+    items: tuple[ChannelOrderItem, ...]
+    currency: str = "INR"
+    shipping_address: dict[str, str] = field(default_factory=dict)
+    billing_address: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OrdersReply:
+    """Orders of one reply; the orders that could not be read (channel order id or "#n" for
+    the n-th entry, and why); and the ids whose request failed (id: the request's error)."""
+
+    orders: list[ChannelOrder] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    unanswered: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PushReply:
+    """A channel's answer to a push (notification, cancel, dispatch, inventory)."""
+
+    status: str
+    failed: tuple[tuple[str, str], ...] = ()
+    error: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "SUCCESS"
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What an adapter needs to know of a Channel (a snapshot: no ORM in adapters)."""
+
+    code: str
+    channel_type: str
+    base_url: str
+    username: str = ""
+    password: str = ""
+    page_size: int = 50
+    status_batch_size: int = 50
+    timeout: float = 30.0
+    connect_timeout: float = 5.0
+    max_attempts: int = 5
+    retry_base_delay: float = 1.0
+    retry_max_delay: float = 60.0
+
+    @classmethod
+    def of(cls, channel: Any) -> ChannelConfig:
+        return cls(
+            code=channel.code,
+            channel_type=channel.channel_type,
+            base_url=channel.base_url,
+            username=channel.username,
+            password=channel.password,
+            page_size=channel.page_size,
+            status_batch_size=channel.status_batch_size,
+            timeout=channel.request_timeout,
+            connect_timeout=min(5.0, channel.request_timeout),
+            max_attempts=channel.max_attempts,
+            retry_base_delay=channel.retry_base_delay,
+        )
+
+
+@dataclass
+class CallStats:
+    """What the calls of one run cost: requests, retries and why they were retried."""
+
+    requests: int = 0
+    retries: int = 0
+    reauthentications: int = 0
+    retry_reasons: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        if not self.retries and not self.reauthentications:
+            return ""
+        parts = []
+        if self.retries:
+            reasons = ", ".join(self.retry_reasons[:5])
+            more = f" and {len(self.retry_reasons) - 5} more" if len(self.retry_reasons) > 5 else ""
+            parts.append(f"{self.retries} request(s) retried ({reasons}{more})")
+        if self.reauthentications:
+            parts.append(f"re-authenticated {self.reauthentications} time(s)")
+        return "; ".join(parts)
+
+
+# --- the interface and its registry -------------------------------------------------------
+
+_REGISTRY: dict[str, type[ChannelAdapter]] = {}
+
+
+class ChannelAdapter(ABC):
+    """Talk to one channel. Subclasses set `channel_type`, `label` and `preset` (the channel
+    type's default capability flags) and are registered by defining them."""
+
+    channel_type: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    preset: ClassVar[dict[str, bool]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("channel_type"):
+            _REGISTRY[cls.channel_type] = cls
+
+    def __init__(self, config: ChannelConfig) -> None:
+        self.config = config
+        self.stats = CallStats()
+
+    def take_stats(self) -> CallStats:
+        """The stats since the last call (one run's worth)."""
+        stats, self.stats = self.stats, CallStats()
+        return stats
+
+    @abstractmethod
+    def fetch_orders(
+        self, date_from: datetime, date_to: datetime, statuses: list[str]
+    ) -> Iterator[OrdersReply]:
+        """Order pull: one OrdersReply per page, until the channel has no more."""
+
+    @abstractmethod
+    def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
+        """The current state of these orders (ids the channel does not know are absent)."""
+
+    def post_status_notification(self, order_id: str, entries: list[dict]) -> PushReply:
+        raise NotImplementedError(f"{self.label} adapter does not send status notifications")
+
+    def post_cancel(self, payload: dict) -> PushReply:
+        raise NotImplementedError(f"{self.label} adapter does not send cancellations")
+
+    def post_dispatch(self, payload: dict) -> PushReply:
+        raise NotImplementedError(f"{self.label} adapter does not send dispatches")
+
+    def post_inventory(self, listings: list[dict]) -> PushReply:
+        raise NotImplementedError(f"{self.label} adapter does not send inventory")
+
+    def close(self) -> None:  # noqa: B027 (optional: most adapters hold nothing to free)
+        """Free pooled connections."""
+
+
+def adapter_class(channel_type: str) -> type[ChannelAdapter]:
+    from . import marketplaces  # noqa: F401  (registers the built-in adapters)
+
+    try:
+        return _REGISTRY[channel_type]
+    except KeyError:
+        raise ChannelError(
+            f"No adapter for channel type {channel_type!r} (known: {', '.join(sorted(_REGISTRY))})"
+        ) from None
+
+
+def channel_types() -> list[tuple[str, str]]:
+    """(type, label) of every registered adapter, CUSTOM first."""
+    from . import marketplaces  # noqa: F401
+
+    return sorted(
+        ((t, cls.label) for t, cls in _REGISTRY.items()), key=lambda c: (c[0] != "CUSTOM", c[1])
+    )

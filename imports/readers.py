@@ -1,0 +1,332 @@
+"""Reading uploaded CSV and XLSX files row by row, whatever state they arrive in.
+
+Nothing here raises on bad content: undecodable bytes, broken quoting, huge fields, odd line
+endings or a file that is not a spreadsheet at all become `RowError`s on the row they affect
+(row 1 is the header), so the caller can always answer with a row-level report. The file is
+streamed (a line, or an XLSX row, at a time): memory does not grow with the file.
+
+Row numbers are the ones a spreadsheet shows: the header is row 1, blank lines count.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from decimal import Decimal
+
+MAX_LINE_CHARS = 1_000_000  # a longer physical line is cut (its row is reported as broken)
+SNIFF_BYTES = 64 * 1024
+SHOWN_VALUE_CHARS = 120
+FILE_COLUMN = "(file)"
+ROW_COLUMN = "(row)"
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem, for staff: row number, column, the value found and what is wrong."""
+
+    row: int
+    column: str
+    value: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"Row {self.row}, column {self.column}, value {self.value!r}: {self.message}"
+
+    def as_list(self) -> list:
+        return [self.row, self.column, self.value, self.message]
+
+
+def shown(value: object) -> str:
+    """A value as it may appear in a report: huge fields are cut, with their length."""
+    text = "" if value is None else str(value)
+    if len(text) <= SHOWN_VALUE_CHARS:
+        return text
+    return f"{text[:SHOWN_VALUE_CHARS]}… ({len(text):,} characters)"
+
+
+@dataclass
+class RawRow:
+    number: int
+    values: dict[str, str]
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def is_blank(self) -> bool:
+        return not self.errors and not any(v.strip() for v in self.values.values())
+
+
+def normalise_header(name: str) -> str:
+    """'Channel Order ID ' -> 'channel_order_id'; a BOM or a UTF-8 BOM read as cp1252 goes."""
+    name = name.replace("\ufeff", "").replace("ï»¿", "").strip().lower()
+    return re.sub(r"[^0-9a-z]+", "_", name).strip("_")
+
+
+@dataclass
+class Header:
+    """The columns of a file, mapped onto the ones a kind of import knows."""
+
+    names: list[str]  # the header cells as written
+    positions: dict[str, int]  # known column -> index
+    ignored: list[str]  # header cells of columns nobody reads
+    errors: list[RowError]
+
+
+def map_header(
+    cells: list[str], known: Iterable[str], aliases: dict[str, str], required: Iterable[str]
+) -> Header:
+    known = set(known)
+    positions: dict[str, int] = {}
+    ignored: list[str] = []
+    errors: list[RowError] = []
+    for index, cell in enumerate(cells):
+        key = normalise_header(cell)
+        key = aliases.get(key, key)
+        if not key:
+            if cell.strip():
+                ignored.append(cell)
+            continue
+        if key not in known:
+            ignored.append(cell)
+            continue
+        if key in positions:
+            errors.append(RowError(1, key, shown(cell), "this column appears twice in the header"))
+            continue
+        positions[key] = index
+    for name in required:
+        if name not in positions:
+            errors.append(RowError(1, name, "", "required column is missing from the header"))
+    return Header(list(cells), positions, ignored, errors)
+
+
+# --- CSV ------------------------------------------------------------------------------------
+
+
+def _detect_encoding(sample: bytes) -> tuple[str, int]:
+    """(encoding, bytes of BOM to skip). UTF-8 unless the sample is not UTF-8, in which case
+    Windows-1252 (what Excel's plain "CSV" writes on Windows)."""
+    if sample.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", 0  # the codec reads the BOM itself
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
+    except UnicodeDecodeError:
+        return "cp1252", 0
+    return "utf-8", 0
+
+
+def _text_lines(stream: io.TextIOBase, broken: set[int]) -> Iterator[str]:
+    """Physical lines (with their endings), each at most MAX_LINE_CHARS long; the numbers of
+    cut lines go into `broken`."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_CHARS)
+        if not line:
+            return
+        number += 1
+        if len(line) >= MAX_LINE_CHARS and not line.endswith(("\n", "\r")):
+            broken.add(number)
+            while True:  # skip the rest of the line without keeping it
+                rest = stream.readline(MAX_LINE_CHARS)
+                if not rest or rest.endswith(("\n", "\r")):
+                    break
+            line = line[:1000] + "\n"
+        yield line.replace("\x00", "\ufffd")  # NUL: reported as unreadable text, not a crash
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {d: first_line.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_csv(binary: io.BufferedIOBase) -> Iterator[list[str] | RowError]:
+    """Yield each record's cells, or a RowError for a record that could not be read."""
+    sample = binary.read(SNIFF_BYTES)
+    encoding, skip = _detect_encoding(sample)
+    if not sample.strip():
+        return
+    rest = io.BufferedReader(_Prefixed(sample[skip:], binary))
+    text = io.TextIOWrapper(rest, encoding=encoding, errors="replace", newline="")
+    broken: set[int] = set()
+    lines = _text_lines(text, broken)
+    first = next(lines, "")
+    delimiter = _sniff_delimiter(first)
+
+    def all_lines():
+        yield first
+        yield from lines
+
+    reader = csv.reader(all_lines(), delimiter=delimiter)
+    number = 0
+    last_line = 0
+    while True:
+        number += 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            last_line = reader.line_num
+            yield RowError(number, ROW_COLUMN, "", f"the row could not be read as CSV: {exc}")
+            continue
+        cut = any(last_line < n <= reader.line_num for n in broken)
+        last_line = reader.line_num
+        if cut:
+            yield RowError(
+                number,
+                ROW_COLUMN,
+                shown(delimiter.join(cells)),
+                f"the line is longer than {MAX_LINE_CHARS:,} characters",
+            )
+            continue
+        yield cells
+
+
+class _Prefixed(io.RawIOBase):
+    """A raw stream that returns `prefix` and then the rest of `stream`."""
+
+    def __init__(self, prefix: bytes, stream) -> None:
+        self._prefix = prefix
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._prefix:
+            n = min(len(buffer), len(self._prefix))
+            buffer[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._stream.read(len(buffer))
+        if not data:
+            return 0
+        buffer[: len(data)] = data
+        return len(data)
+
+
+# --- XLSX -----------------------------------------------------------------------------------
+
+
+def cell_text(value: object) -> str:
+    """An XLSX cell as the text a CSV would have held."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    return str(value)
+
+
+def read_xlsx(binary) -> Iterator[list[str] | RowError]:
+    """Rows of the first sheet (openpyxl read-only mode streams them)."""
+    import openpyxl
+
+    try:
+        workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
+        yield RowError(1, FILE_COLUMN, "", f"the file is not a readable XLSX workbook ({exc})")
+        return
+    except Exception as exc:  # openpyxl raises many kinds on damaged files
+        yield RowError(1, FILE_COLUMN, "", f"the file is not a readable XLSX workbook ({exc})")
+        return
+    try:
+        sheet = workbook.worksheets[0]
+        number = 0
+        try:
+            for values in sheet.iter_rows(values_only=True):
+                number += 1
+                yield [cell_text(v) for v in values]
+        except Exception as exc:  # a damaged sheet: report where it broke
+            yield RowError(number + 1, ROW_COLUMN, "", f"the row could not be read ({exc})")
+    finally:
+        workbook.close()
+
+
+def is_xlsx(name: str, head: bytes) -> bool:
+    return name.lower().endswith((".xlsx", ".xlsm")) or head.startswith(b"PK\x03\x04")
+
+
+# --- Both -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    header: Header
+    rows: Iterator[RawRow]
+
+
+def open_table(
+    binary,
+    name: str,
+    *,
+    known: Iterable[str],
+    aliases: dict[str, str],
+    required: Iterable[str],
+) -> Table:
+    """The header and a stream of rows (as dicts of known column -> stripped text)."""
+    head = binary.read(4)
+    binary.seek(0)
+    records = read_xlsx(binary) if is_xlsx(name, head) else read_csv(binary)
+    header_cells: list[str] = []
+    header_errors: list[RowError] = []
+    for record in records:
+        if isinstance(record, RowError):
+            header_errors.append(RowError(1, record.column, record.value, record.message))
+            break
+        header_cells = record
+        break
+    if not header_cells and not header_errors:
+        header_errors.append(RowError(1, FILE_COLUMN, "", "the file is empty: no header row"))
+    if header_errors:  # nothing readable: say why, not which columns are missing
+        return Table(Header(header_cells, {}, [], header_errors), iter(()))
+    header = map_header(header_cells, known, aliases, required)
+    if header.errors:  # a required column missing or doubled: no row can be read right
+        return Table(header, iter(()))
+    return Table(header, _rows(records, header))
+
+
+def _rows(records: Iterator[list[str] | RowError], header: Header) -> Iterator[RawRow]:
+    width = len(header.names)
+    number = 1
+    for record in records:
+        number += 1
+        if isinstance(record, RowError):
+            yield RawRow(
+                number, {}, [RowError(number, record.column, record.value, record.message)]
+            )
+            continue
+        values = {
+            key: record[index].strip() if index < len(record) else ""
+            for key, index in header.positions.items()
+        }
+        row = RawRow(number, values)
+        extra = [cell for cell in record[width:] if cell.strip()]
+        if extra:
+            row.errors.append(
+                RowError(
+                    number,
+                    ROW_COLUMN,
+                    shown(", ".join(extra)),
+                    f"the row has {len(record)} cells but the header has {width} columns "
+                    "(an unquoted comma in a value?)",
+                )
+            )
+        yield row

@@ -1,0 +1,507 @@
+"""Import and export jobs, and the set-based writes imports need.
+
+The admin and the Celery tasks (`imports.tasks`) only call these functions.
+
+Import: `import_job_create` stores the upload in the default storage and queues the check;
+`import_job_check` (task) reads the whole file without writing anything and records the
+preview (counts, the first errors, a sample) and the row-level report; `import_job_confirm`
+queues the import (of everything, only when the file has no errors, or of the valid records
+only, when staff choose so); `import_job_run` (task) imports a batch at a time, updating the
+progress counts after each batch. Orders go through `orders.services.orders_create` (with
+allocation); stock through `stock_add_many`; serviceability through `serviceability_replace`.
+
+Export: `export_job_create` queues a background export of a changelist; `export_job_run`
+(task) streams the rows into a file in the default storage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Case, F, IntegerField, Value, When
+from django.utils import timezone
+
+from inventory.models import Inventory, InventoryType, Serviceability, Shelf
+from uniware.core.actors import Actor
+
+from .importers import IMPORTERS, Reporter
+from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
+
+log = logging.getLogger(__name__)
+
+IMPORT_PERMISSIONS = {
+    ImportKind.ORDERS: "imports.import_orders",
+    ImportKind.INVENTORY: "imports.import_inventory",
+    ImportKind.SERVICEABILITY: "imports.import_serviceability",
+}
+EXPORT_PERMISSIONS = {
+    ExportKind.ORDERS: "imports.export_orders",
+    ExportKind.UNITS: "imports.export_orders",
+    ExportKind.SHIPMENTS: "imports.export_orders",
+    ExportKind.INVENTORY: "imports.export_inventory",
+    ExportKind.SERVICEABILITY: "imports.export_inventory",
+}
+PROGRESS_EVERY_ROWS = 2000
+
+
+def can_import(user, kind: str) -> bool:
+    return bool(user and user.is_active and user.has_perm(IMPORT_PERMISSIONS[kind]))
+
+
+def can_export(user, kind: str) -> bool:
+    return bool(user and user.is_active and user.has_perm(EXPORT_PERMISSIONS[kind]))
+
+
+def _enqueue(task_name: str, job: ImportJob | ExportJob) -> None:
+    """Queue the job's task once the job row is committed (a worker must find it)."""
+    model, pk = type(job), job.pk
+
+    def send() -> None:
+        from . import tasks
+
+        try:
+            getattr(tasks, task_name).delay(pk)
+        except Exception as exc:  # broker down: say so on the job instead of a 500
+            log.exception("could not queue %s for job %s", task_name, pk)
+            model.objects.filter(pk=pk, status__in=[JobStatus.PENDING, JobStatus.QUEUED]).update(
+                status=JobStatus.FAILED,
+                message=f"The task queue could not be reached ({exc}); try again later.",
+                finished_at=timezone.now(),
+            )
+
+    transaction.on_commit(send)
+
+
+def _claim(model, pk: int, sources: list[str], target: str, **values: Any) -> bool:
+    """Move a job from one of `sources` to `target`; False when someone else moved it."""
+    return bool(model.objects.filter(pk=pk, status__in=sources).update(status=target, **values))
+
+
+# --- Import ---------------------------------------------------------------------------------
+
+
+def _safe_name(name: str) -> str:
+    base = os.path.basename(name or "upload")
+    stem, ext = os.path.splitext(base)
+    stem = re.sub(r"[^\w.-]+", "_", stem)[:80] or "upload"
+    ext = re.sub(r"[^\w.]+", "", ext)[:10]
+    return stem + ext
+
+
+def import_job_create(*, kind: str, upload: UploadedFile, user) -> ImportJob:
+    """Store the upload where every web and worker process can read it, and queue the check.
+    Returns at once: nothing is read here."""
+    if kind not in ImportKind.values:
+        raise ValidationError({"kind": f"Unknown kind of import {kind!r}"})
+    if not can_import(user, kind):
+        raise ValidationError({"kind": f"You may not import {ImportKind(kind).label.lower()}"})
+    limit = settings.IMPORTS_MAX_UPLOAD_MB * 1024 * 1024
+    if upload.size > limit:
+        raise ValidationError(
+            {
+                "file": f"The file is {upload.size / 1024 / 1024:.1f} MB; at most "
+                f"{settings.IMPORTS_MAX_UPLOAD_MB} MB can be imported at once. Split it."
+            }
+        )
+    if upload.size == 0:
+        raise ValidationError({"file": "The file is empty."})
+    with transaction.atomic():
+        job = ImportJob(
+            kind=kind,
+            original_name=(upload.name or "upload")[:255],
+            size=upload.size,
+            created_by=user,
+        )
+        job.file.save(_safe_name(upload.name), upload, save=False)
+        job.save()
+        _enqueue("check_import", job)
+    return job
+
+
+def _actor(job: ImportJob | ExportJob) -> Actor:
+    user = job.created_by
+    who = user.get_username() if user is not None else "system"
+    return Actor(user=user, label=f"{who} (import #{job.pk})"[:100])
+
+
+class _Progress:
+    """Writes processed_rows (and a few counts) to the job row now and then."""
+
+    def __init__(self, job: ImportJob, report: Reporter) -> None:
+        self.job = job
+        self.report = report
+        self.last = 0
+        self.rows = 0
+
+    def __call__(self, rows: int, *, force: bool = False) -> None:
+        self.rows = rows
+        if not force and rows - self.last < PROGRESS_EVERY_ROWS:
+            return
+        self.last = rows
+        r = self.report
+        ImportJob.objects.filter(pk=self.job.pk).update(
+            processed_rows=rows,
+            created_count=r.created_count,
+            skipped_count=r.skipped_count,
+            failed_count=r.failed_count,
+        )
+
+
+def _pass(job: ImportJob, report_file, *, write: bool) -> Reporter:
+    """Read the job's file once: check every record, and (write=True) import the valid ones.
+    Problems go to `report_file` (CSV)."""
+    importer = IMPORTERS[job.kind]()
+    report = Reporter(report_file)
+    table, batches = importer.batches(
+        lambda: job.file.storage.open(job.file.name, "rb"), job.file.name
+    )
+    for error in table.header.errors:
+        report.error(error)
+    ignored = [c for c in table.header.ignored if c.strip()]
+    progress = _Progress(job, report)
+    if write:
+        importer.run(batches, actor=_actor(job), report=report, progress=progress)
+    else:
+        rows = 0
+        for batch in batches:
+            for record in batch.records:
+                report.classify(record)
+            rows = batch.rows_done
+            progress(rows)
+        progress(rows, force=True)
+    report.ignored = ignored  # type: ignore[attr-defined]
+    report.rows = progress.rows  # type: ignore[attr-defined]
+    return report
+
+
+def _report_file():
+    return tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="")
+
+
+def _store_report(job: ImportJob, report_file, suffix: str) -> None:
+    """Keep the row-level report next to the upload (UTF-8 with a BOM, for Excel)."""
+    report_file.seek(0)
+    data = ("\ufeff" + report_file.read()).encode("utf-8")
+    if job.error_report:
+        job.error_report.delete(save=False)
+    stem = os.path.splitext(_safe_name(job.original_name))[0]
+    job.error_report.save(f"{stem}-{suffix}-report.csv", ContentFile(data), save=False)
+
+
+def import_job_check(job_id: int) -> ImportJob | None:
+    """The preview: read the whole file, write nothing but the job and its report."""
+    if not _claim(
+        ImportJob, job_id, [JobStatus.PENDING, JobStatus.VALIDATING], JobStatus.VALIDATING
+    ):
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+    with _report_file() as report_file:
+        try:
+            report = _pass(job, report_file, write=False)
+        except Exception as exc:
+            log.exception("checking import %s failed", job_id)
+            _fail(ImportJob, job_id, exc)
+            return ImportJob.objects.get(pk=job_id)
+        _store_report(job, report_file, "check")
+    job.total_rows = report.rows
+    job.processed_rows = report.rows
+    job.error_count = report.error_count
+    job.invalid_count = report.invalid_count
+    job.new_count = report.new_count
+    job.skipped_count = report.skipped_count
+    job.preview = {
+        "errors": report.errors,
+        "new": report.new_sample,
+        "skipped": report.skipped_sample,
+        "ignored_columns": report.ignored,
+    }
+    job.status = JobStatus.VALIDATED
+    job.validated_at = timezone.now()
+    job.save()
+    return job
+
+
+def import_job_confirm(job: ImportJob, *, valid_only: bool, user) -> ImportJob:
+    """Queue the import. A file with errors imports nothing unless `valid_only`."""
+    if not can_import(user, job.kind):
+        raise ValidationError("You may not run this import.")
+    if job.status != JobStatus.VALIDATED:
+        raise ValidationError(f"{job} is {job.get_status_display().lower()}: it cannot start.")
+    if job.error_count and not valid_only:
+        raise ValidationError(
+            f"{job}: the file has {job.error_count} errors. Fix them and upload it again, or "
+            "choose to import only the valid records."
+        )
+    if not job.new_count:
+        raise ValidationError(f"{job}: there is nothing new to import.")
+    with transaction.atomic():
+        if not _claim(
+            ImportJob, job.pk, [JobStatus.VALIDATED], JobStatus.QUEUED, valid_only=valid_only
+        ):
+            raise ValidationError(f"{job} was started or discarded meanwhile.")
+        _enqueue("run_import", job)
+    job.refresh_from_db()
+    return job
+
+
+def import_job_discard(job: ImportJob, *, user) -> ImportJob:
+    if not can_import(user, job.kind):
+        raise ValidationError("You may not discard this import.")
+    if not _claim(
+        ImportJob,
+        job.pk,
+        [JobStatus.PENDING, JobStatus.VALIDATED, JobStatus.FAILED],
+        JobStatus.DISCARDED,
+        finished_at=timezone.now(),
+    ):
+        raise ValidationError(f"{job} is running or finished: it cannot be discarded.")
+    job.refresh_from_db()
+    if job.file:
+        job.file.delete(save=True)
+    return job
+
+
+def import_job_run(job_id: int) -> ImportJob | None:
+    """Import the valid records of a confirmed job, a batch at a time (each batch its own
+    transaction; a crash leaves whole batches, and running it again skips them)."""
+    if not _claim(
+        ImportJob,
+        job_id,
+        [JobStatus.QUEUED, JobStatus.RUNNING],
+        JobStatus.RUNNING,
+        started_at=timezone.now(),
+        processed_rows=0,
+    ):
+        return None
+    job = ImportJob.objects.get(pk=job_id)
+    with _report_file() as report_file:
+        try:
+            report = _pass(job, report_file, write=True)
+        except Exception as exc:
+            log.exception("import %s failed", job_id)
+            _fail(ImportJob, job_id, exc)
+            return ImportJob.objects.get(pk=job_id)
+        _store_report(job, report_file, "import")
+    job.processed_rows = max(report.rows, job.total_rows)
+    job.error_count = report.error_count
+    job.invalid_count = report.invalid_count
+    job.created_count = report.created_count
+    job.skipped_count = report.skipped_count
+    job.failed_count = report.failed_count
+    job.message = " ".join(
+        part
+        for part in [
+            f"Imported {report.created_count:,}, skipped {report.skipped_count:,} already "
+            f"there, {report.invalid_count + report.failed_count:,} not imported.",
+            report.message,
+        ]
+        if part
+    )
+    job.status = JobStatus.DONE
+    job.finished_at = timezone.now()
+    job.save()
+    return job
+
+
+def _fail(model, job_id: int, exc: BaseException) -> None:
+    text = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    model.objects.filter(pk=job_id).update(
+        status=JobStatus.FAILED,
+        message=f"Stopped by an error: {text}"[:2000],
+        finished_at=timezone.now(),
+    )
+
+
+# --- Set-based writes -----------------------------------------------------------------------
+
+
+def stock_add_many(entries: Iterable[tuple[int, int, str, int]], *, actor=None) -> list[int]:
+    """Add stock to many shelves at once: entries of (shelf id, SKU id, inventory type,
+    quantity). Missing stock rows are created; the rows are locked in primary-key order (the
+    order every service uses) and raised by one UPDATE. Units waiting for these SKUs are
+    re-allocated after commit. Returns the stock row ids."""
+    totals: Counter = Counter()
+    for shelf_id, sku_id, kind, quantity in entries:
+        if quantity <= 0:
+            raise ValueError(f"Quantity to add must be positive, not {quantity}")
+        totals[(shelf_id, sku_id, kind)] += quantity
+    if not totals:
+        return []
+    shelves = dict(
+        Shelf.objects.filter(pk__in={k[0] for k in totals}).values_list("pk", "facility_id")
+    )
+    gone = {k[0] for k in totals} - set(shelves)
+    if gone:
+        raise ValidationError(f"Shelves {sorted(gone)} no longer exist")
+    with transaction.atomic():
+
+        def existing() -> dict[tuple[int, int, str], int]:
+            rows = Inventory.objects.filter(
+                shelf_id__in={k[0] for k in totals},
+                sku_id__in={k[1] for k in totals},
+                inventory_type__in={k[2] for k in totals},
+            ).values_list("shelf_id", "sku_id", "inventory_type", "pk")
+            return {(s, k, t): pk for s, k, t, pk in rows}
+
+        found = existing()
+        missing = [key for key in totals if key not in found]
+        if missing:
+            Inventory.objects.bulk_create(
+                [
+                    Inventory(
+                        shelf_id=s, sku_id=k, inventory_type=t, facility_id=shelves[s], quantity=0
+                    )
+                    for s, k, t in missing
+                ],
+                ignore_conflicts=True,  # created meanwhile by someone else: we add to theirs
+            )
+            found = existing()
+        by_row = {found[key]: n for key, n in totals.items()}
+        ids = sorted(by_row)
+        list(Inventory.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            delta = Case(
+                *[When(pk=pk, then=Value(by_row[pk])) for pk in chunk],
+                default=Value(0),
+                output_field=IntegerField(),
+            )
+            Inventory.objects.filter(pk__in=chunk).update(
+                quantity=F("quantity") + delta, updated_at=timezone.now()
+            )
+        good = sorted({k[1] for k in totals if k[2] == InventoryType.GOOD_INVENTORY})
+        if good:
+            transaction.on_commit(lambda: _reallocate_later(good))
+    return ids
+
+
+def _reallocate_later(sku_ids: list[int]) -> None:
+    from orders.tasks import reallocate_unfulfillable
+
+    try:
+        reallocate_unfulfillable.delay(sku_ids=sku_ids)
+    except Exception:  # broker down: the periodic re-allocation catches up
+        log.warning("could not queue re-allocation after a stock import", exc_info=True)
+
+
+def serviceability_replace(rows: Iterable[dict], *, actor=None) -> int:
+    """Replace every serviceability row with `rows` (as Uniware's upload does: send all the
+    pincodes), in one transaction, so allocation sees the old rows or the new ones, never a
+    mix or an empty table. Rows are inserted as they come (memory stays flat). Returns the
+    number of rows replaced."""
+    with transaction.atomic():
+        connection = transaction.get_connection()
+        if connection.vendor == "postgresql":  # two uploads at once: one after the other
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('serviceability_replace'))")
+        replaced, _ = Serviceability.objects.all().delete()
+        batch: list[Serviceability] = []
+        for row in rows:
+            batch.append(Serviceability(**row))
+            if len(batch) >= 2000:
+                Serviceability.objects.bulk_create(batch)
+                batch = []
+        if batch:
+            Serviceability.objects.bulk_create(batch)
+    return replaced
+
+
+# --- Export ---------------------------------------------------------------------------------
+
+
+def export_job_create(*, kind: str, fmt: str, query: str, user, total: int) -> ExportJob:
+    if kind not in ExportKind.values or fmt not in ExportFormat.values:
+        raise ValidationError(f"Unknown export {kind!r} / {fmt!r}")
+    if not can_export(user, kind):
+        raise ValidationError(f"You may not export {ExportKind(kind).label.lower()}")
+    with transaction.atomic():
+        job = ExportJob.objects.create(
+            kind=kind, format=fmt, query=query, created_by=user, total_rows=total
+        )
+        _enqueue("run_export", job)
+    return job
+
+
+def export_job_run(job_id: int) -> ExportJob | None:
+    """Write the export to a file in the default storage, a chunk of records at a time."""
+    from .exporters import export_rows
+
+    if not _claim(
+        ExportJob,
+        job_id,
+        [JobStatus.QUEUED, JobStatus.RUNNING],
+        JobStatus.RUNNING,
+        started_at=timezone.now(),
+    ):
+        return None
+    job = ExportJob.objects.select_related("created_by").get(pk=job_id)
+    last = [0]
+
+    def progress(done: int) -> None:
+        if done - last[0] >= PROGRESS_EVERY_ROWS:
+            last[0] = done
+            ExportJob.objects.filter(pk=job_id).update(processed_rows=done)
+
+    try:
+        header, rows, counter = export_rows(job.kind, job.created_by, job.query, progress=progress)
+        with tempfile.NamedTemporaryFile(suffix=f".{job.format}") as tmp:
+            written = write_export(tmp, job.format, header, rows, title=job.kind.lower())
+            tmp.flush()
+            tmp.seek(0)
+            stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+            job.file.save(f"{job.kind.lower()}-{stamp}.{job.format}", File(tmp), save=False)
+    except Exception as exc:
+        log.exception("export %s failed", job_id)
+        _fail(ExportJob, job_id, exc)
+        return ExportJob.objects.get(pk=job_id)
+    job.written_rows = written
+    job.processed_rows = counter[0]
+    job.total_rows = max(job.total_rows, counter[0])
+    job.status = JobStatus.DONE
+    job.finished_at = timezone.now()
+    job.message = f"{written:,} rows written."
+    job.save()
+    return job
+
+
+def write_export(out, fmt: str, header: list[str], rows: Iterable[list], *, title: str) -> int:
+    """Write rows as CSV or XLSX into a binary file; returns the rows written."""
+    from .writers import XLSX_MAX_ROWS, csv_chunks, xlsx_write
+
+    if fmt == ExportFormat.XLSX:
+
+        def capped() -> Iterable[list]:
+            for n, row in enumerate(rows, 1):
+                if n > XLSX_MAX_ROWS:
+                    raise ValidationError(
+                        f"More than {XLSX_MAX_ROWS:,} rows do not fit in one XLSX sheet: "
+                        "export CSV instead, or filter the list."
+                    )
+                yield row
+
+        return xlsx_write(out, header, capped(), title=title)
+    count = [0]
+
+    def counted() -> Iterable[list]:
+        for row in rows:
+            count[0] += 1
+            yield row
+
+    for chunk in csv_chunks(header, counted()):
+        out.write(chunk)
+    return count[0]
+
+
+ProgressCallback = Callable[[int], None]

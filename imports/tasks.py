@@ -1,0 +1,26 @@
+"""Celery tasks (queue "imports", see CELERY_TASK_ROUTES): thin wrappers around services."""
+
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(name="imports.tasks.check_import")
+def check_import(job_id: int) -> str:
+    """Read an uploaded file and record its preview and row-level report (writes nothing)."""
+    job = services.import_job_check(job_id)
+    return job.status if job else "not claimed"
+
+
+@shared_task(name="imports.tasks.run_import")
+def run_import(job_id: int) -> str:
+    """Import the valid records of a confirmed job, a batch at a time, with progress."""
+    job = services.import_job_run(job_id)
+    return job.status if job else "not claimed"
+
+
+@shared_task(name="imports.tasks.run_export")
+def run_export(job_id: int) -> str:
+    """Stream a large export to a file in the shared storage."""
+    job = services.export_job_run(job_id)
+    return job.status if job else "not claimed"

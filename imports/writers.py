@@ -1,0 +1,83 @@
+"""Writing CSV and XLSX safely: cells that a spreadsheet would run as formulas are escaped.
+
+A text value starting with =, +, -, @, a tab or a carriage return is written with a leading
+apostrophe (OWASP's advice against CSV injection), so "=HYPERLINK(...)" in a customer name
+shows as text. Numbers, dates, booleans and number-like text ("-5") are never escaped. Our
+importers remove the apostrophe again (`parsing.unescape`): an export imports back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime
+from decimal import Decimal
+
+from django.utils import timezone
+
+from .parsing import FORMULA_STARTS
+
+BOM = "\ufeff"  # lets Excel open UTF-8 CSV with the right characters
+NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")  # "-5" is a number, not a formula
+
+
+def safe_cell(value: object) -> object:
+    """The value to write: formula-looking text escaped, dates in ISO 8601."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        if timezone.is_aware(value):
+            value = timezone.localtime(value)
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, bool | int | float | Decimal):
+        return value
+    text = str(value)
+    if text.startswith(FORMULA_STARTS) and not NUMBER.match(text):
+        return "'" + text
+    return text
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_chunks(header: list[str], rows: Iterable[list], *, bom: bool = True) -> Iterator[bytes]:
+    """UTF-8 CSV, a few hundred rows per chunk (for StreamingHttpResponse or a file)."""
+    writer = csv.writer(_Echo())
+    buffer = [BOM + writer.writerow(header) if bom else writer.writerow(header)]
+    for row in rows:
+        buffer.append(writer.writerow([safe_cell(v) for v in row]))
+        if len(buffer) >= 500:
+            yield "".join(buffer).encode("utf-8")
+            buffer = []
+    if buffer:
+        yield "".join(buffer).encode("utf-8")
+
+
+def xlsx_write(path_or_file, header: list[str], rows: Iterable[list], *, title: str) -> int:
+    """Write an XLSX in openpyxl's write-only mode (rows go to disk as they come)."""
+    import openpyxl
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    workbook = openpyxl.Workbook(write_only=True)
+    sheet = workbook.create_sheet(title=title[:31])
+    sheet.append(header)
+    count = 0
+    for row in rows:
+        cells = []
+        for value in row:
+            value = safe_cell(value)
+            if isinstance(value, str):
+                value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
+            cells.append(value)
+        sheet.append(cells)
+        count += 1
+    workbook.save(path_or_file)
+    return count
+
+
+XLSX_MAX_ROWS = 1_048_575  # plus the header

@@ -1,0 +1,514 @@
+"""Delivering the outbox: claim due notifications, send them, record every attempt.
+
+    report = deliver_due()          # what the Celery task and the sweeper run
+
+One round (`deliver_batch`):
+
+1. **Claim** (a short transaction): due PENDING notifications whose order has no earlier
+   notification still open that this worker cannot send now, `SELECT ... FOR UPDATE SKIP
+   LOCKED`, then a per-order check against the order's open notifications (so a row another
+   worker is claiming at the same instant is never overtaken), then `claimed_until` and a
+   claim token are written. A claim is a lease: a crashed worker's rows are due again when
+   it expires, and a sender starts no request with less than the request timeout left on
+   it, so two workers never send the same notification at once.
+2. **Send**, outside any transaction: orders spread over a few pooled connections, each
+   order's notifications in `id` order on one connection; the first one that is not delivered
+   holds back the order's later ones (released unsent), other orders go on.
+3. **Record** (a short transaction): one UPDATE for the delivered, one for the released, a
+   bulk update for the rest, one bulk insert of the attempts; all guarded by the claim token.
+
+Outcomes: SUCCESS delivered; FAILED / PARTIAL_SUCCESS keep only the failed items for the next
+attempt; 429, 5xx, timeouts and connection errors are retried with exponential back-off and
+jitter (at least `Retry-After`) without limit by default; 4xx and malformed replies (and
+failed items) count as refusals, and after `MAX_REJECTIONS` of them the notification is
+FAILED, visibly, holding back its order until retried or discarded in the admin. Retries wait
+in the row (`next_attempt_at`), not in the broker.
+
+Queries: a fixed number per batch (about eight for up to BATCH_SIZE notifications).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import F, Min, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from channels.adapters import ChannelError, ChannelReplyError
+from channels.adapters.parse import parse_push_reply
+from channels.models import Channel
+
+from .conf import conf
+from .models import (
+    OPEN_STATES,
+    AttemptOutcome,
+    Notification,
+    NotificationAttempt,
+    NotificationState,
+)
+from .outbox import resolve_pending_payloads
+from .payloads import entries_to_send
+from .transport import REPLY_LIMIT, Reply, TransportError, client_for
+
+log = logging.getLogger(__name__)
+
+PENDING = NotificationState.PENDING
+LEASE_MARGIN = 5.0  # seconds kept free at the end of a lease
+ATTEMPT_REQUESTS = 4  # requests one attempt may make (token, push, token again, push again)
+NO_ID = 2**63 - 1
+
+
+@dataclass
+class Result:
+    """One attempt, and what it does to its notification."""
+
+    outcome: str
+    started_at: datetime
+    duration_ms: int
+    units: int
+    status: int | None = None
+    reply: str = ""
+    error: str = ""
+    failed_ids: list[str] = field(default_factory=list)
+    retry_after: float | None = None
+
+
+@dataclass
+class Claim:
+    token: str
+    rows: list[Notification]
+    channels: dict[int, Channel]
+    deadline: float  # time.monotonic() after which no request may start
+
+
+@dataclass
+class DeliveryReport:
+    batches: int = 0
+    claimed: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    held_back: int = 0
+    attempts: int = 0
+    next_due: datetime | None = None
+    more: bool = False  # stopped by the time budget with work left
+
+    def as_dict(self) -> dict:
+        return {
+            "batches": self.batches,
+            "claimed": self.claimed,
+            "delivered": self.delivered,
+            "retrying": self.retrying,
+            "failed": self.failed,
+            "held_back": self.held_back,
+            "attempts": self.attempts,
+            "next_due": self.next_due.isoformat() if self.next_due else None,
+            "more": self.more,
+        }
+
+
+# --- 1. claim -------------------------------------------------------------------------------
+
+
+def claim(limit: int | None = None, *, now: datetime | None = None) -> Claim | None:
+    limit = limit or conf("BATCH_SIZE")
+    now = now or timezone.now()
+    lease = float(conf("LEASE_SECONDS"))
+    token = uuid.uuid4().hex
+    # The order's first open notification that cannot go now (failed, in back-off, or being
+    # sent): rows from it on wait. A correlated LIMIT 1 subquery on the partial index of open
+    # rows, per candidate; a NOT EXISTS anti-join is planned as a nested loop over every
+    # blocked row instead (quadratic when many wait, e.g. while a channel is down).
+    first_blocking = (
+        Notification.objects.filter(order_id=OuterRef("order_id"), state__in=OPEN_STATES)
+        .filter(
+            Q(state=NotificationState.FAILED)
+            | Q(next_attempt_at__gt=now)
+            | Q(claimed_until__gt=now)
+        )
+        .order_by("id")
+        .values("id")[:1]
+    )
+    with transaction.atomic():
+        candidates = list(
+            Notification.objects.select_for_update(skip_locked=True)
+            .filter(state=PENDING, next_attempt_at__lte=now)
+            .filter(Q(claimed_until__isnull=True) | Q(claimed_until__lte=now))
+            .alias(blocked_from=Coalesce(Subquery(first_blocking), Value(NO_ID)))
+            .filter(id__lt=F("blocked_from"))
+            .order_by("id")[:limit]
+        )
+        if not candidates:
+            return None
+        taken = _in_order_prefixes(candidates)
+        if not taken:
+            return Claim(token, [], {}, 0.0)
+        Notification.objects.filter(pk__in=[n.pk for n in taken]).update(
+            claimed_until=now + timedelta(seconds=lease), claim_token=token
+        )
+        resolve = [n for n in taken if n.payload is None]
+        if resolve:
+            resolve_pending_payloads(resolve)
+            Notification.objects.bulk_update(resolve, ["payload", "unit_count"])
+    channels = Channel.objects.in_bulk({n.channel_id for n in taken})
+    # the longest one attempt can take: re-authentication and the repeat after a 401, and a
+    # kept-alive connection found closed and reopened, each waiting up to the timeout
+    timeout = max((c.request_timeout for c in channels.values()), default=30.0)
+    deadline = time.monotonic() + lease - ATTEMPT_REQUESTS * timeout - LEASE_MARGIN
+    for n in taken:
+        n.claim_token = token
+    return Claim(token, taken, channels, deadline)
+
+
+def _in_order_prefixes(candidates: list[Notification]) -> list[Notification]:
+    """Per order, the candidates that continue the order's open notifications from the first
+    one without a gap (a gap is a row that is not ours to send now)."""
+    by_id = {n.pk: n for n in candidates}
+    top = max(by_id)
+    open_rows = (
+        Notification.objects.filter(
+            order_id__in={n.order_id for n in candidates}, state__in=OPEN_STATES, id__lte=top
+        )
+        .order_by("id")
+        .values_list("order_id", "id")
+    )
+    stopped: set[int] = set()
+    taken = []
+    for order_id, pk in open_rows:
+        if order_id in stopped:
+            continue
+        if pk in by_id:
+            taken.append(by_id[pk])
+        else:
+            stopped.add(order_id)
+    return taken
+
+
+# --- 2. send --------------------------------------------------------------------------------
+
+_pool: tuple[int, ThreadPoolExecutor] | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """Threads that live as long as the process (their pooled connections with them); a
+    forked worker process makes its own."""
+    global _pool
+    with _pool_lock:
+        if _pool is None or _pool[0] != os.getpid():
+            threads = max(1, int(conf("SEND_THREADS")))
+            _pool = (os.getpid(), ThreadPoolExecutor(threads, thread_name_prefix="notify"))
+        return _pool[1]
+
+
+def send(batch: Claim) -> dict[int, Result | None]:
+    """Send the claimed notifications; None for those held back unsent."""
+    lanes_count = max(1, int(conf("SEND_THREADS")))
+    per_order: dict[int, list[Notification]] = defaultdict(list)
+    for n in batch.rows:
+        per_order[n.order_id].append(n)
+    lanes: list[list[list[Notification]]] = [[] for _ in range(lanes_count)]
+    for i, rows in enumerate(per_order.values()):
+        lanes[i % lanes_count].append(rows)
+    lanes = [lane for lane in lanes if lane]
+    results: dict[int, Result | None] = {}
+    if len(lanes) == 1:
+        results.update(_send_lane(lanes[0], batch))
+    else:
+        for part in _executor().map(lambda lane: _send_lane(lane, batch), lanes):
+            results.update(part)
+    return results
+
+
+def _send_lane(orders: list[list[Notification]], batch: Claim) -> dict[int, Result | None]:
+    results: dict[int, Result | None] = {}
+    for rows in orders:
+        held = False
+        for n in rows:
+            if held or time.monotonic() > batch.deadline:
+                results[n.pk] = None
+                continue
+            result = send_one(n, batch.channels[n.channel_id])
+            results[n.pk] = result
+            held = result.outcome != AttemptOutcome.SUCCESS
+    return results
+
+
+def send_one(n: Notification, channel: Channel) -> Result:
+    body = entries_to_send(n.payload or {"orderItems": []}, n.retry_item_ids)
+    units = len(body.get("orderItems") or ())
+    started, clock = timezone.now(), time.perf_counter()
+
+    def done(outcome: str, **kwargs) -> Result:
+        ms = int((time.perf_counter() - clock) * 1000)
+        return Result(outcome, started, ms, units, **kwargs)
+
+    if not units:
+        return done(AttemptOutcome.REJECTED, error="nothing to send: no units")
+    try:
+        reply = client_for(channel).push(n.kind, n.channel_order_id, body, n.idempotency_key)
+        return classify(reply, n, channel, done)
+    except TransportError as exc:
+        outcome = AttemptOutcome.TRANSIENT if exc.transient else AttemptOutcome.REJECTED
+        return done(outcome, status=exc.status, error=str(exc))
+    except ChannelError as exc:  # no base URL, unknown type ...
+        return done(AttemptOutcome.REJECTED, error=str(exc))
+    except Exception as exc:  # a bug must not leave the batch claimed: record it, go on
+        log.exception("sending notification %s failed", n.pk)
+        return done(AttemptOutcome.REJECTED, error=f"unexpected error: {exc!r}"[:500])
+
+
+def classify(reply: Reply, n: Notification, channel: Channel, done) -> Result:
+    """The outcome of a reply (channel-api.md conventions)."""
+    text = reply.text[:REPLY_LIMIT]
+    what = f"{n.get_kind_display().lower()} #{n.pk} of order {n.channel_order_id}"
+    status = reply.status
+    if status is None:  # no HTTP reply (adapter fallback)
+        outcome = AttemptOutcome.TRANSIENT if reply.transient else AttemptOutcome.REJECTED
+        return done(outcome, reply=text, error=reply.error)
+    if status == 429 or status >= 500:
+        return done(
+            AttemptOutcome.TRANSIENT,
+            status=status,
+            reply=text,
+            error=f"HTTP {status}",
+            retry_after=reply.retry_after,
+        )
+    if not 200 <= status < 300:
+        return done(
+            AttemptOutcome.REJECTED,
+            status=status,
+            reply=text,
+            error=reply.error or f"the channel refused the {what} with HTTP {status}",
+        )
+    if reply.parsed is not None:
+        verdict, failed, error = reply.parsed
+    elif reply.error:
+        return done(AttemptOutcome.MALFORMED, status=status, reply=text, error=reply.error)
+    else:
+        try:
+            data = json.loads(reply.text)
+        except ValueError:
+            problem = "the body is empty" if not reply.text.strip() else "not JSON"
+            return done(
+                AttemptOutcome.MALFORMED,
+                status=status,
+                reply=text,
+                error=f"Channel {channel.code}: malformed reply to the {what}, {problem}",
+            )
+        try:
+            verdict, failed, error = parse_push_reply(data, channel=channel.code, what=what)
+        except ChannelReplyError as exc:
+            return done(AttemptOutcome.MALFORMED, status=status, reply=text, error=str(exc))
+    if verdict == "SUCCESS":
+        return done(AttemptOutcome.SUCCESS, status=status, reply=text)
+    sent_body = entries_to_send(n.payload or {}, n.retry_item_ids)
+    sent = {e.get("orderItemId") for e in sent_body.get("orderItems") or ()}
+    failed_ids = sorted({item_id for item_id, _ in failed if item_id in sent}) or sorted(sent)
+    outcome = AttemptOutcome.PARTIAL if verdict == "PARTIAL_SUCCESS" else AttemptOutcome.FAILED
+    messages = "; ".join(f"{i}: {m}" for i, m in failed if m) or error
+    return done(outcome, status=status, reply=text, error=messages, failed_ids=failed_ids)
+
+
+# --- 3. record ------------------------------------------------------------------------------
+
+
+def backoff(n: int, base: float, retry_after: float | None = None) -> float:
+    """Exponential back-off with jitter (half fixed, half random), at least Retry-After."""
+    cap = float(conf("MAX_RETRY_DELAY"))
+    delay = min(cap, base * (2 ** (min(n, 40) - 1))) * (0.5 + 0.5 * random.random())
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def apply_result(n: Notification, result: Result, channel: Channel, now: datetime) -> None:
+    """The notification after this attempt (in memory)."""
+    n.attempts += 1
+    n.claimed_until, n.claim_token = None, ""
+    if result.outcome == AttemptOutcome.SUCCESS:
+        n.state, n.delivered_at, n.retry_item_ids, n.last_error = (
+            NotificationState.DELIVERED,
+            now,
+            None,
+            "",
+        )
+        return
+    n.last_error = result.error or result.reply[:500]
+    base = max(0.01, channel.retry_base_delay)
+    if result.outcome == AttemptOutcome.TRANSIENT:
+        transient = n.attempts - n.rejections
+        limit = int(conf("MAX_TRANSIENT_ATTEMPTS"))
+        if limit and transient >= limit:
+            n.state = NotificationState.FAILED
+            n.last_error = f"gave up after {transient} transient failures, last: {n.last_error}"
+            return
+        delay = backoff(transient, base, result.retry_after)
+    else:
+        n.rejections += 1
+        if result.failed_ids:
+            n.retry_item_ids = result.failed_ids
+        if n.rejections >= int(conf("MAX_REJECTIONS")):
+            n.state = NotificationState.FAILED
+            return
+        delay = backoff(n.rejections, base)
+    n.next_attempt_at = now + timedelta(seconds=delay)
+
+
+UPDATED_FIELDS = [
+    "state",
+    "attempts",
+    "rejections",
+    "next_attempt_at",
+    "claimed_until",
+    "claim_token",
+    "delivered_at",
+    "retry_item_ids",
+    "last_error",
+]
+
+
+def record(batch: Claim, results: dict[int, Result | None], report: DeliveryReport) -> None:
+    now = timezone.now()
+    delivered, released, others, attempts = [], [], [], []
+    for n in batch.rows:
+        result = results.get(n.pk)
+        if result is None:
+            released.append(n.pk)
+            report.held_back += 1
+            continue
+        attempts.append(
+            NotificationAttempt(
+                notification_id=n.pk,
+                number=n.attempts + 1,
+                started_at=result.started_at,
+                duration_ms=result.duration_ms,
+                units=result.units,
+                http_status=result.status,
+                outcome=result.outcome,
+                reply=result.reply,
+                error=result.error[:REPLY_LIMIT],
+            )
+        )
+        if result.outcome == AttemptOutcome.SUCCESS:
+            delivered.append(n.pk)
+            report.delivered += 1
+            continue
+        apply_result(n, result, batch.channels[n.channel_id], now)
+        others.append(n)
+        if n.state == NotificationState.FAILED:
+            report.failed += 1
+            log.warning("notification %s failed: %s", n, n.last_error)
+        else:
+            report.retrying += 1
+    report.attempts += len(attempts)
+    mine = Q(claim_token=batch.token)
+    with transaction.atomic():
+        if delivered:
+            count = Notification.objects.filter(mine, pk__in=delivered).update(
+                state=NotificationState.DELIVERED,
+                delivered_at=now,
+                attempts=F("attempts") + 1,
+                claimed_until=None,
+                claim_token="",
+                retry_item_ids=None,
+                last_error="",
+            )
+            if count != len(delivered):
+                log.error("%d delivered notifications had lost their claim", len(delivered) - count)
+        if released:
+            Notification.objects.filter(mine, pk__in=released).update(
+                claimed_until=None, claim_token=""
+            )
+        if others:
+            still = set(
+                Notification.objects.filter(mine, pk__in=[n.pk for n in others]).values_list(
+                    "pk", flat=True
+                )
+            )
+            Notification.objects.bulk_update(
+                [n for n in others if n.pk in still], UPDATED_FIELDS, batch_size=500
+            )
+        write_attempts(attempts)
+
+
+COPY_THRESHOLD = 50
+_ATTEMPT_COLUMNS = (
+    "notification_id",
+    "number",
+    "started_at",
+    "duration_ms",
+    "units",
+    "http_status",
+    "outcome",
+    "reply",
+    "error",
+)
+
+
+def write_attempts(attempts: list[NotificationAttempt]) -> None:
+    """Insert attempt rows; big batches with COPY on PostgreSQL (several times faster than
+    bulk_create, which spends its time building SQL)."""
+    if len(attempts) < COPY_THRESHOLD or connection.vendor != "postgresql":
+        NotificationAttempt.objects.bulk_create(attempts, batch_size=1000)
+        return
+    table = NotificationAttempt._meta.db_table
+    sql = f"COPY {table} ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for attempt in attempts:
+            copy.write_row([getattr(attempt, column) for column in _ATTEMPT_COLUMNS])
+
+
+# --- rounds ---------------------------------------------------------------------------------
+
+
+def deliver_batch(report: DeliveryReport, limit: int | None = None) -> bool:
+    """One claim-send-record round; False when nothing was due."""
+    batch = claim(limit)
+    if batch is None:
+        return False
+    report.batches += 1
+    if not batch.rows:  # everything due was being claimed by someone else this instant
+        return False
+    report.claimed += len(batch.rows)
+    results = send(batch)
+    record(batch, results, report)
+    return True
+
+
+def deliver_due(
+    *, time_budget: float | None = None, max_batches: int | None = None, limit: int | None = None
+) -> DeliveryReport:
+    """Deliver everything due, batch after batch, until nothing is due (or the budget is
+    spent: `more` is then set). `next_due` says when the next retry falls due."""
+    report = DeliveryReport()
+    started = time.monotonic()
+    while deliver_batch(report, limit):
+        if max_batches is not None and report.batches >= max_batches:
+            report.more = True
+            break
+        if time_budget is not None and time.monotonic() - started > time_budget:
+            report.more = True
+            break
+    report.next_due = next_due()
+    return report
+
+
+def next_due(now: datetime | None = None) -> datetime | None:
+    """When the next back-off ends. Rows due already are either being sent, or held back by
+    an earlier one (which has its own time), or FAILED-blocked (waiting for staff)."""
+    now = now or timezone.now()
+    rows = Notification.objects.filter(state=PENDING, next_attempt_at__gt=now)
+    return rows.aggregate(at=Min("next_attempt_at"))["at"]
