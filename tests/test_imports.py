@@ -449,7 +449,7 @@ def test_empty_and_oversized_uploads_are_refused(world, sales, settings):
 
 
 def test_stock_import_adds_to_shelves_and_reallocates_waiting_units(
-    world, sales, monkeypatch, django_capture_on_commit_callbacks
+    world, sales, monkeypatch, queued, django_capture_on_commit_callbacks
 ):
     from orders import tasks as order_tasks
 
