@@ -566,3 +566,29 @@ def test_our_cursor_moves_and_resync_from_reaches_back(world, channel, sim, live
     assert cursor.resync_from is None and cursor.last_run == second
     with pytest.raises(ValueError, match="in the future"):
         resync_from(channel, SyncKind.STATUS, timezone.now() + timedelta(days=1))
+
+
+def test_a_channel_that_stays_down_stops_the_run_and_says_so(
+    world, channel, sim, live, monkeypatch
+):
+    from channels.sync import status
+
+    monkeypatch.setattr(status, "APPLY_BATCH", 2)
+    orders = [world.order(f"FK-4{n}", 1) for n in range(6)]
+    for order in orders:
+        mirror(sim, order, status="DISPATCHED")
+    sim.store.add_fault({"kind": "error", "status": 503, "path": "/orders", "after": 1})
+
+    run = sync_status(channel, SyncKind.STATUS)
+
+    assert counts(run) == (RunOutcome.PARTIAL, 6, 2, 0, 4)
+    assert [units(o) for o in orders[:3]] == [[S.DISPATCHED], [S.DISPATCHED], [S.FULFILLABLE]]
+    lines = run.message.splitlines()
+    assert lines[0].startswith(
+        "Status sync stopped: Channel FLIPKART: get order status (2 orders from FK-42): "
+        "gave up after 5 attempts, last: HTTP 503"
+    )
+    assert "2 order(s) not synced: the run stopped before them." in lines
+    assert "4 request(s) retried (HTTP 503, HTTP 503, HTTP 503, HTTP 503)" in run.message
+    assert SyncError.objects.filter(run=run, kind="CHANNEL").count() == 2  # the batch it asked
+    assert channel.sync_cursors.get(kind=SyncKind.STATUS).synced_up_to is None

@@ -150,6 +150,12 @@ class Tally:
             results.append(result)
         self.add(results)
 
+    def not_tried(self, count: int) -> None:
+        """Orders a stopped run never asked about: failed, without an error row each."""
+        self.seen += count
+        self.failed += count
+        self.problems.append(f"{count} order(s) not synced: the run stopped before them.")
+
     def flush(self, progress: int | None = None) -> None:
         fields = {
             "seen": self.seen,

@@ -178,12 +178,10 @@ def _sync(run, channel, kind, holder, order_ids, leased) -> SyncRun:
             except ChannelError as exc:
                 tally.channel_failed(str(exc), [(r.id, r.code, r.channel_order_id) for r in batch])
                 if isinstance(exc, ChannelAuthError | ChannelUnavailable):
-                    left = [r for b in batches[n + 1 :] for r in b]
+                    left = sum(len(b) for b in batches[n + 1 :])
                     stopped = f"Status sync stopped: {exc}"
-                    tally.channel_failed(
-                        f"not synced: the run stopped ({type(exc).__name__})",
-                        [(r.id, r.code, r.channel_order_id) for r in left],
-                    )
+                    if left:  # counted, not one error row each: the next run tries again
+                        tally.not_tried(left)
                     break
                 reply = None
             if n + 1 < len(batches):

@@ -65,6 +65,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "imports.export_orders",
         "imports.view_*",
         "channels.view_*",
+        "channels.sync_*",
         "notifications.*",
         "inventory.view_sku",
         "inventory.view_facility",
