@@ -4,15 +4,10 @@ the worker imports it and the progress is visible from the job page while it run
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django.urls import reverse
 
 from imports.models import ImportJob
@@ -20,58 +15,13 @@ from orders.models import Order
 
 from .factories import UserFactory
 from .importing import csv_bytes, order_row
-from .test_celery_worker import _broker_reachable
-
-ROOT = Path(__file__).resolve().parent.parent
+from .workers import celery_worker
 
 
 @pytest.fixture
 def imports_worker(transactional_db, require_services, tmp_path):
-    if connection.vendor != "postgresql":
-        require_services(
-            "the worker process needs a shared database: set DATABASE_URL=postgres://..."
-        )
-    if not _broker_reachable():
-        require_services(f"the broker {settings.CELERY_BROKER_URL} is not reachable")
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-        ),
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-    }
-    log = (tmp_path / "worker.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "uniware",
-            "worker",
-            "-Q",
-            "imports",
-            "-c",
-            "1",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--loglevel=INFO",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with celery_worker("imports", tmp_path / "worker.log", require_services) as proc:
+        yield proc
 
 
 def _poll(client, job: ImportJob, until: set[str], seen: list, timeout: float = 120.0) -> dict:
