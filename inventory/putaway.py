@@ -30,12 +30,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
-from uniware.core.db import bulk_set
+from uniware.core.db import add_per_row, bulk_set
 from uniware.core.fsm import Change, IllegalTransition, apply_transitions, check_transition
 from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
@@ -50,7 +49,6 @@ from .models import (
     PutawayType,
     Shelf,
 )
-from .services import _by_row
 
 StockKey = tuple[int, int, str]  # (shelf id, SKU id, inventory type)
 MAX_REASON = 255
@@ -105,10 +103,7 @@ def lock_stock_rows(keys: Iterable[StockKey]) -> dict[StockKey, int]:
 
 def stock_put(counts: Counter, *, now=None) -> None:
     """Add n units to each (locked) row: {inventory id: n}. One statement."""
-    if counts:
-        Inventory.objects.filter(pk__in=list(counts)).update(
-            quantity=F("quantity") + _by_row(counts), updated_at=now or timezone.now()
-        )
+    add_per_row(Inventory, counts, ["quantity"], values={"updated_at": now or timezone.now()})
 
 
 # --- Creating putaways (by the cancellation and returns services) ---------------------------

@@ -8,9 +8,10 @@ from collections import Counter
 from collections.abc import Iterable
 
 from django.db import transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db.models import F
 
 from uniware.core.actors import Actor
+from uniware.core.db import add_per_row
 
 from .models import Inventory, InventoryType, Shelf, Sku
 
@@ -43,37 +44,19 @@ def stock_lock_rows(inventory_ids: Iterable[int]) -> None:
         )
 
 
-def _by_row(counts: Counter) -> Case:
-    return Case(
-        *[When(pk=pk, then=Value(n)) for pk, n in counts.items()],
-        default=Value(0),
-        output_field=IntegerField(),
-    )
-
-
 def stock_block(counts: Counter) -> None:
     """Block n units of each row: {inventory_id: n}."""
-    if counts:
-        Inventory.objects.filter(pk__in=list(counts)).update(
-            blocked_quantity=F("blocked_quantity") + _by_row(counts)
-        )
+    add_per_row(Inventory, counts, ["blocked_quantity"])
 
 
 def stock_release(counts: Counter) -> None:
     """Unblock units that will not be dispatched (cancelled before picking)."""
-    if counts:
-        Inventory.objects.filter(pk__in=list(counts)).update(
-            blocked_quantity=F("blocked_quantity") - _by_row(counts)
-        )
+    add_per_row(Inventory, counts, ["blocked_quantity"], sign=-1)
 
 
 def stock_consume(counts: Counter) -> None:
     """Dispatched units leave the shelf: quantity and blocked quantity both go down."""
-    if counts:
-        delta = _by_row(counts)
-        Inventory.objects.filter(pk__in=list(counts)).update(
-            quantity=F("quantity") - delta, blocked_quantity=F("blocked_quantity") - delta
-        )
+    add_per_row(Inventory, counts, ["quantity", "blocked_quantity"], sign=-1)
 
 
 def stock_add(

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -308,3 +309,34 @@ def compute_dashboard_figures() -> DashboardFigures:
     figures.picklists_to_receive = Picklist.objects.filter(status=PicklistStatus.CREATED).count()
     figures.manifests_open = Manifest.objects.filter(status=ManifestStatus.CREATED).count()
     return figures
+
+
+# --- Orders already there (order creation, imports) -------------------------------------------
+
+
+def orders_existing(keys: set[tuple[int, str]], codes: set[str]) -> list[tuple[int, str, str]]:
+    """(channel id, channel order id, code) of the orders that have one of these (channel,
+    channel order id) keys or codes. One indexed query for thousands of keys (on PostgreSQL
+    the keys travel as arrays: no SQL to build per key)."""
+    if not keys and not codes:
+        return []
+    if connection.vendor != "postgresql":
+        return list(
+            Order.objects.filter(
+                Q(code__in=list(codes))
+                | Q(
+                    channel_id__in={k[0] for k in keys},
+                    channel_order_id__in={k[1] for k in keys},
+                )
+            ).values_list("channel_id", "channel_order_id", "code")
+        )
+    table = Order._meta.db_table
+    sql = (
+        f"SELECT channel_id, channel_order_id, code FROM {table} WHERE code = ANY(%s) "
+        f"UNION SELECT o.channel_id, o.channel_order_id, o.code FROM {table} o "
+        "JOIN unnest(%s::bigint[], %s::text[]) AS k(channel_id, channel_order_id) "
+        "ON o.channel_id = k.channel_id AND o.channel_order_id = k.channel_order_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [list(codes), [k[0] for k in keys], [k[1] for k in keys]])
+        return cursor.fetchall()

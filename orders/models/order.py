@@ -30,7 +30,10 @@ class Order(models.Model):
     `<original>-R<n>`: the channel does not know them)."""
 
     code = models.CharField("order code", max_length=100, unique=True)
-    channel = models.ForeignKey("channels.Channel", on_delete=models.PROTECT, related_name="orders")
+    # db_index=False: the (channel, channel order id) and (channel, status) indexes serve it
+    channel = models.ForeignKey(
+        "channels.Channel", on_delete=models.PROTECT, related_name="orders", db_index=False
+    )
     channel_order_id = models.CharField("channel order id", max_length=100)
     order_date = models.DateTimeField(db_index=True)
     status = FSMField(
@@ -175,7 +178,8 @@ def _has_stock(item: OrderItem) -> bool:
 class OrderItem(models.Model):
     """One unit of an order line (a line of quantity 3 is three rows, codes <line>-0..2)."""
 
-    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    # db_index=False: the unique (order, code) index serves lookups by order
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", db_index=False)
     code = models.CharField(max_length=120)
     channel_order_item_id = models.CharField("channel line id", max_length=100)
     sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, related_name="order_items")

@@ -19,8 +19,8 @@ from inventory.models import Facility, Serviceability
 from inventory.services import stock_block, stock_lock_available
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
-from uniware.core.db import bulk_set
-from uniware.core.fsm import Change, apply_transitions
+from uniware.core.db import build, bulk_set, insert_new
+from uniware.core.fsm import Change, apply_transitions, transition_unsaved
 from uniware.core.models import SequenceName
 from uniware.core.services import sequence_take
 
@@ -78,11 +78,7 @@ def allocate_units(
             scope = scope.filter(sku_id__in=list(sku_ids))
         # order_by(): the default ordering would make DISTINCT return one row per unit
         orders = lock_orders(scope.order_by().values_list("order_id", flat=True).distinct())
-        eligible = [
-            o.pk
-            for o in orders.values()
-            if not o.on_hold and o.status in (OrderStatus.CREATED, OrderStatus.PROCESSING)
-        ]
+        eligible = [o.pk for o in orders.values() if may_allocate(o)]
         if not eligible:
             return result
         units = lock_items(
@@ -92,49 +88,11 @@ def allocate_units(
             return result
         for unit in units:
             unit.order = orders[unit.order_id]
-        facilities = list(Facility.objects.filter(is_active=True).order_by("priority", "pk"))
-        stock = stock_lock_available(u.sku_id for u in units)
-        available: dict[tuple[int, int], list] = defaultdict(list)  # (sku, facility) -> rows
-        left = {row.pk: row.available for row in stock}
-        for row in stock:
-            available[(row.sku_id, row.facility_id)].append(row)
-
-        units.sort(key=lambda u: (-u.order.priority, u.order.order_date, u.order_id, u.pk))
-        blocked: Counter = Counter()
-        allocated: list[OrderItem] = []
-        for unit in units:
-            for facility in facilities:
-                row = next(
-                    (r for r in available[(unit.sku_id, facility.pk)] if left[r.pk] > 0), None
-                )
-                if row is not None:
-                    left[row.pk] -= 1
-                    blocked[row.pk] += 1
-                    unit.inventory_id, unit.facility_id = row.pk, facility.pk
-                    allocated.append(unit)
-                    break
-            else:
-                if unit.status == S.CREATED:
-                    result.unfulfillable.append(unit)
-
-        routes = {(u.order.ship_pincode, u.order.payment_method) for u in allocated}
-        providers = _providers_by_route([f.pk for f in facilities], routes)
-        for unit in allocated:
-            order = unit.order
-            provider = providers.get((unit.facility_id, order.ship_pincode, order.payment_method))
-            unit._provider_id = provider
-            if order.third_party_shipping or provider is not None:
-                result.fulfillable.append(unit)
-            else:
-                result.not_serviceable.append(unit)
-
-        result.shipments = _attach_shipments(
-            allocated, facilities={f.pk: f for f in facilities}, actor=actor
-        )
+        result, blocked = _allocate(units, actor=actor, reuse_open_shipments=True)
         now = timezone.now()
-        apply_transitions(result.fulfillable, "allocate", actor=actor, now=now)
-        apply_transitions(result.not_serviceable, "mark_not_serviceable", actor=actor, now=now)
-        apply_transitions(result.unfulfillable, "mark_unfulfillable", actor=actor, now=now)
+        for name, group in _moves(result):
+            apply_transitions(group, name, actor=actor, now=now)
+        allocated = result.fulfillable + result.not_serviceable
         bulk_set(OrderItem, allocated, ["facility", "inventory", "shipment"])
         stock_block(blocked)
         orders_refresh_status(
@@ -143,11 +101,91 @@ def allocate_units(
     return result
 
 
+def allocate_new_units(
+    units: list[OrderItem], *, actor: Actor
+) -> tuple[AllocationResult, list[tuple[str, list[Change]]]]:
+    """Allocate the units of orders created in this transaction, before the units are
+    inserted: they are then written once, already allocated, instead of inserted and updated.
+    The orders must be inserted (their shipments refer to them) and eligible (`may_allocate`).
+    Returns the result and the transitions run, for the caller to record after inserting the
+    units (`uniware.core.fsm.record_transitions`)."""
+    if not units:
+        return AllocationResult(), []
+    result, blocked = _allocate(units, actor=actor, reuse_open_shipments=False)
+    moves = [(name, transition_unsaved(group, name)) for name, group in _moves(result)]
+    stock_block(blocked)
+    return result, moves
+
+
+def may_allocate(order) -> bool:
+    """Held orders and orders pending verification wait."""
+    return not order.on_hold and order.status in (OrderStatus.CREATED, OrderStatus.PROCESSING)
+
+
+def _moves(result: AllocationResult) -> list[tuple[str, list[OrderItem]]]:
+    return [
+        ("allocate", result.fulfillable),
+        ("mark_not_serviceable", result.not_serviceable),
+        ("mark_unfulfillable", result.unfulfillable),
+    ]
+
+
+def _allocate(
+    units: list[OrderItem], *, actor: Actor, reuse_open_shipments: bool
+) -> tuple[AllocationResult, Counter]:
+    """Choose a stock row, a provider and a shipment for each unit (in memory; the shipments
+    are created). Locks the stock rows. Returns the result and the units to block per row."""
+    result = AllocationResult()
+    facilities = list(Facility.objects.filter(is_active=True).order_by("priority", "pk"))
+    stock = stock_lock_available(u.sku_id for u in units)
+    available: dict[tuple[int, int], list] = defaultdict(list)  # (sku, facility) -> rows
+    left = {row.pk: row.available for row in stock}
+    for row in stock:
+        available[(row.sku_id, row.facility_id)].append(row)
+
+    # urgent and old orders first; a stable sort keeps each order's units in their order
+    units = sorted(units, key=lambda u: (-u.order.priority, u.order.order_date, u.order_id))
+    blocked: Counter = Counter()
+    allocated: list[OrderItem] = []
+    for unit in units:
+        for facility in facilities:
+            row = next((r for r in available[(unit.sku_id, facility.pk)] if left[r.pk] > 0), None)
+            if row is not None:
+                left[row.pk] -= 1
+                blocked[row.pk] += 1
+                unit.inventory_id, unit.facility_id = row.pk, facility.pk
+                allocated.append(unit)
+                break
+        else:
+            if unit.status == S.CREATED:
+                result.unfulfillable.append(unit)
+
+    routes = {(u.order.ship_pincode, u.order.payment_method) for u in allocated}
+    providers = _providers_by_route([f.pk for f in facilities], routes)
+    for unit in allocated:
+        order = unit.order
+        provider = providers.get((unit.facility_id, order.ship_pincode, order.payment_method))
+        unit._provider_id = provider
+        if order.third_party_shipping or provider is not None:
+            result.fulfillable.append(unit)
+        else:
+            result.not_serviceable.append(unit)
+
+    result.shipments = _attach_shipments(
+        allocated,
+        facilities={f.pk: f for f in facilities},
+        actor=actor,
+        reuse_open=reuse_open_shipments,
+    )
+    return result, blocked
+
+
 def _attach_shipments(
-    units: list[OrderItem], *, facilities: dict[int, Facility], actor: Actor
+    units: list[OrderItem], *, facilities: dict[int, Facility], actor: Actor, reuse_open: bool
 ) -> list[Shipment]:
     """Put units into a shipment per (order, facility, serviceable): an open one of the same
-    kind if the order has it, else a new one. A shipment never mixes orders."""
+    kind if the order has it (`reuse_open`: new orders have none), else a new one. A
+    shipment never mixes orders."""
     if not units:
         return []
     groups: dict[tuple[int, int, bool], list[OrderItem]] = defaultdict(list)
@@ -155,42 +193,40 @@ def _attach_shipments(
         serviceable = unit.order.third_party_shipping or unit._provider_id is not None
         groups[(unit.order_id, unit.facility_id, serviceable)].append(unit)
     open_shipments = {}
-    for s in Shipment.objects.filter(
-        order_id__in={k[0] for k in groups},
-        status__in=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
-    ).order_by("pk"):
-        key = (s.order_id, s.facility_id, s.status == ShipmentStatus.CREATED)
-        open_shipments.setdefault(key, s)
+    if reuse_open:
+        for s in Shipment.objects.filter(
+            order_id__in={k[0] for k in groups},
+            status__in=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+        ).order_by("pk"):
+            key = (s.order_id, s.facility_id, s.status == ShipmentStatus.CREATED)
+            open_shipments.setdefault(key, s)
     new: list[Shipment] = []
     by_facility: dict[int, list[Shipment]] = defaultdict(list)
     now = timezone.now()
     for key, members in groups.items():
         order_id, facility_id, serviceable = key
-        shipment = open_shipments.get(key)
-        if shipment is None:
-            shipment = Shipment(
+        if key not in open_shipments:
+            shipment = open_shipments[key] = build(
+                Shipment,
                 order_id=order_id,
                 facility_id=facility_id,
                 status=ShipmentStatus.CREATED
                 if serviceable
                 else ShipmentStatus.LOCATION_NOT_SERVICEABLE,
                 shipping_provider_id=members[0]._provider_id,
-                created_at=now,
-                updated_at=now,
             )
             new.append(shipment)
             by_facility[facility_id].append(shipment)
-        for unit in members:
-            unit.shipment = shipment
     for facility_id, shipments in by_facility.items():
         codes = sequence_take(
             SequenceName.SHIPMENT, facility=facilities[facility_id], count=len(shipments)
         )
         for shipment, code in zip(shipments, codes, strict=True):
             shipment.code = code
-    Shipment.objects.bulk_create(new, batch_size=1000)
-    for unit in units:
-        unit.shipment_id = unit.shipment.pk
+    insert_new(Shipment, new, now=now)
+    for key, members in groups.items():
+        for unit in members:
+            unit.shipment = open_shipments[key]
     record_changes([Change(s, "", s.status) for s in new], transition="create", actor=actor, at=now)
     return new
 

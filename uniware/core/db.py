@@ -3,13 +3,23 @@
 `bulk_set` writes a different value per row with one statement per batch
 (`UPDATE ... FROM (VALUES ...)` on PostgreSQL), where `bulk_update`'s CASE expressions spend
 most of their time building SQL (see shared performance notes: ~4,500 rows/s against ~40,000).
+`build` and `insert_new` create new rows about ten times faster than `Model(**kwargs)` and
+`bulk_create` (COPY on PostgreSQL), for the paths that create orders by the thousand.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import operator
+import re
+from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from django.db import connection, models
+from django.db.models import signals
+from django.db.models.base import ModelState
+from django.utils import timezone
+
+M = TypeVar("M", bound=models.Model)
 
 BATCH = 2000
 
@@ -49,3 +59,176 @@ def bulk_set(model: type[models.Model], objs: Sequence[models.Model], fields: Se
 def chunked(items: Sequence, size: int = BATCH):
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+# --- Inserting new rows fast ------------------------------------------------------------------
+#
+# Creating orders is the hot path of imports and channel pulls: tens of thousands of orders,
+# units, shipments and audit rows a minute. Model.__init__ with keyword arguments costs about
+# 15 µs a row and bulk_create spends most of its time building SQL; `build` and `insert_new`
+# do the same work in about a tenth of the time (COPY on PostgreSQL, as the performance notes
+# measured: ~113,000 rows/s against ~32,000 for bulk_create).
+
+
+class _Blueprint:
+    """What `build` needs of a model: its concrete fields' defaults, computed once."""
+
+    def __init__(self, model: type[models.Model]) -> None:
+        self.fixed: dict[str, object] = {}
+        self.computed: list[tuple[str, object]] = []  # callable defaults (dict, uuid ...)
+        for f in model._meta.concrete_fields:
+            if f.has_default() and callable(f.default):
+                self.computed.append((f.attname, f.default))
+            else:
+                self.fixed[f.attname] = f.get_default()
+        self.relations = {f.name for f in model._meta.concrete_fields if f.is_relation}
+        self.plain = not signals.post_init.has_listeners(model)
+
+
+_blueprints: dict[type[models.Model], _Blueprint] = {}
+
+
+def build(model: type[M], **values) -> M:
+    """A new, unsaved instance, as `model(**values)` makes it (defaults for the rest), without
+    Model.__init__'s per-keyword work. `values` are attribute names (`order_id`, or `order`
+    for a related object). Falls back to the constructor when post_init has receivers."""
+    blueprint = _blueprints.get(model)
+    if blueprint is None:
+        blueprint = _blueprints[model] = _Blueprint(model)
+    if not blueprint.plain:
+        return model(**values)
+    obj = model.__new__(model)
+    obj._state = ModelState()
+    state = obj.__dict__
+    state.update(blueprint.fixed)
+    for name, default in blueprint.computed:
+        state[name] = default()
+    related = [name for name in values if name not in state]
+    for name in related:
+        if name not in blueprint.relations:
+            raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}")
+    for name in related:  # a related object: through its descriptor (which sets the _id)
+        setattr(obj, name, values.pop(name))
+    state.update(values)
+    return obj
+
+
+def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=None) -> None:
+    """INSERT new instances and give them their primary keys, like `bulk_create`.
+
+    On PostgreSQL the keys are taken from the table's sequence in one query and the rows go
+    in by COPY. `auto_now`/`auto_now_add` fields get `now`. Errors (a duplicate key, say)
+    arrive as Django's IntegrityError, as from bulk_create."""
+    if not objs:
+        return
+    now = now or timezone.now()
+    meta = model._meta
+    fields = meta.concrete_fields
+    for f in fields:
+        if getattr(f, "auto_now", False) or getattr(f, "auto_now_add", False):
+            for obj in objs:
+                setattr(obj, f.attname, now)
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(objs, batch_size=1000)
+        return
+    new = [obj for obj in objs if obj.pk is None]
+    if new:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT array(SELECT nextval(pg_get_serial_sequence(%s, %s)) "
+                "FROM generate_series(1, %s))",
+                [meta.db_table, meta.pk.column, len(new)],
+            )
+            keys = cursor.fetchone()[0]
+        for obj, key in zip(new, keys, strict=True):
+            obj.pk = key
+    # JSON needs Django's adapter (the field's encoder); psycopg writes the rest as it is
+    json_fields = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
+    names = [f.attname for f in fields]
+    from_dict = operator.itemgetter(*names)  # no descriptor call per attribute
+    from_attributes = operator.attrgetter(*names)  # a deferred field is loaded
+
+    def rows():
+        for obj in objs:
+            try:
+                row = from_dict(obj.__dict__)
+            except KeyError:
+                row = from_attributes(obj)
+            if json_fields:
+                row = list(row)
+                for i in json_fields:
+                    row[i] = fields[i].get_db_prep_save(row[i], connection)
+            yield row
+
+    copy_rows(meta.db_table, [f.column for f in fields], copy_types(fields), rows())
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+def add_per_row(
+    model: type[models.Model],
+    counts: dict[int, int],
+    columns: Sequence[str],
+    *,
+    sign: int = 1,
+    values: dict | None = None,
+) -> int:
+    """`column = column ± n` with each row's own n ({pk: n}), for every column, in one
+    statement; `values` are set as they are. PostgreSQL joins the rows to two arrays
+    (`unnest`), which stays fast for thousands of rows where a CASE per row does not."""
+    if not counts:
+        return 0
+    op = "+" if sign > 0 else "-"
+    if connection.vendor != "postgresql":
+        delta = models.Case(
+            *[models.When(pk=pk, then=models.Value(n)) for pk, n in counts.items()],
+            default=models.Value(0),
+            output_field=models.IntegerField(),
+        )
+        changes = {c: models.F(c) + delta if sign > 0 else models.F(c) - delta for c in columns}
+        return model._default_manager.filter(pk__in=list(counts)).update(
+            **changes, **(values or {})
+        )
+    meta = model._meta
+    qn = connection.ops.quote_name
+    sets = [
+        f"{qn(meta.get_field(c).column)} = t.{qn(meta.get_field(c).column)} {op} v.n"
+        for c in columns
+    ]
+    params: list = []
+    for name, value in (values or {}).items():
+        field = meta.get_field(name)
+        sets.append(f"{qn(field.column)} = %s")
+        params.append(field.get_db_prep_save(value, connection))
+    sql = (
+        f"UPDATE {qn(meta.db_table)} AS t SET {', '.join(sets)} "
+        f"FROM unnest(%s::bigint[], %s::integer[]) AS v(id, n) "
+        f"WHERE t.{qn(meta.pk.column)} = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, list(counts), list(counts.values())])
+        return cursor.rowcount
+
+
+def copy_types(fields: Sequence[models.Field]) -> list[str]:
+    """PostgreSQL type names of these fields, for `copy_rows`."""
+    return [re.sub(r"\(.*\)", "", f.db_type(connection)).strip() for f in fields]
+
+
+def copy_rows(
+    table: str, columns: Sequence[str], types: Sequence[str], rows: Iterable[Sequence]
+) -> None:
+    """COPY rows into a table in PostgreSQL's binary format: nothing to format or parse as
+    text on either side (about 25 % faster than text COPY for audit rows). Errors arrive as
+    Django's (IntegrityError ...)."""
+    qn = connection.ops.quote_name
+    sql = f"COPY {qn(table)} ({', '.join(qn(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as cursor,
+        cursor.cursor.copy(sql) as copy,
+    ):
+        copy.set_types(list(types))
+        for row in rows:
+            copy.write_row(row)

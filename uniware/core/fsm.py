@@ -134,12 +134,7 @@ def apply_transitions(
 
 
 def _apply(objs, name, model, columns, actor, reason, now, kwargs) -> list[Change]:
-    changes = []
-    for obj in objs:
-        before = getattr(obj, STATUS_FIELD)
-        getattr(obj, name)(**kwargs)
-        changes.append(Change(obj, before, getattr(obj, STATUS_FIELD)))
-
+    changes = _run(objs, name, kwargs)
     for obj in objs:
         for field, value in columns.items():
             setattr(obj, field, value)
@@ -157,11 +152,40 @@ def _apply(objs, name, model, columns, actor, reason, now, kwargs) -> list[Chang
                     f"{model._meta.verbose_name_plural.capitalize()} changed by someone else "
                     f"while moving {before} → {after} ({name}); nothing was changed, try again"
                 )
+    record_transitions(changes, name, actor=actor, reason=reason, now=now)
+    return changes
+
+
+def _run(objs, name, kwargs) -> list[Change]:
+    """Run the transition methods (which change the objects in memory only)."""
+    changes = []
+    for obj in objs:
+        before = getattr(obj, STATUS_FIELD)
+        getattr(obj, name)(**kwargs)
+        changes.append(Change(obj, before, getattr(obj, STATUS_FIELD)))
+    return changes
+
+
+def transition_unsaved(objs: Sequence[models.Model], name: str, **kwargs: Any) -> list[Change]:
+    """Check and run transition `name` on objects this transaction is about to INSERT (rows
+    created and moved on at once: a new order's units allocated before they are written).
+    Nothing is written: the caller inserts the objects with their new state, then calls
+    `record_transitions` with the changes, exactly as `apply_transitions` would have."""
+    for obj in objs:
+        check_transition(obj, name)
+    return _run(objs, name, kwargs)
+
+
+def record_transitions(
+    changes: list[Change], name: str, *, actor: Actor, reason: str = "", now=None
+) -> None:
+    """The audit rows of applied transitions, and `states_changed` (the outbox listens)."""
+    if not changes:
+        return
     from .audit import record_changes
 
     record_changes(changes, transition=name, actor=actor, reason=reason, at=now)
-    states_changed.send(sender=model, transition=name, changes=changes)
-    return changes
+    states_changed.send(sender=type(changes[0].obj), transition=name, changes=changes)
 
 
 def states_of(objs: Iterable[models.Model]) -> set[str]:
