@@ -19,6 +19,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from itertools import chain
+from operator import itemgetter
 
 MAX_LINE_CHARS = 1_000_000  # a longer physical line is cut (its row is reported as broken)
 SNIFF_BYTES = 64 * 1024
@@ -59,7 +61,8 @@ class RawRow:
 
     @property
     def is_blank(self) -> bool:
-        return not self.errors and not any(v.strip() for v in self.values.values())
+        # one join instead of a generator: the same as "no value has a non-space character"
+        return not self.errors and not "".join(self.values.values()).strip()
 
 
 def normalise_header(name: str) -> str:
@@ -160,11 +163,7 @@ def read_csv(binary: io.BufferedIOBase) -> Iterator[list[str] | RowError]:
     first = next(lines, "")
     delimiter = _sniff_delimiter(first)
 
-    def all_lines():
-        yield first
-        yield from lines
-
-    reader = csv.reader(all_lines(), delimiter=delimiter)
+    reader = csv.reader(chain((first,), lines), delimiter=delimiter)
     number = 0
     last_line = 0
     while True:
@@ -177,7 +176,7 @@ def read_csv(binary: io.BufferedIOBase) -> Iterator[list[str] | RowError]:
             last_line = reader.line_num
             yield RowError(number, ROW_COLUMN, "", f"the row could not be read as CSV: {exc}")
             continue
-        cut = any(last_line < n <= reader.line_num for n in broken)
+        cut = broken and any(last_line < n <= reader.line_num for n in broken)
         last_line = reader.line_num
         if cut:
             yield RowError(
@@ -282,6 +281,20 @@ def open_table(
     required: Iterable[str],
 ) -> Table:
     """The header and a stream of rows (as dicts of known column -> stripped text)."""
+    header, records = open_records(binary, name, known=known, aliases=aliases, required=required)
+    return Table(header, _rows(records, header))
+
+
+def open_records(
+    binary,
+    name: str,
+    *,
+    known: Iterable[str],
+    aliases: dict[str, str],
+    required: Iterable[str],
+) -> tuple[Header, Iterator[list[str] | RowError]]:
+    """The header and the records after it, as read (cells unstripped, RowErrors numbered from
+    the header), for a pass that needs a few columns only; no records if the header is bad."""
     head = binary.read(4)
     binary.seek(0)
     records = read_xlsx(binary) if is_xlsx(name, head) else read_csv(binary)
@@ -296,15 +309,27 @@ def open_table(
     if not header_cells and not header_errors:
         header_errors.append(RowError(1, FILE_COLUMN, "", "the file is empty: no header row"))
     if header_errors:  # nothing readable: say why, not which columns are missing
-        return Table(Header(header_cells, {}, [], header_errors), iter(()))
+        return Header(header_cells, {}, [], header_errors), iter(())
     header = map_header(header_cells, known, aliases, required)
     if header.errors:  # a required column missing or doubled: no row can be read right
-        return Table(header, iter(()))
-    return Table(header, _rows(records, header))
+        return header, iter(())
+    return header, records
+
+
+def has_extra_cells(record: list[str], width: int) -> bool:
+    """Whether a record has non-blank cells beyond the header's columns."""
+    return len(record) > width and any(cell.strip() for cell in record[width:])
 
 
 def _rows(records: Iterator[list[str] | RowError], header: Header) -> Iterator[RawRow]:
     width = len(header.names)
+    keys = list(header.positions)
+    indexes = list(header.positions.values())
+    # A record that has all the known columns (nearly every one) is picked by one itemgetter;
+    # a shorter one takes the general way.
+    pick = itemgetter(*indexes) if len(indexes) > 1 else None
+    needed = max(indexes, default=-1) + 1
+    strip = str.strip
     number = 1
     for record in records:
         number += 1
@@ -313,13 +338,16 @@ def _rows(records: Iterator[list[str] | RowError], header: Header) -> Iterator[R
                 number, {}, [RowError(number, record.column, record.value, record.message)]
             )
             continue
-        values = {
-            key: record[index].strip() if index < len(record) else ""
-            for key, index in header.positions.items()
-        }
+        if pick is not None and len(record) >= needed:
+            values = dict(zip(keys, map(strip, pick(record)), strict=True))
+        else:
+            values = {
+                key: record[index].strip() if index < len(record) else ""
+                for key, index in header.positions.items()
+            }
         row = RawRow(number, values)
-        extra = [cell for cell in record[width:] if cell.strip()]
-        if extra:
+        if len(record) > width and has_extra_cells(record, width):
+            extra = [cell for cell in record[width:] if cell.strip()]
             row.errors.append(
                 RowError(
                     number,

@@ -19,7 +19,7 @@ from inventory.models import Facility, Serviceability
 from inventory.services import stock_block, stock_lock_available
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
-from uniware.core.db import build, bulk_set, insert_new
+from uniware.core.db import build, bulk_set, insert_new, link
 from uniware.core.fsm import Change, apply_transitions, transition_unsaved
 from uniware.core.models import SequenceName
 from uniware.core.services import sequence_take
@@ -143,8 +143,10 @@ def _allocate(
     for row in stock:
         available[(row.sku_id, row.facility_id)].append(row)
 
+    orders = {u.order_id: u.order for u in units}
+    rank = {pk: (-o.priority, o.order_date, pk) for pk, o in orders.items()}
     # urgent and old orders first; a stable sort keeps each order's units in their order
-    units = sorted(units, key=lambda u: (-u.order.priority, u.order.order_date, u.order_id))
+    units = sorted(units, key=lambda u: rank[u.order_id])
     blocked: Counter = Counter()
     allocated: list[OrderItem] = []
     for unit in units:
@@ -160,10 +162,10 @@ def _allocate(
             if unit.status == S.CREATED:
                 result.unfulfillable.append(unit)
 
-    routes = {(u.order.ship_pincode, u.order.payment_method) for u in allocated}
+    routes = {(o.ship_pincode, o.payment_method) for o in (orders[u.order_id] for u in allocated)}
     providers = _providers_by_route([f.pk for f in facilities], routes)
     for unit in allocated:
-        order = unit.order
+        order = orders[unit.order_id]
         provider = providers.get((unit.facility_id, order.ship_pincode, order.payment_method))
         unit._provider_id = provider
         if order.third_party_shipping or provider is not None:
@@ -173,6 +175,7 @@ def _allocate(
 
     result.shipments = _attach_shipments(
         allocated,
+        orders,
         facilities={f.pk: f for f in facilities},
         actor=actor,
         reuse_open=reuse_open_shipments,
@@ -181,7 +184,12 @@ def _allocate(
 
 
 def _attach_shipments(
-    units: list[OrderItem], *, facilities: dict[int, Facility], actor: Actor, reuse_open: bool
+    units: list[OrderItem],
+    orders: dict,
+    *,
+    facilities: dict[int, Facility],
+    actor: Actor,
+    reuse_open: bool,
 ) -> list[Shipment]:
     """Put units into a shipment per (order, facility, serviceable): an open one of the same
     kind if the order has it (`reuse_open`: new orders have none), else a new one. A
@@ -190,7 +198,7 @@ def _attach_shipments(
         return []
     groups: dict[tuple[int, int, bool], list[OrderItem]] = defaultdict(list)
     for unit in units:
-        serviceable = unit.order.third_party_shipping or unit._provider_id is not None
+        serviceable = orders[unit.order_id].third_party_shipping or unit._provider_id is not None
         groups[(unit.order_id, unit.facility_id, serviceable)].append(unit)
     open_shipments = {}
     if reuse_open:
@@ -226,7 +234,7 @@ def _attach_shipments(
     insert_new(Shipment, new, now=now)
     for key, members in groups.items():
         for unit in members:
-            unit.shipment = open_shipments[key]
+            link(unit, "shipment", open_shipments[key])
     record_changes([Change(s, "", s.status) for s in new], transition="create", actor=actor, at=now)
     return new
 

@@ -16,7 +16,7 @@ from channels.models import Channel
 from inventory.models import PaymentMethod, Sku
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes, record_events
-from uniware.core.db import build, insert_new
+from uniware.core.db import build, insert_new, link
 from uniware.core.fsm import Change, apply_transitions, record_transitions
 from uniware.core.results import Outcome
 
@@ -26,6 +26,7 @@ from ..models.order import ITEM_DISPATCHED_OR_LATER
 from ..selectors import orders_existing
 
 S = OrderItemStatus
+PAYMENT_METHODS = frozenset(PaymentMethod.values)
 
 
 @dataclass
@@ -98,7 +99,7 @@ def orders_create(
         channel = spec.channel if isinstance(spec.channel, Channel) else channels.get(spec.channel)
         if channel is None:
             raise ValidationError({"channel": f"{where}: unknown channel {spec.channel!r}"})
-        if spec.payment_method not in PaymentMethod.values:
+        if spec.payment_method not in PAYMENT_METHODS:
             raise ValidationError(
                 {
                     "payment_method": f"{where}: payment method {spec.payment_method!r} "
@@ -181,7 +182,7 @@ def orders_create(
         waiting: list[OrderItem] = []  # units allocated now
         for order, units in zip(orders, units_by_order, strict=True):
             for unit in units:
-                unit.order = order
+                link(unit, "order", order)
             all_units += units
             if allocate and may_allocate(order):
                 waiting += units

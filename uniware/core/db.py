@@ -107,10 +107,22 @@ def build(model: type[M], **values) -> M:
     for name in related:
         if name not in blueprint.relations:
             raise TypeError(f"{model.__name__}() got an unexpected keyword argument {name!r}")
-    for name in related:  # a related object: through its descriptor (which sets the _id)
-        setattr(obj, name, values.pop(name))
+    for name in related:  # a related object: its key, and the object in the cache
+        link(obj, name, values.pop(name))
     state.update(values)
     return obj
+
+
+def link(obj: models.Model, name: str, related: models.Model | None) -> None:
+    """`obj.<name> = related` for a foreign key `name`: the related object's key into
+    `<name>_id` and the object into the cache. The descriptor's checks (instance type,
+    database router) cost about 3 µs a call: a second for 100,000 order lines. Also for
+    setting the key after the related object got it (`insert_new`), keeping the cache."""
+    field = obj._meta.get_field(name)
+    if related is not None and not isinstance(related, field.related_model):
+        raise ValueError(f"{type(obj).__name__}.{name} must be a {field.related_model.__name__}")
+    obj.__dict__[field.attname] = None if related is None else related.pk
+    obj._state.fields_cache[name] = related
 
 
 def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=None) -> None:
