@@ -125,6 +125,9 @@ def link(obj: models.Model, name: str, related: models.Model | None) -> None:
     obj._state.fields_cache[name] = related
 
 
+_sequences: dict[type[models.Model], str] = {}  # model -> its primary key's sequence
+
+
 def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=None) -> None:
     """INSERT new instances and give them their primary keys, like `bulk_create`.
 
@@ -146,10 +149,14 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=N
     new = [obj for obj in objs if obj.pk is None]
     if new:
         with connection.cursor() as cursor:
+            if model not in _sequences:
+                cursor.execute(
+                    "SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column]
+                )
+                _sequences[model] = cursor.fetchone()[0]
             cursor.execute(
-                "SELECT array(SELECT nextval(pg_get_serial_sequence(%s, %s)) "
-                "FROM generate_series(1, %s))",
-                [meta.db_table, meta.pk.column, len(new)],
+                "SELECT array(SELECT nextval(%s::regclass) FROM generate_series(1, %s))",
+                [_sequences[model], len(new)],
             )
             keys = cursor.fetchone()[0]
         for obj, key in zip(new, keys, strict=True):
