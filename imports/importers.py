@@ -199,14 +199,17 @@ class Record:
     key_column: str = ROW_COLUMN
     key_value: str = ""
     details: str = ""
+    summary: Callable[[Record], str] | None = None  # makes `details` when they are shown
 
     def describe(self) -> str:
+        """For the preview's sample of new records (so made only for those)."""
         rows = (
             f"row {self.first_row}"
             if self.first_row == self.last_row
             else f"rows {self.first_row}–{self.last_row}"
         )
-        return f"{self.label}{': ' + self.details if self.details else ''} ({rows})"
+        details = self.details or (self.summary(self) if self.summary else "")
+        return f"{self.label}{': ' + details if details else ''} ({rows})"
 
     def error(self, row: int, column: str, value: object, message: str) -> None:
         self.errors.append(RowError(row, column, shown(value), message))
@@ -612,6 +615,7 @@ class OrderImporter(Importer):
             record.error(n, "pincode", raw, str(exc))
             fields["pincode"] = None
         record.data = OrderData(channel, order_id or key[1], fields, values)
+        record.summary = _order_summary
         self._add_line(record, row)
         return record
 
@@ -694,18 +698,6 @@ class OrderImporter(Importer):
                 if line["sku"] and sku_ids.get(line["sku"]) is None:
                     record.error(line["row"], "sku", line["sku"], "unknown SKU")
         self._mark_existing(records)
-        for record in records:
-            if record.state == NEW:
-                lines = record.data.lines
-                units = record.data.units  # a new order has every line, each with its quantity
-                amount = sum(
-                    (line["selling_price"] + line["shipping_charges"]) * line["quantity"]
-                    for line in lines
-                )
-                record.details = (
-                    f"{len(lines)} line{'s' if len(lines) != 1 else ''}, "
-                    f"{units} unit{'s' if units != 1 else ''}, {amount:,.2f}"
-                )
 
     def _mark_existing(self, records: list[Record]) -> None:
         """One query for the batch: orders the channel already has are skipped."""
@@ -782,6 +774,19 @@ class OrderImporter(Importer):
             return
         self.db_failures = 0
         report.created(len(records))
+
+
+def _order_summary(record: Record) -> str:
+    """'2 lines, 3 units, 1,497.00' (a new order: every line checked)."""
+    lines = record.data.lines
+    units = record.data.units
+    amount = sum(
+        (line["selling_price"] + line["shipping_charges"]) * line["quantity"] for line in lines
+    )
+    return (
+        f"{len(lines)} line{'s' if len(lines) != 1 else ''}, "
+        f"{units} unit{'s' if units != 1 else ''}, {amount:,.2f}"
+    )
 
 
 def _same(column: str, value: str, first: str) -> bool:

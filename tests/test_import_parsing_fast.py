@@ -567,7 +567,7 @@ def test_existing_orders_are_skipped_and_a_taken_code_is_an_error(world):
         ("FLIPKART X-2", NEW, ""),
         ("FLIPKART-X 2", NEW, ""),
     ]
-    assert records[1].details == "1 line, 1 unit, 499.00"
+    assert records[1].describe() == "FLIPKART X-2: 1 line, 1 unit, 499.00 (row 3)"
     taken = records[-1]
     assert (taken.label, taken.state) == ("FLIPKART-X 1", INVALID)
     assert [e.as_list() for e in taken.errors] == [

@@ -88,9 +88,10 @@ def orders_create(
     allocated; the audit trail still shows both steps (created, then allocated).
     """
     actor = Actor.of(actor)
-    channels = {c.code: c for c in Channel.objects.all()}
+    named = {spec.channel for spec in inputs if not isinstance(spec.channel, Channel)}
+    channels = {c.code: c for c in Channel.objects.filter(code__in=named)} if named else {}
     sku_codes = {line.sku for o in inputs for line in o.lines}
-    skus = {s.code: s for s in Sku.objects.filter(code__in=sku_codes)}
+    skus = {s.code: s for s in Sku.objects.filter(code__in=sku_codes).only("code", "name")}
     now = timezone.now()
     orders: list[Order] = []
     units_by_order: list[list[OrderItem]] = []
