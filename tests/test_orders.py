@@ -108,6 +108,17 @@ def test_create_without_allocation_leaves_units_created(world):
             "'abc' is not a number",
         ),
         ({"lines": [LineInput("L1", "TSHIRT", 1, "-1")]}, "selling_price", "'-1' is negative"),
+        ({"lines": [LineInput("L1", "TSHIRT", 1, "NaN")]}, "selling_price", "is not a number"),
+        (
+            {"lines": [LineInput("L1", "TSHIRT", 1, Decimal("-0.01"))]},
+            "selling_price",
+            "is negative",
+        ),
+        (
+            {"lines": [LineInput("L1", "TSHIRT", 1, Decimal("Infinity"))]},
+            "selling_price",
+            "is not a number",
+        ),
         (
             {"lines": [LineInput("L1", "TSHIRT", 1, "1", shipping_charges="x")]},
             "shipping_charges",

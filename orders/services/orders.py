@@ -68,10 +68,14 @@ class OrderInput:
 
 
 def _money(value, *, where: str, name: str) -> Decimal:
+    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
+        return value
     try:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise ValidationError({name: f"{where}: {name} {value!r} is not a number"}) from exc
+    if not amount.is_finite():
+        raise ValidationError({name: f"{where}: {name} {value!r} is not a number"})
     if amount < 0:
         raise ValidationError({name: f"{where}: {name} {value!r} is negative"})
     return amount
