@@ -14,7 +14,7 @@ are scattered, and they are refused as a whole rather than imported in part.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -323,7 +323,10 @@ class Importer:
             binary, name, known=self.known, aliases=self.aliases, required=self.required
         )
 
-    def batches(self, open_file: Callable[[], Any], name: str) -> tuple[Table, Iterator[Batch]]:
+    def batches(
+        self, open_file: Callable[[], Any], name: str
+    ) -> tuple[Table, Generator[Batch, None, None]]:
+        """The header, and the records in batches (a generator: close it when stopping)."""
         raise NotImplementedError
 
     def run(self, batches: Iterable[Batch], *, actor: Actor, report: Reporter, progress) -> None:
@@ -523,11 +526,13 @@ class OrderImporter(Importer):
 
         def generate() -> Iterator[Batch]:
             # the next batches are read while this thread (and PostgreSQL) write this one
+            ahead = read_ahead(parsed())
             try:
-                for pending, rows_done in read_ahead(parsed()):
+                for pending, rows_done in ahead:
                     self._finish(pending)  # SKUs and existing orders: one query each
                     yield Batch(pending, rows_done)
             finally:
+                ahead.close()  # the reading thread has stopped before the file closes
                 binary.close()
 
         return table, generate()

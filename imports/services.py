@@ -195,16 +195,19 @@ def _read(job: ImportJob, report_file, *, write: bool) -> Reporter:
         report.error(error)
     ignored = [c for c in table.header.ignored if c.strip()]
     progress = _Progress(job, report)
-    if write:
-        importer.run(batches, actor=_actor(job), report=report, progress=progress)
-    else:
-        rows = 0
-        for batch in batches:
-            for record in batch.records:
-                report.classify(record)
-            rows = batch.rows_done
-            progress(rows)
-        progress(rows, force=True)
+    try:
+        if write:
+            importer.run(batches, actor=_actor(job), report=report, progress=progress)
+        else:
+            rows = 0
+            for batch in batches:
+                for record in batch.records:
+                    report.classify(record)
+                rows = batch.rows_done
+                progress(rows)
+            progress(rows, force=True)
+    finally:
+        batches.close()  # also when the pass stops early: the file and the reading thread
     report.ignored = ignored  # type: ignore[attr-defined]
     report.rows = progress.rows  # type: ignore[attr-defined]
     return report

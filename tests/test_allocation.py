@@ -260,6 +260,55 @@ def test_priority_then_older_orders_get_scarce_stock_first(world):
     assert statuses(new) == [S.UNFULFILLABLE]
 
 
+def test_new_orders_are_allocated_as_they_are_created_with_both_steps_audited(world):
+    """orders_create writes each unit once, already allocated; the history still shows the
+    unit created, then allocated (or refused), by the same actor at the same moment."""
+    Inventory.objects.filter(pk=world.inventory.pk).update(quantity=2)
+    order, waiting, held = orders_create(
+        [
+            OrderInput(
+                channel=world.channel,
+                channel_order_id=f"FK-{n}",
+                ship_pincode="560001",
+                lines=[LineInput("L1", "TSHIRT", quantity, "100")],
+                pending_verification=n == 2,
+                on_hold=n == 3,
+            )
+            for n, quantity in ((1, 3), (2, 1), (3, 1))
+        ],
+        actor="import:test",
+    )
+    assert statuses(order) == [S.FULFILLABLE, S.FULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(waiting) == [S.CREATED] and statuses(held) == [S.CREATED]
+    assert blocked(world.inventory) == (2, 2)
+    [shipment] = Shipment.objects.filter(order=order)
+    assert set(order.items.exclude(shipment=None).values_list("shipment", flat=True)) == {
+        shipment.pk
+    }
+    for unit in order.items.all():
+        history = list(
+            StateChange.objects.filter(object_id=unit.pk, content_type__model="orderitem")
+            .order_by("pk")
+            .values_list("transition", "from_state", "to_state", "actor")
+        )
+        assert history == [
+            ("create", "", "CREATED", "import:test"),
+            (
+                "allocate" if unit.status == S.FULFILLABLE else "mark_unfulfillable",
+                "CREATED",
+                unit.status,
+                "import:test",
+            ),
+        ]
+    assert StateChange.objects.filter(
+        object_id=shipment.pk, content_type__model="shipment", transition="create"
+    ).exists()
+    waiting_unit = StateChange.objects.filter(
+        object_id=waiting.items.get().pk, content_type__model="orderitem"
+    )
+    assert [c.transition for c in waiting_unit] == ["create"]
+
+
 def test_allocation_audit_rows(world):
     order = world.order("FK-1", quantity=2, pincode="110001")
     rows = StateChange.objects.filter(order=order, transition="mark_not_serviceable")

@@ -3,7 +3,7 @@
 The cell parsers (imports/parsing.py) keep recent results and take the common case first; the
 order importer takes plain text cells without calling the parser, reads rows through one
 itemgetter, finds scattered orders on the raw cells, and asks PostgreSQL for existing orders
-with array parameters. Each is compared here with the code it replaced: the reference
+with one query per batch. Each is compared here with the code it replaced: the reference
 parsers below are that code, verbatim, and the reference scattered pass reads rows the old way.
 """
 

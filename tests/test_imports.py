@@ -393,6 +393,23 @@ def test_a_database_that_refuses_every_order_stops_the_job(world, sales, monkeyp
     assert len(calls) < 60  # a full bisection down to each of the 200 orders: 399 calls
 
 
+def test_a_stopped_import_leaves_no_reading_thread(world, sales, monkeypatch):
+    """The next batches are read ahead in a thread; a job stopped by an error stops it too
+    (and closes the file) however far ahead it was."""
+    import threading
+
+    from django.db import IntegrityError
+
+    def broken(inputs, **kwargs):
+        raise IntegrityError("refused")
+
+    monkeypatch.setattr(importers, "orders_create", broken)
+    monkeypatch.setattr(importers, "ORDER_BATCH", 10)
+    job = checked(csv_bytes([order_row(f"FK-{n}") for n in range(400)]), sales)
+    assert imported(job, sales).status == JobStatus.FAILED
+    assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
 def test_an_order_of_too_many_units_is_refused(world, sales):
     rows = [order_row("FK-1", f"L{n}", quantity="1000") for n in range(6)]
     job = checked(csv_bytes(rows), sales)
