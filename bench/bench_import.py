@@ -8,7 +8,7 @@ each order through `order_create`), in one run, on PostgreSQL.
 
 Each measurement runs in a fresh child process (its peak RSS is the memory figure) after the
 order tables are emptied, so all start from the same database. Both configurations import the
-whole file (the default one takes about 20 minutes); `--sample N` runs the default
+whole file (the default one takes about an hour); `--sample N` runs the default
 configuration (and the streaming importer, for a like-for-like ratio) on the first N lines
 only and extrapolates, for a quick run. See bench/README.md.
 """
@@ -373,7 +373,7 @@ def main() -> int:
         type=int,
         default=0,
         help="run the default configuration on the first N lines only (whole orders) and "
-        "extrapolate, for a quick run; by default it imports the whole file (about 20 min)",
+        "extrapolate, for a quick run; by default it imports the whole file (about an hour)",
     )
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
