@@ -54,7 +54,7 @@ def report_runs(request, runs: list[SyncRun]) -> None:
             messages.error(request, format_html("{} ({}):{}", head, link, _lines(by["FAILED"])))
 
 
-@admin.action(description="Sync status from channel", permissions=["change"])
+@admin.action(description="Sync status from channel", permissions=["sync"])
 def sync_status_from_channel(modeladmin, request, queryset) -> None:
     ids = list(queryset.order_by("pk").values_list("pk", flat=True)[: SYNC_MAX + 1])
     if len(ids) > SYNC_MAX:

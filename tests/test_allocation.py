@@ -19,6 +19,7 @@ from orders.services import (
     OrderInput,
     allocate_units,
     orders_create,
+    orders_hold,
     reallocate_waiting_units,
 )
 from uniware.core.models import StateChange
@@ -407,3 +408,30 @@ def test_allocation_queries_do_not_grow_with_the_batch(world):
     assert large <= small + 10, (small, large)
     assert blocked(world.inventory) == (1000, 440)
     assert OrderItem.objects.filter(status=S.FULFILLABLE, shipment__isnull=False).count() == 440
+
+
+def test_reallocation_does_not_let_orders_without_stock_hold_back_newer_ones(world, monkeypatch):
+    """The periodic re-allocation used to take the N oldest waiting orders whatever their
+    SKU: orders that could never be filled kept newer orders with stock waiting."""
+    from orders.services import allocation
+
+    monkeypatch.setattr(allocation, "REALLOCATE_BATCH", 2)
+    SkuFactory(code="GONE")
+    Inventory.objects.filter(pk=world.inventory.pk).update(quantity=0)
+    for n in range(4):
+        world.order(f"OLD-{n}", 1, sku="GONE")
+    newer = [world.order(f"NEW-{n}", 1) for n in range(3)]
+    held = world.order("HELD", 1)
+    orders_hold([held.pk])
+    assert set(OrderItem.objects.values_list("status", flat=True)) == {S.UNFULFILLABLE}
+    Inventory.objects.filter(pk=world.inventory.pk).update(quantity=3)
+
+    result = allocation.reallocate_waiting_units()
+
+    assert len(result.fulfillable) == 3  # in batches of at most 2 orders
+    for order in newer:
+        assert order.items.get().status == S.FULFILLABLE
+    assert held.items.get().status == S.UNFULFILLABLE
+    assert set(OrderItem.objects.filter(sku__code="GONE").values_list("status", flat=True)) == {
+        S.UNFULFILLABLE
+    }

@@ -281,3 +281,25 @@ def test_force_dispatch_while_allocating_on_the_same_stock(world):
     assert sorted(Invoice.objects.values_list("code", flat=True)) == [
         f"INV-WH1-{n:06d}" for n in range(1, 5)
     ]
+
+
+# --- one open manifest per route ---------------------------------------------------------
+
+
+def test_two_packers_adding_to_the_couriers_manifest_meet_on_one(world):
+    """Both find no open manifest and open one: the constraint lets one win, the other adds
+    to it. No second manifest, no empty one, every shipment on the winner."""
+    from orders.models import Manifest
+    from orders.services import shipments_generate_label, shipments_manifest
+
+    shipments = picked_shipments(world, 6, per_picklist=6)
+    assert shipments_invoice([s.pk for s in shipments]).ok
+    assert shipments_generate_label([s.pk for s in shipments]).ok
+    halves = [[s.pk for s in shipments[:3]], [s.pk for s in shipments[3:]]]
+    results = in_parallel(2, lambda i: shipments_manifest(halves[i], actor="test"))
+    assert errors(results) == []
+    assert all(outcome.ok for _, outcome in results)
+    manifests = list(Manifest.objects.all())
+    assert len(manifests) == 1
+    assert Shipment.objects.filter(manifest=manifests[0]).count() == 6
+    assert sum(len(outcome.created) for _, outcome in results) == 1

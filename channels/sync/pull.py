@@ -13,7 +13,7 @@ import logging
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.models import Sku
@@ -105,22 +105,21 @@ def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
     return finish(tally, summary=summary, stopped=stopped, extra=stats.summary())
 
 
-def _cut(value: str, size: int) -> str:
-    return (value or "")[:size]
-
-
 def order_input(channel: Channel, order: ChannelOrder) -> OrderInput:
-    """Our order for a channel order: one unit per ordered unit not cancelled already."""
+    """Our order for a channel order: one unit per ordered unit not cancelled already.
+
+    Values are taken as the channel sent them, never cut to fit: `orders_create` refuses a
+    value too long for its column by name, and the pull records that order and goes on."""
     lines = [
         LineInput(
-            channel_order_item_id=_cut(item.order_item_id, 100),
+            channel_order_item_id=item.order_item_id,
             sku=item.sku,
             quantity=item.open_quantity,
             selling_price=item.selling_price,
             shipping_charges=item.shipping_charges,
-            title=_cut(item.title, 255),
-            channel_product_id=_cut(item.product_id, 100),
-            variant_id=_cut(item.variant_id, 100),
+            title=item.title,
+            channel_product_id=item.product_id,
+            variant_id=item.variant_id,
         )
         for item in order.items
         if item.open_quantity > 0
@@ -128,22 +127,22 @@ def order_input(channel: Channel, order: ChannelOrder) -> OrderInput:
     address = order.shipping_address
     return OrderInput(
         channel=channel,
-        channel_order_id=_cut(order.id, 100),
+        channel_order_id=order.id,
         lines=lines,
-        ship_pincode=_cut(address.get("pincode", ""), 10),
+        ship_pincode=address.get("pincode", ""),
         payment_method=order.payment_type,
         order_date=order.order_date,
         third_party_shipping=order.third_party_shipping,
         pending_verification=order.order_status == "PENDING_VERIFICATION",
         currency=order.currency or "INR",
-        customer_name=_cut(address.get("name", ""), 200),
-        customer_email=_cut(address.get("email", ""), 254),
-        customer_phone=_cut(address.get("phone", ""), 20),
-        ship_address_line1=_cut(address.get("addressLine1", ""), 255),
-        ship_address_line2=_cut(address.get("addressLine2", ""), 255),
-        ship_city=_cut(address.get("city", ""), 100),
-        ship_state=_cut(address.get("state", ""), 100),
-        ship_country=_cut(address.get("country", "") or "IN", 2).upper(),
+        customer_name=address.get("name", ""),
+        customer_email=address.get("email", ""),
+        customer_phone=address.get("phone", ""),
+        ship_address_line1=address.get("addressLine1", ""),
+        ship_address_line2=address.get("addressLine2", ""),
+        ship_city=address.get("city", ""),
+        ship_state=address.get("state", ""),
+        ship_country=(address.get("country", "") or "IN").upper(),
         billing_address=order.billing_address,
     )
 
@@ -204,7 +203,7 @@ def _create(todo: list[tuple[OrderInput, OrderResult]], actor: Actor) -> None:
     try:
         with transaction.atomic():
             created = orders_create([spec for spec, _ in todo], actor=actor)
-    except (ValidationError, IntegrityError):
+    except (ValidationError, IntegrityError, DataError):
         # one order is refused (or a concurrent pull made it meanwhile): one by one
         for spec, result in todo:
             try:
@@ -216,7 +215,7 @@ def _create(todo: list[tuple[OrderInput, OrderResult]], actor: Actor) -> None:
                     result.reasons.append("already here (created meanwhile)")
                 else:
                     result.error(SyncErrorKind.REFUSED, message)
-            except IntegrityError as exc:
+            except (IntegrityError, DataError) as exc:
                 channel = spec.channel
                 if Order.objects.filter(channel=channel, channel_order_id=spec.channel_order_id):
                     result.reasons.append("already here (created meanwhile)")

@@ -96,6 +96,11 @@ def start(run: SyncRun, *, total: int = 0) -> None:
 # --- counts and errors ----------------------------------------------------------------------
 
 
+# A channel order id too long for our columns is refused at creation (orders.services.limits);
+# its error row keeps the start of it (the whole order is in the error's data).
+ID_SHOWN = SyncError._meta.get_field("channel_order_id").max_length
+
+
 @dataclass
 class Tally:
     """What a run did so far; `flush` writes counts and progress in one UPDATE."""
@@ -130,7 +135,7 @@ class Tally:
                         run=self.run,
                         channel_id=self.run.channel_id,
                         order_id=r.order_id,
-                        channel_order_id=r.channel_order_id,
+                        channel_order_id=r.channel_order_id[:ID_SHOWN],
                         kind=kind,
                         message=message,
                     )

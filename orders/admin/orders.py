@@ -250,6 +250,9 @@ class OrderAdmin(
     def has_allocate_permission(self, request) -> bool:
         return request.user.has_perm("orders.allocate_order")
 
+    def has_sync_permission(self, request) -> bool:
+        return request.user.has_perm("orders.sync_order")
+
     def has_hold_permission(self, request) -> bool:
         return request.user.has_perm("orders.hold_order")
 

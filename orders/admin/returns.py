@@ -877,6 +877,9 @@ class ReversePickupAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin,
     def has_courier_permission(self, request) -> bool:
         return request.user.has_perm("orders.change_reversepickup")
 
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("orders.cancel_reversepickup")
+
     @admin.action(description="Allocate courier…", permissions=["courier"])
     def allocate_courier(self, request, queryset):
         pickups = list(queryset[:2])
@@ -943,7 +946,7 @@ class ReversePickupAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin,
             noun="reverse pickup",
         )
 
-    @admin.action(description="Cancel (whole pickups)…", permissions=["complete"])
+    @admin.action(description="Cancel (whole pickups)…", permissions=["cancel"])
     def cancel(self, request, queryset):
         form, page = form_step(
             self,

@@ -36,6 +36,14 @@ class Manifest(models.Model):
     class Meta:
         ordering = ["-id"]
         permissions = [("close_manifest", "Can close manifests (dispatches their shipments)")]
+        constraints = [
+            # Two packers adding to "the manifest of this courier" must meet on one.
+            models.UniqueConstraint(
+                fields=["facility", "channel", "shipping_provider"],
+                condition=models.Q(status="CREATED"),
+                name="one_open_manifest_per_route",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code

@@ -92,6 +92,7 @@ class Order(models.Model):
             ("hold_order", "Can hold and unhold orders"),
             ("accept_order", "Can accept orders pending verification"),
             ("cancel_order", "Can cancel orders and units"),
+            ("sync_order", "Can sync the status of selected orders from their channel"),
         ]
 
     def __str__(self) -> str:

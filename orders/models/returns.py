@@ -123,10 +123,8 @@ class ReversePickup(models.Model):
         verbose_name = "reverse pickup"
         indexes = [models.Index(fields=["status", "facility"], name="rpickup_status_fac_idx")]
         permissions = [
-            (
-                "complete_reversepickup",
-                "Can complete, cancel or mark reverse pickups not received",
-            )
+            ("complete_reversepickup", "Can complete or mark reverse pickups not received"),
+            ("cancel_reversepickup", "Can cancel reverse pickups"),
         ]
 
     def __str__(self) -> str:

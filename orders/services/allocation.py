@@ -13,9 +13,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
-from inventory.models import Facility, Serviceability
+from inventory.models import Facility, Inventory, InventoryType, Serviceability
 from inventory.services import stock_block, stock_lock_available
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
@@ -239,13 +240,43 @@ def _attach_shipments(
     return new
 
 
+REALLOCATE_BATCH = 5000  # orders per transaction
+
+
 def reallocate_waiting_units(*, sku_ids=None, actor: Actor | None = None) -> AllocationResult:
-    """Retry UNFULFILLABLE units (after stock arrives, or periodically)."""
-    scope = OrderItem.objects.filter(status=S.UNFULFILLABLE)
+    """Retry UNFULFILLABLE units (after stock arrives, or periodically).
+
+    Only units whose SKU has sellable stock now are looked at, oldest order first, batch after
+    batch until the stock or the waiting units run out: orders that cannot be filled (no
+    stock anywhere, held, pending verification) never hold back newer ones that can.
+    """
+    actor = actor or "task:reallocate"
+    total = AllocationResult()
+    while True:
+        order_ids = _waiting_orders_with_stock(sku_ids)
+        if not order_ids:
+            return total
+        result = allocate_units(order_ids=order_ids, sku_ids=sku_ids, actor=actor)
+        total.fulfillable += result.fulfillable
+        total.not_serviceable += result.not_serviceable
+        total.shipments += result.shipments
+        if not (result.fulfillable or result.not_serviceable):
+            return total  # what stock there is went to others meanwhile
+
+
+def _waiting_orders_with_stock(sku_ids) -> list[int]:
+    in_stock = Inventory.objects.filter(
+        inventory_type=InventoryType.GOOD_INVENTORY,
+        facility__is_active=True,
+        quantity__gt=F("blocked_quantity"),
+    ).values("sku_id")
+    scope = OrderItem.objects.filter(
+        status=S.UNFULFILLABLE,
+        sku_id__in=in_stock,
+        order__on_hold=False,
+        order__status__in=(OrderStatus.CREATED, OrderStatus.PROCESSING),
+    )
     if sku_ids is not None:
         scope = scope.filter(sku_id__in=list(sku_ids))
     oldest_first = scope.order_by("order_id").values_list("order_id", flat=True).distinct()
-    order_ids = list(oldest_first[:5000])
-    if not order_ids:
-        return AllocationResult()
-    return allocate_units(order_ids=order_ids, sku_ids=sku_ids, actor=actor or "task:reallocate")
+    return list(oldest_first[:REALLOCATE_BATCH])

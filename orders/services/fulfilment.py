@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from decimal import Decimal
 
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -328,21 +329,48 @@ def shipments_generate_label(
 # --- Manifests --------------------------------------------------------------------------
 
 
+class ManifestAlreadyOpen(ValidationError):
+    """The route (facility, channel, provider) has an open manifest already."""
+
+
+def open_manifest_of(facility_id: int, channel_id: int, provider_id: int) -> Manifest | None:
+    """The open manifest of a route (facility, channel, provider): at most one exists."""
+    return Manifest.objects.filter(
+        facility_id=facility_id,
+        channel_id=channel_id,
+        shipping_provider_id=provider_id,
+        status=ManifestStatus.CREATED,
+    ).first()
+
+
 def manifest_create(
     *, facility, channel, shipping_provider, actor=None, comments: str = ""
 ) -> Manifest:
+    """Open a manifest; refused while the route already has an open one (the database's
+    `one_open_manifest_per_route` constraint is the last word between two packers)."""
     actor = Actor.of(actor)
-    with transaction.atomic():
-        code = sequence_take(SequenceName.MANIFEST, facility=facility)[0]
-        manifest = Manifest.objects.create(
-            code=code,
-            facility=facility,
-            channel=channel,
-            shipping_provider=shipping_provider,
-            comments=comments,
-            created_by=actor.user,
-        )
-        record_changes([Change(manifest, "", manifest.status)], transition="create", actor=actor)
+    try:
+        with transaction.atomic():
+            code = sequence_take(SequenceName.MANIFEST, facility=facility)[0]
+            manifest = Manifest.objects.create(
+                code=code,
+                facility=facility,
+                channel=channel,
+                shipping_provider=shipping_provider,
+                comments=comments,
+                created_by=actor.user,
+            )
+            record_changes(
+                [Change(manifest, "", manifest.status)], transition="create", actor=actor
+            )
+    except IntegrityError as exc:
+        existing = open_manifest_of(facility.pk, channel.pk, shipping_provider.pk)
+        if existing is None:
+            raise
+        raise ManifestAlreadyOpen(
+            f"Manifest {existing.code} is already open for {channel} / {shipping_provider} "
+            f"at {facility}: add the shipments to it, or close it first"
+        ) from exc
     return manifest
 
 
@@ -399,30 +427,53 @@ def shipments_manifest(shipment_ids, *, actor=None) -> Outcome:
             )
             continue
         groups[(facility_id, channel_id, provider_id)].append(pk)
-    for (facility_id, channel_id, provider_id), ids in groups.items():
-        manifest = (
-            Manifest.objects.filter(
-                facility_id=facility_id,
-                channel_id=channel_id,
-                shipping_provider_id=provider_id,
-                status=ManifestStatus.CREATED,
-            )
-            .order_by("-pk")
-            .first()
-        )
-        if manifest is None:
-            from channels.models import Channel
-            from inventory.models import Facility, ShippingProvider
-
-            manifest = manifest_create(
-                facility=Facility.objects.get(pk=facility_id),
-                channel=Channel.objects.get(pk=channel_id),
-                shipping_provider=ShippingProvider.objects.get(pk=provider_id),
-                actor=actor,
-            )
-            outcome.created.append(manifest)
-        outcome.merge(manifest_add_shipments(manifest, ids, actor=actor))
+    for route, ids in groups.items():
+        outcome.merge(_manifest_route(route, ids, actor=actor))
     return outcome
+
+
+class _NothingAdded(Exception):
+    """Rolls back a manifest opened for shipments that were all refused."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        self.outcome = outcome
+
+
+def _manifest_route(route: tuple[int, int, int], ids: list[int], *, actor: Actor) -> Outcome:
+    """Add shipments of one route to its open manifest, opening it when there is none. Two
+    packers racing: the loser's insert meets the constraint and it takes the winner's
+    manifest. A manifest opened here and left empty (every shipment refused) is not kept."""
+    facility_id, channel_id, provider_id = route
+    for _ in range(2):
+        manifest = open_manifest_of(facility_id, channel_id, provider_id)
+        if manifest is not None:
+            return manifest_add_shipments(manifest, ids, actor=actor)
+        try:
+            with transaction.atomic():
+                manifest = _open_route(route, actor)
+                added = manifest_add_shipments(manifest, ids, actor=actor)
+                if not added.done:
+                    raise _NothingAdded(added)
+                added.created.append(manifest)
+                return added
+        except _NothingAdded as nothing:
+            return nothing.outcome
+        except ManifestAlreadyOpen:
+            continue  # another packer opened it meanwhile: add to theirs
+    raise ValidationError("could not open or find the route's manifest; try again")
+
+
+def _open_route(route: tuple[int, int, int], actor: Actor) -> Manifest:
+    from channels.models import Channel
+    from inventory.models import Facility, ShippingProvider
+
+    facility_id, channel_id, provider_id = route
+    return manifest_create(
+        facility=Facility.objects.get(pk=facility_id),
+        channel=Channel.objects.get(pk=channel_id),
+        shipping_provider=ShippingProvider.objects.get(pk=provider_id),
+        actor=actor,
+    )
 
 
 def manifest_remove_shipments(manifest: Manifest, shipment_ids, *, actor=None) -> Outcome:

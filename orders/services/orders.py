@@ -24,6 +24,7 @@ from ..locks import lock_orders
 from ..models import Order, OrderItem, OrderItemStatus, OrderStatus
 from ..models.order import ITEM_DISPATCHED_OR_LATER
 from ..selectors import orders_existing
+from .limits import check_line, check_order
 
 S = OrderItemStatus
 PAYMENT_METHODS = frozenset(PaymentMethod.values)
@@ -132,6 +133,7 @@ def orders_create(
                 )
             price = _money(line.selling_price, where=lwhere, name="selling_price")
             shipping = _money(line.shipping_charges, where=lwhere, name="shipping_charges")
+            check_line(quantity, price, shipping, lwhere)
             total += (price + shipping) * quantity
             title = line.title or sku.name
             for n in range(quantity):
@@ -175,6 +177,7 @@ def orders_create(
             ship_pincode=spec.ship_pincode,
             billing_address=spec.billing_address,
         )
+        check_order(order, units, where)
         orders.append(order)
         units_by_order.append(units)
     _check_new(orders)

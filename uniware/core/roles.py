@@ -24,7 +24,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "inventory.*putaway*",
         "imports.import_inventory",
         "imports.export_inventory",
-        "imports.view_*",
+        "imports.view_importjob",
+        "imports.view_exportjob",
     ],
     "Pick and Pack": [
         "orders.view_order",
@@ -40,7 +41,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.*_manifest",
         "orders.close_manifest",
         "inventory.view_*",
-        "channels.view_channel",
     ],
     "Returns Manager": [
         "orders.view_*",
@@ -50,7 +50,6 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.replace_*",
         "inventory.*putaway*",
         "inventory.view_*",
-        "channels.view_channel",
     ],
     "Sales Manager": [
         "orders.*_order",
@@ -63,7 +62,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "orders.export_*",
         "imports.import_orders",
         "imports.export_orders",
-        "imports.view_*",
+        "imports.view_importjob",
+        "imports.view_exportjob",
         "channels.view_*",
         "channels.sync_*",
         "notifications.*",
