@@ -98,3 +98,22 @@ def test_a_pull_records_malformed_orders_creates_the_others_and_advances(world, 
     assert "selling_price 1000000000000.00 is too large" in errors["OD-PRICE"]
     cursor = SyncCursor.objects.get(channel=channel, kind=SyncKind.ORDER_PULL)
     assert cursor.synced_up_to == run.window_to
+
+
+def test_the_add_order_form_shows_a_value_beyond_its_column_next_to_its_field(world, admin_client):
+    from django.urls import reverse
+
+    from .test_admin import _add_data
+
+    data = _add_data(world, lines="TSHIRT, 1, 123456789012.00", priority=99999)
+    response = admin_client.post(reverse("admin:orders_order_add"), data)
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["lines"] == [
+        "Order WEB-100 line WEB-100-1: selling_price 123456789012.00 is too large "
+        "(at most 10 digits)"
+    ]
+    data = _add_data(world, priority=99999)
+    errors = admin_client.post(reverse("admin:orders_order_add"), data).context["form"].errors
+    assert errors["priority"] == ["Order WEB-100: priority 99999 is not in -32768..32767"]
+    assert not Order.objects.exists()

@@ -12,8 +12,8 @@ from inventory.models import PaymentMethod, Sku
 
 from ..models import Order
 from ..services import LineInput, OrderInput
+from ..services.limits import max_quantity
 
-MAX_UNITS_PER_LINE = 1000  # one row per unit: a typo of 100000 would create 100,000 rows
 LINES_HELP = (
     "One line per channel line: <code>SKU code, quantity, unit price[, shipping charges]</code>, "
     "e.g. <code>TSHIRT, 2, 499.00</code>. A line of quantity 2 becomes two units."
@@ -48,8 +48,8 @@ def parse_lines(text: str, channel_order_id: str) -> tuple[list[tuple[int, LineI
         except ValueError:
             errors.append(f"{where}: quantity {quantity!r} is not a positive whole number")
             continue
-        if qty > MAX_UNITS_PER_LINE:
-            errors.append(f"{where}: quantity {qty} is more than {MAX_UNITS_PER_LINE} units")
+        if qty > max_quantity():  # one row per unit: a typo of 100000 makes 100,000 rows
+            errors.append(f"{where}: quantity {qty} is more than {max_quantity()} units")
             continue
         amounts = {}
         for name, value in (("unit price", price), ("shipping charges", shipping)):
@@ -196,8 +196,8 @@ class OrderAddForm(forms.Form):
         if hasattr(exc, "error_dict"):
             for name, errors in exc.error_dict.items():
                 target = name if name in self.fields else None
-                if name in ("sku", "quantity", "selling_price", "shipping_charges"):
-                    target = "lines"
+                if name in ("sku", "quantity", "selling_price", "shipping_charges", "code"):
+                    target = "lines" if name != "code" else "channel_order_id"
                 self.add_error(target, errors)
         else:
             self.add_error(None, exc)
