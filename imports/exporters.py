@@ -18,7 +18,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, QueryDict
 
 from inventory.models import Inventory, Serviceability
-from orders.models import Invoice, InvoiceType, Order, OrderItem, Shipment
+from orders.models import CURRENT_SALE, Invoice, Order, OrderItem, Shipment
 
 from .models import ExportKind
 from .resources import (
@@ -62,9 +62,9 @@ def id_chunks(queryset: QuerySet, size: int = CHUNK) -> Iterator[list[int]]:
 
 def _sale_invoices(shipment_ids) -> dict[int, str]:
     return dict(
-        Invoice.objects.filter(
-            shipment_id__in=shipment_ids, invoice_type=InvoiceType.SALE
-        ).values_list("shipment_id", "code")
+        Invoice.objects.filter(CURRENT_SALE, shipment_id__in=shipment_ids).values_list(
+            "shipment_id", "code"
+        )
     )
 
 

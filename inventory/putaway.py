@@ -224,6 +224,12 @@ def _check_type(value: str, where: str) -> str:
     return value
 
 
+def _in_a_packed_box(item: PutawayItem) -> bool:
+    """The unit was cancelled after packing and its box is not re-packed yet."""
+    shipment = item.order_item.shipment
+    return bool(shipment and shipment.repack_reason)
+
+
 def putaways_complete(
     putaway_ids,
     *,
@@ -255,7 +261,7 @@ def putaways_complete(
         putaways = [p for p in _lock_putaways(putaway_ids) if _check(outcome, p, "complete")]
         items = list(
             PutawayItem.objects.filter(putaway__in=putaways)
-            .select_related("order_item__order")
+            .select_related("order_item__order", "order_item__shipment")
             .order_by("pk")
         )
         by_putaway: dict[int, list[PutawayItem]] = defaultdict(list)
@@ -283,6 +289,9 @@ def putaways_complete(
                     problem = f"{unit}: shelf {sid} does not exist"
                 elif shelves[sid].facility_id != putaway.facility_id:
                     problem = f"{unit}: shelf {shelves[sid]} is not in facility {putaway.facility}"
+                elif _in_a_packed_box(item):
+                    box = item.order_item.shipment
+                    problem = f"{unit} is still in packed shipment {box}: confirm its re-packing"
                 if problem:
                     break
                 chosen[item.pk] = (sid, kind or inventory_type)

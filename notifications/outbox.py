@@ -321,7 +321,7 @@ def _dispatch_pushes(dispatched, by_id, orders, rows, tz) -> list[Notification]:
     """§6 per dispatched shipment; `selfShipping` (provider, dispatch date, invoice, tracking
     number) when the seller ships it."""
     from inventory.models import ShippingProvider
-    from orders.models import Invoice
+    from orders.models import CURRENT_SALE, Invoice
 
     order_of = {row[0]: row[1] for row in rows}
     self_shipped = [pk for pk in dispatched if not orders[order_of[pk]][2]]
@@ -329,7 +329,7 @@ def _dispatch_pushes(dispatched, by_id, orders, rows, tz) -> list[Notification]:
     providers: dict[int, str] = {}
     if self_shipped:
         for shipment_id, code, created in Invoice.objects.filter(
-            shipment_id__in=self_shipped, invoice_type="SALE"
+            CURRENT_SALE, shipment_id__in=self_shipped
         ).values_list("shipment_id", "code", "created_at"):
             invoices[shipment_id] = (code, created)
         provider_ids = {by_id[pk].obj.shipping_provider_id for pk in self_shipped} - {None}

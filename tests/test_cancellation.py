@@ -221,11 +221,14 @@ def test_cancelling_part_of_an_invoiced_shipment_reverses_only_that_part(world):
     putaway, credit = outcome.created
     assert credit.total_amount == Decimal("499.00")
     assert Invoice.objects.get(invoice_type="SALE").total_amount == Decimal("1497.00")
-    assert fresh(shipment).status == SS.PACKED  # two units still go
+    assert fresh(shipment).status == SS.PACKED  # two units still go, once re-packed
+    assert fresh(shipment).repack_reason == f"take out cancelled unit(s) {first.code}"
     assert stock() == {GOOD: (9, 2)}
     advance_rest = [fresh(shipment)]
-    from orders.services import shipments_force_dispatch
+    from orders.services import shipments_force_dispatch, shipments_repacked
 
+    assert not shipments_force_dispatch([s.pk for s in advance_rest]).ok
+    assert shipments_repacked([shipment.pk]).ok
     assert shipments_force_dispatch([s.pk for s in advance_rest]).ok
     assert stock() == {GOOD: (7, 0)}
     assert statuses(order) == [S.CANCELLED, S.DISPATCHED, S.DISPATCHED]

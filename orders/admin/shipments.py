@@ -43,6 +43,7 @@ from ..services import (
     shipments_manifest,
     shipments_merge,
     shipments_recheck_serviceability,
+    shipments_repacked,
     shipments_ship,
 )
 from .common import shipment_tables
@@ -112,6 +113,7 @@ class ShipmentAdmin(
         ("shipping_provider", "tracking_number"),
         "courier_status",
         ("manifest", "parent"),
+        "repack_reason",
         ("dispatched_at", "delivered_at"),
         ("created_at", "updated_at"),
     ]
@@ -128,6 +130,7 @@ class ShipmentAdmin(
         "mark_delivered",
         "merge",
         "split",
+        "confirm_repacked",
     ]
     actions += ShipmentReturnsMixin.return_actions  # expect, receive, mark returned
 
@@ -143,6 +146,7 @@ class ShipmentAdmin(
         "mark_shipped": [SS.DISPATCHED],
         "mark_delivered": [SS.DISPATCHED, SS.SHIPPED],
         "split": [SS.CREATED, SS.LOCATION_NOT_SERVICEABLE],
+        "confirm_repacked": lambda shipment: bool(shipment.repack_reason),
     }
 
     def has_add_permission(self, request) -> bool:
@@ -156,6 +160,7 @@ class ShipmentAdmin(
             "facility",
             "manifest",
             "parent",
+            "repack_reason",
             "dispatched_at",
             "delivered_at",
             "created_at",
@@ -167,6 +172,10 @@ class ShipmentAdmin(
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Shipment):
+        if obj.repack_reason:  # seen in every list before an action refuses it
+            return format_html(
+                "{} {}", status_badge(obj.status), status_badge("ON_HOLD", "RE-PACK")
+            )
         return status_badge(obj.status)
 
     @admin.display(description="channel")
@@ -244,6 +253,21 @@ class ShipmentAdmin(
         outcome = run_action(request, lambda: shipments_invoice(ids, actor=request.user))
         report_outcome(
             request, outcome, done="Invoiced", failed="Could not invoice", noun="shipment"
+        )
+
+    @admin.action(
+        description="Confirm re-packed (cancelled units taken out; re-invoices)",
+        permissions=["invoice"],
+    )
+    def confirm_repacked(self, request, queryset):
+        ids = self._ids(queryset)
+        outcome = run_action(request, lambda: shipments_repacked(ids, actor=request.user))
+        report_outcome(
+            request,
+            outcome,
+            done="Re-packed and re-invoiced",
+            failed="Could not confirm the re-packing of",
+            noun="shipment",
         )
 
     @admin.action(description="Generate shipping label", permissions=["label"])

@@ -15,9 +15,10 @@ from .returns import (
     ReversePickupItem,
     ReversePickupStatus,
 )
-from .shipment import Invoice, InvoiceType, Shipment, ShipmentStatus
+from .shipment import CURRENT_SALE, Invoice, InvoiceType, Shipment, ShipmentStatus
 
 __all__ = [
+    "CURRENT_SALE",
     "Invoice",
     "InvoiceType",
     "Manifest",

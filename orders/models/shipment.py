@@ -91,6 +91,11 @@ def _force_dispatch_traceability(shipment: Shipment) -> bool:
     return tenant_traceability() != Traceability.ITEM
 
 
+@guard("it waits for re-packing (units were cancelled after packing): confirm it first")
+def _not_waiting_for_repacking(shipment: Shipment) -> bool:
+    return not shipment.repack_reason
+
+
 @guard("with ITEM traceability a return must go through a return manifest and putaway")
 def _not_item_traceability(shipment: Shipment) -> bool:
     return tenant_traceability() != Traceability.ITEM
@@ -125,6 +130,14 @@ class Shipment(models.Model):
         on_delete=models.SET_NULL,
         editable=False,
         help_text="The shipment this one was split from or merged out of.",
+    )
+    repack_reason = models.CharField(
+        "waits for re-packing",
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text="Units cancelled after packing that must be taken out of the box; the "
+        "shipment is not manifested or dispatched until staff confirm the re-packing.",
     )
     dispatched_at = models.DateTimeField(null=True, blank=True, editable=False)
     delivered_at = models.DateTimeField(null=True, blank=True, editable=False)
@@ -195,7 +208,10 @@ class Shipment(models.Model):
         """Label printed: provider and tracking number known."""
 
     @transition(
-        field=status, source=SS.READY_TO_SHIP, target=SS.MANIFESTED, conditions=[_not_on_hold]
+        field=status,
+        source=SS.READY_TO_SHIP,
+        target=SS.MANIFESTED,
+        conditions=[_not_on_hold, _not_waiting_for_repacking],
     )
     def add_to_manifest(self) -> None:
         pass
@@ -204,7 +220,12 @@ class Shipment(models.Model):
     def remove_from_manifest(self) -> None:
         pass
 
-    @transition(field=status, source=SS.MANIFESTED, target=SS.DISPATCHED)
+    @transition(
+        field=status,
+        source=SS.MANIFESTED,
+        target=SS.DISPATCHED,
+        conditions=[_not_waiting_for_repacking],
+    )
     def dispatch(self) -> None:
         """Its manifest was closed: handed over to the courier."""
 
@@ -212,7 +233,7 @@ class Shipment(models.Model):
         field=status,
         source=FORCE_DISPATCH_SKU_OR_NONE,
         target=SS.DISPATCHED,
-        conditions=[_not_on_hold, _force_dispatch_traceability],
+        conditions=[_not_on_hold, _force_dispatch_traceability, _not_waiting_for_repacking],
     )
     def force_dispatch(self) -> None:
         """Dispatch outside a manifest close."""
@@ -272,6 +293,10 @@ class InvoiceType(models.TextChoices):
     SALE_RETURN = "SALE_RETURN", "Sale return invoice"
 
 
+# The sale invoice a shipment carries now (older ones were superseded at re-packing).
+CURRENT_SALE = models.Q(invoice_type="SALE", superseded_at__isnull=True)
+
+
 class Invoice(models.Model):
     """A shipment's sale invoice (or the sale return invoice that reverses it)."""
 
@@ -283,6 +308,13 @@ class Invoice(models.Model):
     reverses = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversals"
     )
+    superseded_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Re-invoiced after re-packing: a sale return invoice reverses this one and a "
+        "new sale invoice replaced it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -290,8 +322,8 @@ class Invoice(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["shipment"],
-                condition=models.Q(invoice_type="SALE"),
-                name="one_sale_invoice_per_shipment",
+                condition=models.Q(invoice_type="SALE", superseded_at__isnull=True),
+                name="one_current_sale_invoice_per_shipment",
             )
         ]
 

@@ -33,6 +33,7 @@ from .orders import (
     orders_refresh_status,
     orders_unhold,
 )
+from .repacking import shipments_repacked
 from .returns import (
     return_manifest_add_shipments,
     return_manifest_close,
@@ -90,6 +91,7 @@ __all__ = [
     "shipments_merge",
     "shipments_receive_return",
     "shipments_recheck_serviceability",
+    "shipments_repacked",
     "shipments_ship",
     "units_cancel",
     "units_cancelled",

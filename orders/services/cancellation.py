@@ -6,7 +6,8 @@
 | before invoicing, not on a picklist    | CANCELLED; its blocked stock is released               |
 | before invoicing, on a picklist        | CANCELLED; `PUTAWAY_PICKLIST_ITEM` putaway              |
 | after invoicing, before dispatch       | CANCELLED; `PUTAWAY_CANCELLED_ITEM` putaway; sale      |
-|                                        | return invoice reversing it                             |
+|                                        | return invoice reversing it; a packed shipment that    |
+|                                        | keeps other units waits for re-packing (`repacking`)   |
 | after dispatch                         | a courier return: shipment RETURN_EXPECTED, the unit   |
 |                                        | stays DISPATCHED with its cancellation reason; then a  |
 |                                        | return manifest (ITEM) or "mark returned" (SKU/NONE)   |
@@ -42,10 +43,18 @@ from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 
 from ..locks import lock_items, lock_orders, lock_shipments
-from ..models import Invoice, InvoiceType, Order, OrderItem, OrderItemStatus, ShipmentStatus
+from ..models import (
+    CURRENT_SALE,
+    Invoice,
+    Order,
+    OrderItem,
+    OrderItemStatus,
+    ShipmentStatus,
+)
 from ..models.order import ITEM_BLOCKING_STOCK
 from .fulfilment import _close_finished_picklists, _lock_open_picklists
 from .orders import orders_refresh_status
+from .repacking import wait_for_repacking
 from .returns import (
     RETURN_PATH,
     allocate_after_commit,
@@ -156,9 +165,9 @@ def _cancel(unit_ids, *, reason, actor, by_channel, order_ids=None) -> Outcome:
         shipments = {s.pk: s for s in lock_shipments(shipment_ids)}
         units = lock_items(pk__in=unit_ids)
         invoiced = set(
-            Invoice.objects.filter(
-                shipment_id__in=list(shipments), invoice_type=InvoiceType.SALE
-            ).values_list("shipment_id", flat=True)
+            Invoice.objects.filter(CURRENT_SALE, shipment_id__in=list(shipments)).values_list(
+                "shipment_id", flat=True
+            )
         )
         busy = shipments_on_open_pickups({u.shipment_id for u in units if u.status == S.DISPATCHED})
         plan: dict[Stage, list[OrderItem]] = defaultdict(list)
@@ -288,6 +297,10 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
         OrderItem.objects.filter(shipment_id__in=emptied)
         .exclude(status=S.CANCELLED)
         .values_list("shipment_id", flat=True)
+    )
+    packed_and_kept = sorted({u.shipment_id for u in invoiced} & still_used)
+    wait_for_repacking(
+        [shipments[pk] for pk in packed_and_kept], invoiced, actor=actor, reason=reason, now=now
     )
     apply_transitions(
         [

@@ -28,6 +28,7 @@ from uniware.core.services import SequenceNotDefined, sequence_find, sequence_ta
 
 from ..locks import lock_items, lock_manifest, lock_shipments
 from ..models import (
+    CURRENT_SALE,
     Invoice,
     InvoiceType,
     Manifest,
@@ -217,7 +218,7 @@ def _create_sale_invoices(shipments: list[Shipment], outcome: Outcome) -> list[S
     """Invoice shipments (numbers from each facility's INVOICE sequence). Shipments of a
     facility without a sequence fail with the reason and are left untouched."""
     invoiced = set(
-        Invoice.objects.filter(shipment__in=shipments, invoice_type=InvoiceType.SALE).values_list(
+        Invoice.objects.filter(CURRENT_SALE, shipment__in=shipments).values_list(
             "shipment_id", flat=True
         )
     )
@@ -521,6 +522,11 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
         if held:
             raise IllegalTransition(
                 manifest, "close", f"orders on hold: {', '.join(held[:10])}; remove or unhold them"
+            )
+        unpacked = [f"{s.code} ({s.repack_reason})" for s in shipments if s.repack_reason]
+        if unpacked:
+            raise IllegalTransition(
+                manifest, "close", f"shipments wait for re-packing: {'; '.join(unpacked[:10])}"
             )
         units = [
             u

@@ -47,6 +47,7 @@ from ..locks import (
     lock_shipments,
 )
 from ..models import (
+    CURRENT_SALE,
     Invoice,
     InvoiceType,
     Order,
@@ -149,7 +150,7 @@ def issue_return_invoices(units_by_shipment: dict[int, list[OrderItem]]) -> list
     sales = {
         inv.shipment_id: inv
         for inv in Invoice.objects.filter(
-            shipment_id__in=list(units_by_shipment), invoice_type=InvoiceType.SALE
+            CURRENT_SALE, shipment_id__in=list(units_by_shipment)
         ).select_related("facility")
     }
     by_facility: dict[int, list[int]] = defaultdict(list)

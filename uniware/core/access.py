@@ -281,6 +281,7 @@ orders.reversepickup list                                   A . . . R . W
 orders.reversepickup view                                   A . . . R . W
 
 orders.shipment action add_to_manifest                      A . . P . . W
+orders.shipment action confirm_repacked                     A . . P . . W
 orders.shipment action expect_return                        A . . . R . W
 orders.shipment action force_dispatch                       A . . . . . W
 orders.shipment action generate_label                       A . . P . . W
