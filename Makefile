@@ -13,10 +13,10 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-demo: setup  ## set up and start everything with demo data (admin, Celery worker and beat)
-	bash scripts/demo.sh
+demo: setup  ## development mode (DEBUG=1): demo data, admin, Celery worker and beat
+	DEBUG=1 bash scripts/demo.sh
 
-test: setup  ## set up and run the tests (SQLite, or PostgreSQL when DATABASE_URL is set)
+test: setup  ## run the tests (SQLite, or PostgreSQL when DATABASE_URL is set); no other env needed
 	$(BIN)/pytest
 
 lint: setup

@@ -66,6 +66,7 @@ UNITS_PER_ORDER = [1, 1, 2, 1, 3, 1, 2, 1]  # cycled in the throughput fixtures
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uniware.settings")
+    os.environ.setdefault("DEBUG", "1")  # development settings; production is the default
     import django
 
     django.setup()

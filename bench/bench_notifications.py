@@ -53,6 +53,7 @@ CHANNEL = "BENCH"
 def setup_django() -> None:
     sys.path.insert(0, str(ROOT))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uniware.settings")
+    os.environ.setdefault("DEBUG", "1")  # development settings; production is the default
     import django
 
     django.setup()

@@ -1,8 +1,9 @@
 """Admin for sales channels and their syncs.
 
-- Channels: integration settings (the password is write-only: never rendered back), capability
-  flags (the type's preset on creation), sync settings; actions to pull orders or sync
-  statuses now (queued, visible as runs) and to re-sync from a chosen date.
+- Channels: integration settings (the password is write-only and encrypted at rest: pages say
+  only whether one is set, even to view-only users), capability flags (the type's preset on
+  creation), sync settings; actions to pull orders or sync statuses now (queued, visible as
+  runs) and to re-sync from a chosen date.
 - Recurrent task runs: every run of the order pull and status syncs, scheduled or manual, with
   its outcome, counts, progress and message; its page lists what happened per order and the
   errors, and refreshes itself while the run is going.
@@ -178,13 +179,12 @@ class ChannelAdmin(admin.ModelAdmin):
         "accepts_inventory",
     ]
 
+    readonly_fields = ["password_status"]
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (None, {"fields": ["code", "name", "channel_type", "is_enabled"]}),
-            (
-                "Integration",
-                {"fields": ["base_url", "username", "password", "clear_password"]},
-            ),
+            ("Integration", {"fields": self.integration_fields(request, obj)}),
         ]
         if obj is not None:
             fieldsets.append(("Capabilities", {"fields": self.capability_fields}))
@@ -203,11 +203,24 @@ class ChannelAdmin(admin.ModelAdmin):
             )
         )
         if obj is None:
-            fieldsets[1][1]["fields"] = ["base_url", "username", "password"]
             fieldsets[0][1]["description"] = (
                 "The capabilities start as the channel type's preset; change them once saved."
             )
         return fieldsets
+
+    def integration_fields(self, request, obj) -> list[str]:
+        """The password is write-only: a new channel gets the input; a saved one shows only
+        whether one is set, plus the input and "remove" to those who may change it. A
+        view-only user (whose page renders every field's value) never gets the field."""
+        if obj is None:
+            return ["base_url", "username", "password"]
+        if not self.has_change_permission(request, obj):
+            return ["base_url", "username", "password_status"]
+        return ["base_url", "username", "password_status", "password", "clear_password"]
+
+    @admin.display(description="saved password")
+    def password_status(self, obj: Channel) -> str:
+        return "set" if obj.password else "not set"
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:
@@ -430,6 +443,22 @@ def run_tables(run: SyncRun) -> list[Table]:
     return [report, errors]
 
 
+class NotCreatedFilter(admin.SimpleListFilter):
+    """Channel orders we could not create (refused, unknown SKU, malformed): staff see them
+    with the channel's data, to fix the cause or key the order in."""
+
+    title = "order"
+    parameter_name = "not_created"
+
+    def lookups(self, request, model_admin):
+        return [("1", "Not created (channel orders refused)")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "1":
+            return queryset.filter(order__isnull=True).exclude(channel_order_id="")
+        return queryset
+
+
 @admin.register(SyncError)
 class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -441,8 +470,14 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "message",
         "run_link",
     ]
-    list_filter = ["kind", "channel", recent_filter("created_at", "created")]
+    list_filter = [
+        "kind",
+        NotCreatedFilter,
+        "channel",
+        recent_filter("created_at", "created"),
+    ]
     list_select_related = ["channel", "order", "run"]
+    readonly_fields = ["channel_data"]
     search_fields = ["channel_order_id"]
     search_help_text = "Exact order code or channel order id."
     sortable_by = ["created_at"]
@@ -462,6 +497,14 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="run")
     def run_link(self, error: SyncError):
         return link(error.run, f"#{error.run_id}")
+
+    @admin.display(description="channel data (as received)")
+    def channel_data(self, error: SyncError):
+        import json
+
+        if not error.data:
+            return "—"
+        return format_html("<pre>{}</pre>", json.dumps(error.data, indent=2, ensure_ascii=False))
 
 
 @admin.register(SyncCursor)

@@ -1,8 +1,9 @@
 """Sales channels and what the back-office keeps about talking to them.
 
-- `Channel`: a sales channel with its integration (type, base URL, credentials), what it can do
-  (capability flags) and how it is synced (sync settings). The channel types and their presets
-  come from the adapter classes (`channels.adapters`): a new type is a new adapter class.
+- `Channel`: a sales channel with its integration (type, base URL, credentials: the password
+  is encrypted at rest, `uniware.core.secrets`), what it can do (capability flags) and how it
+  is synced (sync settings). The channel types and their presets come from the adapter
+  classes (`channels.adapters`): a new type is a new adapter class.
 - `SyncRun`: one run of a recurrent task (order pull, status sync) or of a manual sync, with
   its outcome, counts, progress and message (the "recurrent task runs" list).
 - `SyncError`: a problem one order hit in a run (conflicting status, missing sequence ...).
@@ -16,6 +17,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+
+from uniware.core.secrets import EncryptedTextField
 
 
 class ChannelType(models.TextChoices):
@@ -58,8 +61,9 @@ class Channel(models.Model):
         help_text="Where the channel serves the channel API, e.g. https://api.example.com/uc",
     )
     username = models.CharField(max_length=200, blank=True)
-    password = models.CharField(
-        max_length=500, blank=True, help_text="Never shown again once saved."
+    password = EncryptedTextField(
+        blank=True,
+        help_text="Encrypted in the database (SECRETS_KEYS); never shown again once saved.",
     )
 
     # --- capabilities (presets per channel type) ---------------------------------------
@@ -212,6 +216,12 @@ class SyncRun(models.Model):
     failed = models.PositiveIntegerField(default=0)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Last progress written; a run without a lease that stops progressing is "
+        "ended by the reaper (channels.sync.runs.reap_runs).",
+    )
     retries = models.PositiveIntegerField(
         default=0, help_text="Requests to the channel that were retried (429, 5xx, timeouts)."
     )
@@ -259,6 +269,13 @@ class SyncError(models.Model):
     channel_order_id = models.CharField(max_length=100, blank=True)
     kind = models.CharField(max_length=10, choices=SyncErrorKind.choices)
     message = models.TextField()
+    data = models.JSONField(
+        "channel data",
+        default=dict,
+        blank=True,
+        help_text="The channel's order as it was received, when we could not create it: "
+        "nothing the channel sent is lost.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,23 +2,41 @@
 
 Beat calls each task without arguments; it then queues one task per channel that syncs, so
 channels run side by side and a slow one holds up nobody. A task given a `run_id` runs the
-QUEUED run staff created from the admin (which shows its progress). Status syncs refuse while
-the tenant is not live: beat's call records that once, as a run without a channel.
+QUEUED run staff created from the admin (which shows its progress), once: a second copy of
+the message (Redis gives a message back when its worker died, or after the visibility timeout)
+finds the run no longer QUEUED and does nothing. Status syncs refuse while the tenant is not
+live: beat's call records that once, as a run without a channel. `reap_runs` ends the runs
+whose worker died.
 """
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.utils import timezone
 
-from .models import Channel, RunTrigger, SyncKind, SyncRun
+from .models import Channel, RunOutcome, RunTrigger, SyncKind, SyncRun
 from .sync import NOT_LIVE, run_selected
 from .sync import pull_orders as pull
 from .sync import sync_status as status_sync
 from .sync.runs import new_run, refusal, refuse
+from .sync.runs import reap_runs as reap
 
 
 def _result(run: SyncRun) -> dict:
     return {"run": run.pk, "outcome": run.outcome, "changed": run.changed, "failed": run.failed}
+
+
+NOT_CLAIMED = {"run": None, "outcome": "not claimed"}
+
+
+def _claim(run_id: int) -> SyncRun | None:
+    """The QUEUED run, now RUNNING and ours; None when another copy of the task has it."""
+    now = timezone.now()
+    if not SyncRun.objects.filter(pk=run_id, outcome=RunOutcome.QUEUED).update(
+        outcome=RunOutcome.RUNNING, started_at=now, heartbeat_at=now
+    ):
+        return None
+    return SyncRun.objects.select_related("channel").get(pk=run_id)
 
 
 def _fan_out(task, kind: str) -> list[int]:
@@ -34,8 +52,8 @@ def _fan_out(task, kind: str) -> list[int]:
 
 def _status(task, kind: str, channel_id: int | None, run_id: int | None) -> dict:
     if run_id is not None:
-        run = SyncRun.objects.select_related("channel").get(pk=run_id)
-        return _result(status_sync(run.channel, kind, run=run))
+        run = _claim(run_id)
+        return _result(status_sync(run.channel, kind, run=run)) if run else NOT_CLAIMED
     if channel_id is None:
         if refusal(kind, None) == NOT_LIVE:
             run = new_run(kind, None, task=task.name, trigger=RunTrigger.SCHEDULE)
@@ -48,8 +66,8 @@ def _status(task, kind: str, channel_id: int | None, run_id: int | None) -> dict
 def pull_orders(channel_id: int | None = None, run_id: int | None = None) -> dict:
     """Order pull (every 10 minutes by default)."""
     if run_id is not None:
-        run = SyncRun.objects.select_related("channel").get(pk=run_id)
-        return _result(pull(run.channel, run=run))
+        run = _claim(run_id)
+        return _result(pull(run.channel, run=run)) if run else NOT_CLAIMED
     if channel_id is None:
         return {"queued": _fan_out(pull_orders, SyncKind.ORDER_PULL)}
     return _result(pull(Channel.objects.get(pk=channel_id)))
@@ -76,4 +94,11 @@ def sync_returns(channel_id: int | None = None, run_id: int | None = None) -> di
 @shared_task(name="channels.tasks.sync_selected_orders")
 def sync_selected_orders(run_id: int) -> dict:
     """The admin's "Sync status from channel" for a large selection (one run per channel)."""
-    return _result(run_selected(SyncRun.objects.select_related("channel").get(pk=run_id)))
+    run = _claim(run_id)
+    return _result(run_selected(run)) if run else NOT_CLAIMED
+
+
+@shared_task(name="channels.tasks.reap_runs")
+def reap_runs() -> dict:
+    """End the runs whose worker died (every minute: uniware.core.schedule)."""
+    return {"abandoned": reap()}

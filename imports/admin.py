@@ -38,9 +38,12 @@ from django.utils import timezone
 from uniware.core.admin_utils import status_badge
 
 from . import services
+from .access import may_see_job, visible_jobs
 from .exporters import EXPORTS, changelist_queryset, rows_of
 from .importers import COLUMNS
 from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
+from .retention import retention_days
+from .uploads import upload_view
 from .writers import csv_chunks, xlsx_write
 
 # Exports of at most this many records stream back in the request; bigger ones run in the
@@ -135,9 +138,12 @@ class ImportJobAdmin(admin.ModelAdmin):
         return _any_import_permission(request.user) or super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        if obj is not None and not services.can_import(request.user, obj.kind):
-            return super().has_view_permission(request, obj)
-        return _any_import_permission(request.user) or super().has_view_permission(request, obj)
+        """The pages: an import permission or view_importjob; a job: also `may_see_job`."""
+        allowed = _any_import_permission(request.user) or super().has_view_permission(request)
+        return allowed and (obj is None or may_see_job(request.user, obj))
+
+    def get_queryset(self, request):
+        return visible_jobs(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request) -> bool:
         return _any_import_permission(request.user)
@@ -175,25 +181,35 @@ class ImportJobAdmin(admin.ModelAdmin):
                 "<int:job_id>/discard/", view(self.discard_view), name="imports_importjob_discard"
             ),
             path("<int:job_id>/report/", view(self.report_view), name="imports_importjob_report"),
+            # before the admin's own add/: the upload view changes the upload handlers
+            path("add/", view(upload_view(self)), name="imports_importjob_add"),
             *super().get_urls(),
         ]
 
     def _job(self, request, job_id: int) -> ImportJob:
-        job = get_object_or_404(ImportJob, pk=job_id)
-        if not self.has_view_permission(request, job):
+        """The job, if the user may see it; a job they may not see is a 404, like a missing
+        one (ids are not probed)."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        return job
+        return get_object_or_404(self.get_queryset(request), pk=job_id)
 
     # --- Upload ---------------------------------------------------------------------------
 
-    def add_view(self, request, form_url="", extra_context=None):
+    def add_view(self, request, form_url="", extra_context=None, upload_error: str = ""):
+        """The upload form (reached through `uploads.upload_view`, which enforces the size
+        limit while the body streams; `upload_error` is its refusal)."""
         if not self.has_add_permission(request):
             raise PermissionDenied
-        initial = {"kind": request.GET.get("kind", ImportKind.ORDERS)}
-        form = UploadForm(
-            request.POST or None, request.FILES or None, user=request.user, initial=initial
-        )
-        if request.method == "POST" and form.is_valid():
+        initial = {"kind": request.POST.get("kind") or request.GET.get("kind", ImportKind.ORDERS)}
+        if upload_error:
+            form = UploadForm(user=request.user, initial=initial)
+            form.cleaned_data = {}  # an unbound form, shown again with the refusal
+            form.add_error("file", upload_error)
+        else:
+            form = UploadForm(
+                request.POST or None, request.FILES or None, user=request.user, initial=initial
+            )
+        if request.method == "POST" and not upload_error and form.is_valid():
             try:
                 job = services.import_job_create(
                     kind=form.cleaned_data["kind"],
@@ -267,6 +283,7 @@ class ImportJobAdmin(admin.ModelAdmin):
             "report_url": reverse("admin:imports_importjob_report", args=[job.pk])
             if job.error_report
             else "",
+            "retention_days": retention_days(),
             "has_view_permission": True,
             "replaces": job.kind == ImportKind.SERVICEABILITY,
             **(extra_context or {}),
@@ -283,7 +300,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def confirm_view(self, request, job_id: int):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
+        job = self._runnable_job(request, job_id)
         valid_only = request.POST.get("valid_only") == "1"
         try:
             services.import_job_confirm(job, valid_only=valid_only, user=request.user)
@@ -297,7 +314,7 @@ class ImportJobAdmin(admin.ModelAdmin):
     def discard_view(self, request, job_id: int):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        job = self._job(request, job_id)
+        job = self._runnable_job(request, job_id)
         try:
             services.import_job_discard(job, user=request.user)
         except ValidationError as exc:
@@ -305,6 +322,13 @@ class ImportJobAdmin(admin.ModelAdmin):
         else:
             messages.success(request, f"{job} discarded; nothing was imported.")
         return self._back(job)
+
+    def _runnable_job(self, request, job_id: int) -> ImportJob:
+        """A job the user may see and, to confirm or discard it, import (of its kind)."""
+        job = self._job(request, job_id)
+        if not services.can_import(request.user, job.kind):
+            raise PermissionDenied
+        return job
 
     def report_view(self, request, job_id: int):
         job = self._job(request, job_id)
@@ -343,11 +367,12 @@ class ExportJobAdmin(admin.ModelAdmin):
         return _any_export_permission(request.user) or super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        if obj is not None:
-            return services.can_export(request.user, obj.kind) or super().has_view_permission(
-                request, obj
-            )
-        return _any_export_permission(request.user) or super().has_view_permission(request, obj)
+        """The pages: an export permission or view_exportjob; a job: also `may_see_job`."""
+        allowed = _any_export_permission(request.user) or super().has_view_permission(request)
+        return allowed and (obj is None or may_see_job(request.user, obj))
+
+    def get_queryset(self, request):
+        return visible_jobs(super().get_queryset(request), request.user)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -385,10 +410,10 @@ class ExportJobAdmin(admin.ModelAdmin):
         ]
 
     def _job(self, request, job_id: int) -> ExportJob:
-        job = get_object_or_404(ExportJob, pk=job_id)
-        if not self.has_view_permission(request, job):
+        """As ImportJobAdmin._job: 404 for a job the user may not see."""
+        if not self.has_view_permission(request):
             raise PermissionDenied
-        return job
+        return get_object_or_404(self.get_queryset(request), pk=job_id)
 
     def start_view(self, request, kind: str, fmt: str):
         """Export what the changelist shows: the query string carries its filters."""
@@ -461,6 +486,7 @@ class ExportJobAdmin(admin.ModelAdmin):
             "download_url": reverse("admin:imports_exportjob_download", args=[job.pk])
             if job.file
             else "",
+            "retention_days": retention_days(),
             "has_view_permission": True,
             **(extra_context or {}),
         }

@@ -992,6 +992,7 @@ class InventoryImporter(RowImporter):
                         for r in ready
                     ],
                     actor=actor,
+                    job=getattr(progress, "job", None),  # the ledger's reference
                 )
                 report.created(len(ready))
             progress(batch.rows_done)

@@ -71,6 +71,21 @@ class ImportJob(models.Model):
     error_report = models.FileField(upload_to="imports/reports/%Y/%m/", max_length=255, blank=True)
     preview = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
+    files_deleted_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the upload, its report and the preview were deleted (retention, or "
+        "discarded).",
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Written by the worker while it checks or imports the file; a job whose "
+        "heartbeat stops is resumed by the reaper (imports.recovery).",
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a worker started checking or importing the file."
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -88,6 +103,8 @@ class ImportJob(models.Model):
             ("import_orders", "Can import orders"),
             ("import_inventory", "Can import stock"),
             ("import_serviceability", "Can import serviceability"),
+            # One permission for both kinds of job (see imports.access).
+            ("view_all_jobs", "Can see other users' import and export jobs"),
         ]
 
     def __str__(self) -> str:
@@ -118,6 +135,15 @@ class ExportJob(models.Model):
     processed_rows = models.PositiveIntegerField(default=0)
     written_rows = models.PositiveIntegerField("rows written", default=0)
     message = models.TextField(blank=True)
+    files_deleted_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the exported file was deleted (retention)."
+    )
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Written by the worker while it writes the file."
+    )
+    attempts = models.PositiveSmallIntegerField(
+        default=0, help_text="Times a worker started writing the file."
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL

@@ -137,10 +137,10 @@ ONE_DAY = timedelta(days=1)
 
 def order_date(value: str, *, now: datetime | None = None) -> datetime:
     """ISO 8601 (2024-05-01, 2024-05-01T10:30:00+05:30, ...Z) or day first (01/05/2024 10:30).
-    Without an offset the time is in the server's time zone (settings.TIME_ZONE)."""
+    Without an offset the time is in the current zone: the tenant's (`uniware.core.zones`)."""
     if not value:
         raise CellError("required value is missing")
-    parsed = _parse_date(value, timezone.get_default_timezone())
+    parsed = _parse_date(value, timezone.get_current_timezone())
     if parsed > (now or timezone.now()) + ONE_DAY:
         raise CellError("is in the future")
     return parsed
@@ -148,8 +148,8 @@ def order_date(value: str, *, now: datetime | None = None) -> datetime:
 
 @lru_cache(maxsize=4096)
 def _parse_date(value: str, zone: ZoneInfo) -> datetime:
-    """The aware datetime of a non-empty cell; naive ones are in `zone` (the server's time
-    zone, part of the cache key since tests change it). Not compared with now: not cached."""
+    """The aware datetime of a non-empty cell; naive ones are in `zone` (the tenant's time
+    zone, part of the cache key since it can change). Not compared with now: not cached."""
     parsed = None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))

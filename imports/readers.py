@@ -15,6 +15,7 @@ import csv
 import io
 import re
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -234,10 +235,180 @@ def cell_text(value: object) -> str:
     return str(value)
 
 
-def read_xlsx(binary) -> Iterator[list[str] | RowError]:
-    """Rows of the first sheet (openpyxl read-only mode streams them)."""
+@dataclass(frozen=True)
+class XlsxLimits:
+    """What a workbook may hold before it is read (settings IMPORTS_XLSX_MAX_*)."""
+
+    max_rows: int = 500_000
+    max_shared_strings: int = 1_000_000
+    max_shared_strings_mb: int = 32
+    max_uncompressed_mb: int = 500
+
+    @classmethod
+    def from_settings(cls) -> XlsxLimits:
+        from dataclasses import fields
+
+        from django.conf import settings
+
+        return cls(
+            **{
+                f.name: int(getattr(settings, f"IMPORTS_XLSX_{f.name.upper()}", f.default))
+                for f in fields(cls)
+            }
+        )
+
+
+MB = 1024 * 1024
+MAX_XLSX_MEMBERS = 10_000  # files in the zip: a real workbook has a few dozen
+MAX_XLSX_PART_MB = 20  # any XML part openpyxl parses whole (workbook, styles, theme ...)
+SCAN_SHEET_MB = 1  # bigger parts are looked at for a sheet without a declared size
+
+
+def _too_big(what: str, found: str, limit: str, setting: str = "") -> str:
+    return (
+        f"the workbook is too large to read safely: {what} {found}, at most {limit}"
+        f"{f' ({setting})' if setting else ''}. Save it as CSV, or split it into smaller files"
+    )
+
+
+def xlsx_problem(binary, limits: XlsxLimits) -> str | None:
+    """Why the workbook must not be opened, or None. Decided from the zip directory (declared
+    sizes: Python's zipfile never inflates a member past its declared size) and a counting
+    pass over the shared strings table, before openpyxl reads that table whole into memory.
+    The stream is left at its start."""
+    try:
+        end = zipfile._EndRecData(binary)  # the directory's size, before it is read
+        if end and end[zipfile._ECD_ENTRIES_TOTAL] > MAX_XLSX_MEMBERS:
+            return _too_big(
+                "it has", f"{end[zipfile._ECD_ENTRIES_TOTAL]:,} parts", f"{MAX_XLSX_MEMBERS:,}"
+            )
+        with zipfile.ZipFile(binary) as archive:
+            return _members_problem(archive, limits)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, SyntaxError, zlib.error):
+        return None  # not a zip, or damaged: openpyxl says so in its own words
+    finally:
+        binary.seek(0)
+
+
+def _members_problem(archive: zipfile.ZipFile, limits: XlsxLimits) -> str | None:
+    members = archive.infolist()
+    total = sum(m.file_size for m in members)
+    if total > limits.max_uncompressed_mb * MB:
+        return _too_big(
+            "it unpacks to",
+            f"{total / MB:,.0f} MB",
+            f"{limits.max_uncompressed_mb:,} MB",
+            "IMPORTS_XLSX_MAX_UNCOMPRESSED_MB",
+        )
+    strings = _shared_strings_name(archive)
+    for m in members:
+        parsed_whole = m.filename.lower().endswith((".xml", ".rels")) and not (
+            m.filename.startswith("xl/worksheets/") or m.filename == strings
+        )
+        if parsed_whole and m.file_size > MAX_XLSX_PART_MB * MB:
+            return _too_big(
+                f"its part {m.filename} unpacks to",
+                f"{m.file_size / MB:,.0f} MB",
+                f"{MAX_XLSX_PART_MB} MB",
+            )
+    for m in members:
+        if m.file_size > SCAN_SHEET_MB * MB and m.filename != strings:
+            problem = _sheet_problem(archive, m.filename, limits)
+            if problem:
+                return problem
+    if strings is None:
+        return None
+    size = archive.getinfo(strings).file_size
+    if size > limits.max_shared_strings_mb * MB:
+        return _too_big(
+            "its shared strings table unpacks to",
+            f"{size / MB:,.0f} MB",
+            f"{limits.max_shared_strings_mb:,} MB",
+            "IMPORTS_XLSX_MAX_SHARED_STRINGS_MB",
+        )
+    count = _count_tags(archive, strings, SI_TAG, limits.max_shared_strings)
+    if count > limits.max_shared_strings:
+        return _too_big(
+            "its shared strings table holds",
+            f"more than {limits.max_shared_strings:,} strings",
+            f"{limits.max_shared_strings:,}",
+            "IMPORTS_XLSX_MAX_SHARED_STRINGS",
+        )
+    return None
+
+
+def _tag(name: bytes) -> re.Pattern:
+    """An element's start tag in raw XML, with any namespace prefix (in XML, "<" is markup
+    only: text holds it as &lt;)."""
+    return re.compile(rb"<(?:[A-Za-z_][\w.-]{0,40}:)?" + name + rb"[\s/>]")
+
+
+ROW_TAG, SI_TAG = _tag(b"row"), _tag(b"si")
+DIMENSION_OR_DATA = re.compile(rb"<(?:[A-Za-z_][\w.-]{0,40}:)?(dimension|sheetData)[\s/>]")
+SCAN_CHUNK = 1024 * 1024
+SCAN_OVERLAP = 64  # longer than any start tag the patterns match
+
+
+def _count_tags(archive: zipfile.ZipFile, name: str, pattern: re.Pattern, stop_after: int) -> int:
+    """Start tags in a part, counted on the raw bytes as they unpack: C speed, memory flat.
+    Stops once past `stop_after`."""
+    count = 0
+    tail = b""
+    with archive.open(name) as source:
+        while chunk := source.read(SCAN_CHUNK):
+            buffer = tail + chunk
+            # tags wholly inside the tail were counted with the previous chunk (tags cannot
+            # overlap: each starts with "<" and holds none)
+            count += len(pattern.findall(buffer)) - len(pattern.findall(tail))
+            tail = buffer[-SCAN_OVERLAP:]
+            if count > stop_after:
+                break
+    return count
+
+
+def _sheet_problem(archive: zipfile.ZipFile, name: str, limits: XlsxLimits) -> str | None:
+    """A big sheet without a declared size: openpyxl would parse all of it when loading,
+    keeping an element per row, so its rows are counted first."""
+    with archive.open(name) as source:
+        found = DIMENSION_OR_DATA.search(source.read(SCAN_CHUNK))
+    if found is None or found.group(1) == b"dimension":
+        return None  # not a sheet, or declared: the declared size is checked when read
+    rows = _count_tags(archive, name, ROW_TAG, limits.max_rows)
+    if rows > limits.max_rows:
+        return _rows_message(f"more than {limits.max_rows:,}", limits)
+    return None
+
+
+def _shared_strings_name(archive: zipfile.ZipFile) -> str | None:
+    """The shared strings part, found as openpyxl finds it (the content types manifest)."""
+    from openpyxl.packaging.manifest import Manifest
+    from openpyxl.xml.constants import ARC_CONTENT_TYPES, SHARED_STRINGS
+    from openpyxl.xml.functions import fromstring
+
+    try:
+        info = archive.getinfo(ARC_CONTENT_TYPES)
+    except KeyError:
+        return None
+    if info.file_size > MAX_XLSX_PART_MB * MB:
+        return None  # reported as an oversized part by the caller
+    part = Manifest.from_tree(fromstring(archive.read(info))).find(SHARED_STRINGS)
+    if part is None:
+        return None
+    name = part.PartName[1:]
+    return name if name in archive.NameToInfo else None
+
+
+def read_xlsx(binary, limits: XlsxLimits | None = None) -> Iterator[list[str] | RowError]:
+    """Rows of the first sheet (openpyxl read-only mode streams them), after checking the
+    workbook against `limits` (from the settings by default): a workbook over them is one
+    file-level RowError, and is never opened."""
     import openpyxl
 
+    limits = limits or XlsxLimits.from_settings()
+    problem = xlsx_problem(binary, limits)
+    if problem:
+        yield RowError(1, FILE_COLUMN, "", problem)
+        return
     try:
         workbook = openpyxl.load_workbook(binary, read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError, TypeError) as exc:
@@ -247,16 +418,37 @@ def read_xlsx(binary) -> Iterator[list[str] | RowError]:
         yield RowError(1, FILE_COLUMN, "", f"the file is not a readable XLSX workbook ({exc})")
         return
     try:
-        sheet = workbook.worksheets[0]
-        number = 0
-        try:
-            for values in sheet.iter_rows(values_only=True):
-                number += 1
-                yield [cell_text(v) for v in values]
-        except Exception as exc:  # a damaged sheet: report where it broke
-            yield RowError(number + 1, ROW_COLUMN, "", f"the row could not be read ({exc})")
+        yield from _sheet_rows(workbook.worksheets[0], limits)
     finally:
         workbook.close()
+
+
+def _sheet_rows(sheet, limits: XlsxLimits) -> Iterator[list[str] | RowError]:
+    declared = sheet.max_row if sheet.max_row and sheet.max_row > 1 else 0
+    if declared > limits.max_rows:
+        yield RowError(1, FILE_COLUMN, "", _rows_message(f"{declared:,}", limits))
+        return
+    # The declared size is not trusted any further: openpyxl would pad every row to the
+    # declared width and add empty rows up to the declared height.
+    sheet.reset_dimensions()
+    number = 0
+    try:
+        for values in sheet.iter_rows(values_only=True):
+            number += 1
+            if number > limits.max_rows:
+                yield RowError(
+                    number, ROW_COLUMN, "", _rows_message(f"more than {limits.max_rows:,}", limits)
+                )
+                return
+            yield [cell_text(v) for v in values]
+    except Exception as exc:  # a damaged sheet: report where it broke
+        yield RowError(number + 1, ROW_COLUMN, "", f"the row could not be read ({exc})")
+
+
+def _rows_message(found: str, limits: XlsxLimits) -> str:
+    return _too_big(
+        "its first sheet has", f"{found} rows", f"{limits.max_rows:,}", "IMPORTS_XLSX_MAX_ROWS"
+    )
 
 
 def is_xlsx(name: str, head: bytes) -> bool:

@@ -12,6 +12,12 @@ allocation); stock through `stock_add_many`; serviceability through `serviceabil
 
 Export: `export_job_create` queues a background export of a changelist; `export_job_run`
 (task) streams the rows into a file in the default storage.
+
+Crashes: a job's worker writes `heartbeat_at` as it goes (`_Progress`); a job whose
+heartbeat stopped is claimed again, by the reaper (`imports.recovery`) or by Celery's own
+redelivery of the message, and runs again from the start of its file (the import skips what a
+previous attempt committed: each batch is one transaction). A worker that finds its job taken
+over stops at its next heartbeat (`JobLost`).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import logging
 import os
 import re
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -31,15 +38,22 @@ from django.core.exceptions import ValidationError
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
-from django.db.models import Case, F, IntegerField, Value, When
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inventory.models import Inventory, InventoryType, Serviceability, Shelf
+from inventory.ledger import Ref, ledger_write
+from inventory.models import Inventory, InventoryType, Serviceability, Shelf, StockReason
 from uniware.core.actors import Actor
+from uniware.core.db import add_per_row, chunked
+from uniware.core.faultpoints import pause_point
 
+from .access import may_view_data
 from .importers import IMPORTERS, Reporter
 from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
+from .recovery import max_attempts, stale_before
+from .retention import delete_import_files
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +70,30 @@ EXPORT_PERMISSIONS = {
     ExportKind.SERVICEABILITY: "imports.export_inventory",
 }
 PROGRESS_EVERY_ROWS = 2000
+HEARTBEAT_EVERY = 10.0  # seconds: the job row is written at least this often while it runs
+# The database went away under the worker: the job is left to be resumed, not failed.
+DATABASE_LOST = (OperationalError, InterfaceError)
 
 
 def can_import(user, kind: str) -> bool:
-    return bool(user and user.is_active and user.has_perm(IMPORT_PERMISSIONS[kind]))
+    """The import permission of the kind, and the permission to view what it imports (the
+    preview and report show the file's records)."""
+    return bool(
+        user
+        and user.is_active
+        and user.has_perm(IMPORT_PERMISSIONS[kind])
+        and may_view_data(user, kind)
+    )
 
 
 def can_export(user, kind: str) -> bool:
-    return bool(user and user.is_active and user.has_perm(EXPORT_PERMISSIONS[kind]))
+    """The export permission of the kind, and the permission to view what it exports."""
+    return bool(
+        user
+        and user.is_active
+        and user.has_perm(EXPORT_PERMISSIONS[kind])
+        and may_view_data(user, kind)
+    )
 
 
 def _enqueue(task_name: str, job: ImportJob | ExportJob) -> None:
@@ -89,6 +119,41 @@ def _enqueue(task_name: str, job: ImportJob | ExportJob) -> None:
 def _claim(model, pk: int, sources: list[str], target: str, **values: Any) -> bool:
     """Move a job from one of `sources` to `target`; False when someone else moved it."""
     return bool(model.objects.filter(pk=pk, status__in=sources).update(status=target, **values))
+
+
+class JobLost(Exception):
+    """Another attempt took the job over (this worker's heartbeat had stopped): stop."""
+
+
+def _take(model, pk: int, waiting: str, running: str, **values: Any):
+    """Claim a job for a worker: one waiting, or one `running` whose worker died (heartbeat
+    older than IMPORTS_STALE_SECONDS). Counts the attempt; returns the job, or None when it
+    is not this worker's to run (another copy of the message got it, or it ended)."""
+    now = timezone.now()
+    dead = Q(status=running, attempts__lt=max_attempts(), beat__lt=stale_before(now))
+    taken = (
+        model.objects.filter(pk=pk)
+        .alias(beat=Coalesce("heartbeat_at", "started_at", "created_at"))
+        .filter(Q(status=waiting) | dead)
+        .update(status=running, heartbeat_at=now, attempts=F("attempts") + 1, **values)
+    )
+    return model.objects.select_related("created_by").get(pk=pk) if taken else None
+
+
+def _still_mine(model, job) -> bool:
+    try:
+        _beat(model, job)
+    except JobLost:
+        log.warning("%s: taken over by another attempt before it ended", job)
+        return False
+    return True
+
+
+def _beat(model, job, **values: Any) -> None:
+    """Write the heartbeat (and progress); JobLost when another attempt has the job."""
+    mine = model.objects.filter(pk=job.pk, status=job.status, attempts=job.attempts)
+    if not mine.update(heartbeat_at=timezone.now(), **values):
+        raise JobLost(f"{job} was taken over by another attempt")
 
 
 # --- Import ---------------------------------------------------------------------------------
@@ -139,21 +204,27 @@ def _actor(job: ImportJob | ExportJob) -> Actor:
 
 
 class _Progress:
-    """Writes processed_rows (and a few counts) to the job row now and then."""
+    """Writes processed_rows (and a few counts) and the heartbeat to the job row now and
+    then: every PROGRESS_EVERY_ROWS rows or HEARTBEAT_EVERY seconds."""
 
     def __init__(self, job: ImportJob, report: Reporter) -> None:
         self.job = job
         self.report = report
         self.last = 0
         self.rows = 0
+        self.written = time.monotonic()
 
     def __call__(self, rows: int, *, force: bool = False) -> None:
         self.rows = rows
-        if not force and rows - self.last < PROGRESS_EVERY_ROWS:
+        slow = time.monotonic() - self.written >= HEARTBEAT_EVERY
+        if not force and not slow and rows - self.last < PROGRESS_EVERY_ROWS:
             return
-        self.last = rows
+        self.last, self.written = rows, time.monotonic()
         r = self.report
-        ImportJob.objects.filter(pk=self.job.pk).update(
+        pause_point("import_batch")
+        _beat(
+            ImportJob,
+            self.job,
             processed_rows=rows,
             created_count=r.created_count,
             skipped_count=r.skipped_count,
@@ -229,19 +300,25 @@ def _store_report(job: ImportJob, report_file, suffix: str) -> None:
 
 def import_job_check(job_id: int) -> ImportJob | None:
     """The preview: read the whole file, write nothing but the job and its report."""
-    if not _claim(
-        ImportJob, job_id, [JobStatus.PENDING, JobStatus.VALIDATING], JobStatus.VALIDATING
-    ):
+    job = _take(ImportJob, job_id, JobStatus.PENDING, JobStatus.VALIDATING)
+    if job is None:
         return None
-    job = ImportJob.objects.get(pk=job_id)
     with _report_file() as report_file:
         try:
             report = _pass(job, report_file, write=False)
+        except JobLost:
+            log.warning("checking import %s: taken over by another attempt", job_id)
+            return None
+        except DATABASE_LOST:
+            log.exception("checking import %s: database lost; the reaper resumes it", job_id)
+            raise
         except Exception as exc:
             log.exception("checking import %s failed", job_id)
             _fail(ImportJob, job_id, exc)
             return ImportJob.objects.get(pk=job_id)
         _store_report(job, report_file, "check")
+    if not _still_mine(ImportJob, job):
+        return None
     job.total_rows = report.rows
     job.processed_rows = report.rows
     job.error_count = report.error_count
@@ -275,7 +352,12 @@ def import_job_confirm(job: ImportJob, *, valid_only: bool, user) -> ImportJob:
         raise ValidationError(f"{job}: there is nothing new to import.")
     with transaction.atomic():
         if not _claim(
-            ImportJob, job.pk, [JobStatus.VALIDATED], JobStatus.QUEUED, valid_only=valid_only
+            ImportJob,
+            job.pk,
+            [JobStatus.VALIDATED],
+            JobStatus.QUEUED,
+            valid_only=valid_only,
+            attempts=0,
         ):
             raise ValidationError(f"{job} was started or discarded meanwhile.")
         _enqueue("run_import", job)
@@ -295,32 +377,39 @@ def import_job_discard(job: ImportJob, *, user) -> ImportJob:
     ):
         raise ValidationError(f"{job} is running or finished: it cannot be discarded.")
     job.refresh_from_db()
-    if job.file:
-        job.file.delete(save=True)
+    delete_import_files(job)  # personal data: the upload and its report go at once
     return job
 
 
 def import_job_run(job_id: int) -> ImportJob | None:
     """Import the valid records of a confirmed job, a batch at a time (each batch its own
     transaction; a crash leaves whole batches, and running it again skips them)."""
-    if not _claim(
+    job = _take(
         ImportJob,
         job_id,
-        [JobStatus.QUEUED, JobStatus.RUNNING],
+        JobStatus.QUEUED,
         JobStatus.RUNNING,
         started_at=timezone.now(),
         processed_rows=0,
-    ):
+    )
+    if job is None:
         return None
-    job = ImportJob.objects.get(pk=job_id)
     with _report_file() as report_file:
         try:
             report = _pass(job, report_file, write=True)
+        except JobLost:
+            log.warning("import %s: taken over by another attempt", job_id)
+            return None
+        except DATABASE_LOST:
+            log.exception("import %s: database lost; the reaper resumes it", job_id)
+            raise
         except Exception as exc:
             log.exception("import %s failed", job_id)
             _fail(ImportJob, job_id, exc)
             return ImportJob.objects.get(pk=job_id)
         _store_report(job, report_file, "import")
+    if not _still_mine(ImportJob, job):
+        return None
     job.processed_rows = max(report.rows, job.total_rows)
     job.error_count = report.error_count
     job.invalid_count = report.invalid_count
@@ -354,11 +443,14 @@ def _fail(model, job_id: int, exc: BaseException) -> None:
 # --- Set-based writes -----------------------------------------------------------------------
 
 
-def stock_add_many(entries: Iterable[tuple[int, int, str, int]], *, actor=None) -> list[int]:
+def stock_add_many(
+    entries: Iterable[tuple[int, int, str, int]], *, actor=None, job: ImportJob | None = None
+) -> list[int]:
     """Add stock to many shelves at once: entries of (shelf id, SKU id, inventory type,
     quantity). Missing stock rows are created; the rows are locked in primary-key order (the
-    order every service uses) and raised by one UPDATE. Units waiting for these SKUs are
-    re-allocated after commit. Returns the stock row ids."""
+    order every service uses) and raised by one UPDATE per 2,000 rows, with one IMPORT ledger
+    row per stock row (the actor, and `job` as the reference). Units waiting for these SKUs
+    are re-allocated after commit. Returns the stock row ids."""
     totals: Counter = Counter()
     for shelf_id, sku_id, kind, quantity in entries:
         if quantity <= 0:
@@ -398,16 +490,17 @@ def stock_add_many(entries: Iterable[tuple[int, int, str, int]], *, actor=None) 
         by_row = {found[key]: n for key, n in totals.items()}
         ids = sorted(by_row)
         list(Inventory.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            delta = Case(
-                *[When(pk=pk, then=Value(by_row[pk])) for pk in chunk],
-                default=Value(0),
-                output_field=IntegerField(),
-            )
-            Inventory.objects.filter(pk__in=chunk).update(
-                quantity=F("quantity") + delta, updated_at=timezone.now()
-            )
+        now = timezone.now()
+        for chunk in chunked(ids):
+            deltas = {pk: by_row[pk] for pk in chunk}
+            add_per_row(Inventory, deltas, ["quantity"], values={"updated_at": now})
+        ref = Ref.of(job)
+        ledger_write(
+            [(pk, by_row[pk], 0, None, ref) for pk in ids],
+            reason=StockReason.IMPORT,
+            actor=Actor.of(actor),
+            at=now,
+        )
         good = sorted({k[1] for k in totals if k[2] == InventoryType.GOOD_INVENTORY})
         if good:
             transaction.on_commit(lambda: _reallocate_later(good))
@@ -465,21 +558,15 @@ def export_job_run(job_id: int) -> ExportJob | None:
     """Write the export to a file in the default storage, a chunk of records at a time."""
     from .exporters import export_rows
 
-    if not _claim(
-        ExportJob,
-        job_id,
-        [JobStatus.QUEUED, JobStatus.RUNNING],
-        JobStatus.RUNNING,
-        started_at=timezone.now(),
-    ):
+    job = _take(ExportJob, job_id, JobStatus.QUEUED, JobStatus.RUNNING, started_at=timezone.now())
+    if job is None:
         return None
-    job = ExportJob.objects.select_related("created_by").get(pk=job_id)
-    last = [0]
+    last = [0, time.monotonic()]
 
     def progress(done: int) -> None:
-        if done - last[0] >= PROGRESS_EVERY_ROWS:
-            last[0] = done
-            ExportJob.objects.filter(pk=job_id).update(processed_rows=done)
+        if done - last[0] >= PROGRESS_EVERY_ROWS or time.monotonic() - last[1] >= HEARTBEAT_EVERY:
+            last[0], last[1] = done, time.monotonic()
+            _beat(ExportJob, job, processed_rows=done)
 
     try:
         header, rows, counter = export_rows(job.kind, job.created_by, job.query, progress=progress)
@@ -489,10 +576,18 @@ def export_job_run(job_id: int) -> ExportJob | None:
             tmp.seek(0)
             stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
             job.file.save(f"{job.kind.lower()}-{stamp}.{job.format}", File(tmp), save=False)
+    except JobLost:
+        log.warning("export %s: taken over by another attempt", job_id)
+        return None
+    except DATABASE_LOST:
+        log.exception("export %s: database lost; the reaper resumes it", job_id)
+        raise
     except Exception as exc:
         log.exception("export %s failed", job_id)
         _fail(ExportJob, job_id, exc)
         return ExportJob.objects.get(pk=job_id)
+    if not _still_mine(ExportJob, job):
+        return None
     job.written_rows = written
     job.processed_rows = counter[0]
     job.total_rows = max(job.total_rows, counter[0])

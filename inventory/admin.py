@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import F
-from django.utils import timezone
+from django.http import HttpResponseRedirect
 
 from uniware.core.admin_utils import (
     ExactSearchMixin,
@@ -13,8 +12,16 @@ from uniware.core.admin_utils import (
     SaveChangedFieldsMixin,
 )
 
-from .models import Facility, Inventory, Serviceability, Shelf, ShippingProvider, Sku
-from .services import stock_add
+from .models import (
+    Facility,
+    Inventory,
+    Serviceability,
+    Shelf,
+    ShippingProvider,
+    Sku,
+    StockMovement,
+)
+from .services import StockAdjustmentRefused, stock_add, stock_adjust
 
 
 @admin.register(Facility)
@@ -50,6 +57,12 @@ class SkuAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
 
 
 class InventoryForm(forms.ModelForm):
+    reason = forms.CharField(
+        max_length=255,
+        required=False,
+        help_text="Why the stock changes (a count, damage, an inbound note): kept in the ledger.",
+    )
+
     class Meta:
         model = Inventory
         fields = ["shelf", "sku", "inventory_type", "quantity"]
@@ -101,11 +114,12 @@ class InventoryAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["shelf", "sku", "inventory_type", "quantity"]
+            return ["shelf", "sku", "inventory_type", "quantity", "reason"]
         return [
             ("sku", "inventory_type"),
             ("facility", "shelf"),
             ("quantity", "blocked_quantity", "available"),
+            "reason",
             "updated_at",
         ]
 
@@ -127,8 +141,12 @@ class InventoryAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmin):
         return obj.available
 
     def save_model(self, request, obj, form, change):
-        """New stock and increases go through `stock_add` (which re-allocates waiting units);
-        a decrease is one guarded UPDATE that never goes below the blocked units."""
+        """New stock goes through `stock_add`, a changed quantity through `stock_adjust`
+        (by the difference from the row as it is now, so concurrent allocation or dispatch
+        is kept), each with the user and the reason in the ledger. A decrease that the
+        blocked units refuse raises `StockAdjustmentRefused`: `changeform_view` rolls the
+        whole save back and shows only the error."""
+        note = form.cleaned_data.get("reason", "")
         if not change:
             row = stock_add(
                 shelf=obj.shelf,
@@ -136,28 +154,64 @@ class InventoryAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmin):
                 quantity=obj.quantity,
                 inventory_type=obj.inventory_type,
                 actor=request.user,
+                note=note,
             )
             obj.pk, obj.facility_id, obj.quantity = row.pk, row.facility_id, row.quantity
             return
-        delta = form.cleaned_data["quantity"] - form.initial["quantity"]
-        if delta > 0:
-            stock_add(
-                shelf=obj.shelf,
-                sku=obj.sku,
-                quantity=delta,
-                inventory_type=obj.inventory_type,
-                actor=request.user,
+        if form.cleaned_data["quantity"] != form.initial["quantity"]:
+            note = note or (
+                f"quantity set from {form.initial['quantity']} to "
+                f"{form.cleaned_data['quantity']} in the admin"
             )
-        elif delta < 0:
-            updated = Inventory.objects.filter(
-                pk=obj.pk, quantity__gte=F("blocked_quantity") - delta
-            ).update(quantity=F("quantity") + delta, updated_at=timezone.now())
-            if not updated:
-                messages.error(
-                    request,
-                    f"Stock of {obj.sku} on {obj.shelf} was not reduced: units were blocked "
-                    "for orders meanwhile. Reload and try again.",
-                )
+            delta = form.cleaned_data["quantity"] - form.initial["quantity"]
+            obj.quantity = stock_adjust(obj, delta=delta, actor=request.user, note=note).quantity
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except StockAdjustmentRefused as refused:  # the save was rolled back: say only that
+            self.message_user(request, " ".join(refused.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+@admin.register(StockMovement)
+class StockMovementAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmin):
+    """The stock ledger, read-only: every change of every stock row, who and why."""
+
+    list_display = [
+        "at",
+        "reason",
+        "sku",
+        "facility",
+        "shelf",
+        "inventory_type",
+        "quantity_change",
+        "blocked_change",
+        "order_item",
+        "reference",
+        "actor",
+        "note",
+    ]
+    list_filter = ["reason", "facility", "inventory_type"]
+    list_select_related = ["sku", "facility", "shelf", "order_item"]
+    search_fields = ["inventory__sku__code"]
+    # through indexed columns only: the ledger grows by a row per unit moved
+    exact_search_fields = ["inventory__sku__code", "order_item__order__code"]
+    search_help_text = "Exact SKU code, or exact order code (its units' movements)."
+    raw_id_fields = ["inventory", "order_item"]
+
+    @admin.display(description="reference")
+    def reference(self, obj: StockMovement) -> str:
+        return f"{obj.reference_kind} {obj.reference_code}".strip() or "—"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(ShippingProvider)

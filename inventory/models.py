@@ -277,3 +277,86 @@ class PutawayItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.putaway_id}:{self.order_item_id}"
+
+
+class StockReason(models.TextChoices):
+    """Why a stock row moved: one value per path that writes `Inventory`."""
+
+    OPENING = "OPENING", "Opening balance (stock that existed before the ledger)"
+    ALLOCATE = "ALLOCATE", "Allocated to a unit (blocked)"
+    RELEASE = "RELEASE", "Block released (unit cancelled before picking)"
+    DISPATCH = "DISPATCH", "Dispatched by manifest close"
+    FORCE_DISPATCH = "FORCE_DISPATCH", "Force dispatched"
+    CHANNEL_DISPATCH = "CHANNEL_DISPATCH", "Dispatched by the channel"
+    CANCEL_PICKED = "CANCEL_PICKED", "Cancelled after picking or invoicing (left its row)"
+    PUTAWAY = "PUTAWAY", "Putaway completed"
+    STOCK_ADD = "STOCK_ADD", "Stock added (inbound)"
+    IMPORT = "IMPORT", "Stock import"
+    ADJUSTMENT = "ADJUSTMENT", "Adjusted by staff"
+
+
+class StockMovement(models.Model):
+    """One change of one stock row: the stock ledger (`inventory.ledger`).
+
+    Append-only, written in the same transaction as the change by the stock functions
+    themselves (`inventory.services`, `inventory.putaway.stock_put`), so the sum of a row's
+    changes is its quantity and blocked quantity (`manage.py check_stock`). Unit-driven
+    movements write one row per unit (`order_item`); others one row per stock row, with the
+    putaway, manifest or import job as `reference_*`. Written by the hundred thousand by
+    imports, so like `StateChange` its references carry no database constraints."""
+
+    inventory = models.ForeignKey(
+        Inventory, on_delete=models.DO_NOTHING, db_constraint=False, related_name="movements"
+    )
+    facility = models.ForeignKey(
+        Facility, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    shelf = models.ForeignKey(
+        Shelf, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    sku = models.ForeignKey(
+        Sku, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    inventory_type = models.CharField(max_length=20, choices=InventoryType.choices)
+    quantity_change = models.IntegerField(default=0)
+    blocked_change = models.IntegerField(default=0)
+    reason = models.CharField(max_length=20, choices=StockReason.choices)
+    order_item = models.ForeignKey(
+        "orders.OrderItem",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+        verbose_name="unit",
+    )
+    reference_kind = models.CharField(
+        max_length=40, blank=True, help_text="The model of the document: putaway, manifest ..."
+    )
+    reference_id = models.BigIntegerField(null=True, blank=True)
+    reference_code = models.CharField(max_length=100, blank=True)
+    note = models.CharField(max_length=255, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,  # the actor label keeps the name
+        db_constraint=False,
+        db_index=False,
+        related_name="+",
+    )
+    actor = models.CharField(
+        max_length=100, help_text="The user's name, or the task or process that acted."
+    )
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        default_permissions = ("view",)  # append-only: nobody adds, changes or deletes rows
+        verbose_name = "stock movement"
+        indexes = [models.Index(fields=["order_item"], name="stockmove_unit_idx")]
+
+    def __str__(self) -> str:
+        change = f"{self.quantity_change:+d}/{self.blocked_change:+d}"
+        return f"{self.reason} {change} on stock row {self.inventory_id}"

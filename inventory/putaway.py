@@ -12,7 +12,9 @@ The stock model (`Inventory`):
   shelf. A dispatched unit left its row at dispatch.
 - Either way, while its putaway is pending (CREATED) the unit is counted in no row: it can be
   neither allocated nor counted twice. Completing the putaway adds it, once, to the shelf and
-  inventory type (GOOD/BAD) chosen; discarding it writes it off.
+  inventory type (GOOD/BAD) chosen; discarding it writes it off. Discarding moves no stock
+  row (the unit left its row already), so it writes no ledger row: the putaway keeps the
+  reason, its audit row the actor.
 - A unit is on at most one putaway, ever (`PutawayItem.order_item` is one-to-one), so no path
   can bring it back twice.
 
@@ -40,6 +42,7 @@ from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 from uniware.core.services import sequence_take
 
+from .ledger import Ref, ledger_write
 from .models import (
     PUTAWAY_INVENTORY_TYPES,
     Inventory,
@@ -48,6 +51,7 @@ from .models import (
     PutawayItem,
     PutawayType,
     Shelf,
+    StockReason,
 )
 
 StockKey = tuple[int, int, str]  # (shelf id, SKU id, inventory type)
@@ -101,9 +105,21 @@ def lock_stock_rows(keys: Iterable[StockKey]) -> dict[StockKey, int]:
     return {k: found[k] for k in keys}
 
 
-def stock_put(counts: Counter, *, now=None) -> None:
-    """Add n units to each (locked) row: {inventory id: n}. One statement."""
-    add_per_row(Inventory, counts, ["quantity"], values={"updated_at": now or timezone.now()})
+def stock_put(
+    items: Sequence[PutawayItem], putaways: Iterable[Putaway], *, actor: Actor, now=None
+) -> None:
+    """Add each putaway item's unit to its (locked) row, `item.inventory_id`: one statement,
+    and one PUTAWAY ledger row per unit naming the unit and its putaway."""
+    now = now or timezone.now()
+    counts = Counter(item.inventory_id for item in items)
+    add_per_row(Inventory, counts, ["quantity"], values={"updated_at": now})
+    refs = {p.pk: Ref.of(p) for p in putaways}
+    ledger_write(
+        ((i.inventory_id, 1, 0, i.order_item_id, refs[i.putaway_id]) for i in items),
+        reason=StockReason.PUTAWAY,
+        actor=actor,
+        at=now,
+    )
 
 
 # --- Creating putaways (by the cancellation and returns services) ---------------------------
@@ -323,13 +339,11 @@ def complete_locked(
     follow_ups = _finish_returns(putaways, actor=actor) if finish_returns else []
     items = [i for p in putaways for i in by_putaway[p.pk]]
     rows = lock_stock_rows((targets[i.pk][0], i.sku_id, targets[i.pk][1]) for i in items)
-    counts: Counter = Counter()
     for item in items:
         shelf_id, kind = targets[item.pk]
         item.shelf_id, item.inventory_type = shelf_id, kind
         item.inventory_id = rows[(shelf_id, item.sku_id, kind)]
-        counts[item.inventory_id] += 1
-    stock_put(counts, now=now)
+    stock_put(items, putaways, actor=actor, now=now)
     bulk_set(PutawayItem, items, ["shelf", "inventory_type", "inventory"])
     apply_transitions(putaways, "complete", actor=actor, values={"completed_at": now}, now=now)
     good_skus = {i.sku_id for i in items if i.inventory_type == InventoryType.GOOD_INVENTORY}

@@ -1,19 +1,24 @@
 """Stock movements. Callers hold row locks on the Inventory rows they pass (see
 `stock_lock_available`); every write is one statement for the whole batch and the database's
-check constraint refuses negative or over-blocked stock."""
+check constraint refuses negative or over-blocked stock. Every function here writes the
+movement's ledger rows (`inventory.ledger`) in the same transaction: callers pass the units
+moved (or the reference), the reason and the actor."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
 
 from uniware.core.actors import Actor
-from uniware.core.db import add_per_row
+from uniware.core.db import add_per_row, reserve_keys
 
-from .models import Inventory, InventoryType, Shelf, Sku
+from .ledger import NO_REF, Ref, ledger_write, ledger_write_units
+from .models import Inventory, InventoryType, Shelf, Sku, StockReason
 
 
 def stock_lock_available(sku_ids: Iterable[int]) -> list[Inventory]:
@@ -44,19 +49,44 @@ def stock_lock_rows(inventory_ids: Iterable[int]) -> None:
         )
 
 
-def stock_block(counts: Counter) -> None:
-    """Block n units of each row: {inventory_id: n}."""
-    add_per_row(Inventory, counts, ["blocked_quantity"])
+def _move_units(
+    units: Sequence, columns: list[str], sign: int, *, reason: str, actor, ref: Ref
+) -> None:
+    """Move each unit's stock row by one (`columns`, `sign`) and write one ledger row per
+    unit. Units without a stock row are skipped; a unit not inserted yet gets its key now."""
+    units = [u for u in units if u.inventory_id]
+    if not units:
+        return
+    unsaved = [u for u in units if u.pk is None]
+    if unsaved:
+        reserve_keys(type(unsaved[0]), unsaved)
+    add_per_row(Inventory, Counter(u.inventory_id for u in units), columns, sign=sign)
+    quantity = sign if "quantity" in columns else 0
+    blocked = sign if "blocked_quantity" in columns else 0
+    ledger_write_units(
+        units, quantity=quantity, blocked=blocked, reason=reason, actor=Actor.of(actor), ref=ref
+    )
 
 
-def stock_release(counts: Counter) -> None:
+def stock_block(
+    units: Sequence, *, actor=None, reason: str = StockReason.ALLOCATE, ref: Ref = NO_REF
+) -> None:
+    """Block one unit of each unit's stock row (`OrderItem`s with `inventory_id`)."""
+    _move_units(units, ["blocked_quantity"], 1, reason=reason, actor=actor, ref=ref)
+
+
+def stock_release(
+    units: Sequence, *, actor=None, reason: str = StockReason.RELEASE, ref: Ref = NO_REF
+) -> None:
     """Unblock units that will not be dispatched (cancelled before picking)."""
-    add_per_row(Inventory, counts, ["blocked_quantity"], sign=-1)
+    _move_units(units, ["blocked_quantity"], -1, reason=reason, actor=actor, ref=ref)
 
 
-def stock_consume(counts: Counter) -> None:
-    """Dispatched units leave the shelf: quantity and blocked quantity both go down."""
-    add_per_row(Inventory, counts, ["quantity", "blocked_quantity"], sign=-1)
+def stock_consume(units: Sequence, *, reason: str, actor=None, ref: Ref = NO_REF) -> None:
+    """Units leave the shelf (dispatched, or cancelled once picked): quantity and blocked
+    quantity both go down. `reason`: DISPATCH, FORCE_DISPATCH, CHANNEL_DISPATCH or
+    CANCEL_PICKED."""
+    _move_units(units, ["quantity", "blocked_quantity"], -1, reason=reason, actor=actor, ref=ref)
 
 
 def stock_add(
@@ -66,8 +96,12 @@ def stock_add(
     quantity: int,
     inventory_type: str = InventoryType.GOOD_INVENTORY,
     actor: Actor | None = None,
+    reason: str = StockReason.STOCK_ADD,
+    note: str = "",
+    ref: Ref = NO_REF,
 ) -> Inventory:
-    """Add stock to a shelf (inbound, adjustment). Waiting units are re-allocated after commit."""
+    """Add stock to a shelf (inbound, adjustment), with its ledger row (`reason`, `note`:
+    why, and who). Waiting units are re-allocated after commit."""
     if quantity <= 0:
         raise ValueError(f"Quantity to add for SKU {sku.code} must be positive, not {quantity}")
     with transaction.atomic():
@@ -77,11 +111,59 @@ def stock_add(
             inventory_type=inventory_type,
             defaults={"facility_id": shelf.facility_id},
         )
-        Inventory.objects.filter(pk=row.pk).update(quantity=F("quantity") + quantity)
+        Inventory.objects.filter(pk=row.pk).update(
+            quantity=F("quantity") + quantity, updated_at=timezone.now()
+        )
+        ledger_write(
+            [(row.pk, quantity, 0, None, ref)], reason=reason, actor=Actor.of(actor), note=note
+        )
         row.refresh_from_db()
         if inventory_type == InventoryType.GOOD_INVENTORY:
             transaction.on_commit(lambda: _reallocate_later([sku.pk]))
     return row
+
+
+class StockAdjustmentRefused(ValidationError):
+    """A decrease that would leave fewer units than are blocked: nothing was changed."""
+
+
+def stock_adjust(row: Inventory, *, delta: int, actor=None, note: str = "") -> Inventory:
+    """Change a stock row's quantity by `delta` (what staff entered minus what they saw, so
+    allocation or dispatch meanwhile is kept): an increase goes through `stock_add`, a
+    decrease is one UPDATE that never leaves fewer units than are blocked. Either writes an
+    ADJUSTMENT ledger row with the actor and `note`. Raises `StockAdjustmentRefused`, naming
+    the row, when the blocked units refuse the decrease; nothing is changed then."""
+    with transaction.atomic():
+        current = Inventory.objects.select_for_update().select_related("sku", "shelf")
+        current = current.get(pk=row.pk)
+        if delta > 0:
+            return stock_add(
+                shelf=current.shelf,
+                sku=current.sku,
+                quantity=delta,
+                inventory_type=current.inventory_type,
+                actor=actor,
+                reason=StockReason.ADJUSTMENT,
+                note=note,
+            )
+        if delta < 0:
+            if current.quantity + delta < current.blocked_quantity:
+                raise StockAdjustmentRefused(
+                    f"Stock of {current.sku} on {current.shelf} was not reduced by {-delta}: "
+                    f"{current.blocked_quantity} of its {current.quantity} units are blocked "
+                    "for orders. Nothing was changed; reload and try again."
+                )
+            Inventory.objects.filter(pk=current.pk).update(
+                quantity=F("quantity") + delta, updated_at=timezone.now()
+            )
+            ledger_write(
+                [(current.pk, delta, 0, None, NO_REF)],
+                reason=StockReason.ADJUSTMENT,
+                actor=Actor.of(actor),
+                note=note,
+            )
+            current.refresh_from_db()
+    return current
 
 
 def _reallocate_later(sku_ids: list[int]) -> None:

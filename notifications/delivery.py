@@ -14,8 +14,12 @@ One round (`deliver_batch`):
 2. **Send**, outside any transaction: orders spread over a few pooled connections, each
    order's notifications in `id` order on one connection; the first one that is not delivered
    holds back the order's later ones (released unsent), other orders go on.
-3. **Record** (a short transaction): one UPDATE for the delivered, one for the released, a
-   bulk update for the rest, one bulk insert of the attempts; all guarded by the claim token.
+3. **Record** as results come in, not at the end of the batch: every `RECORD_EVERY`
+   results or `RECORD_SECONDS`, whichever comes first, a short transaction writes one UPDATE
+   for the delivered, one for the released, a bulk update for the rest, one bulk insert of
+   the attempts; all guarded by the claim token. A worker killed mid-batch has sent at most
+   that group plus its requests in flight without recording them: those (and only those)
+   are sent again, with the same Idempotency-Key, once the claim expires.
 
 Outcomes: SUCCESS delivered; FAILED / PARTIAL_SUCCESS keep only the failed items for the next
 attempt; 429, 5xx, timeouts and connection errors are retried with exponential back-off and
@@ -32,6 +36,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import queue
 import random
 import threading
 import time
@@ -49,6 +54,7 @@ from django.utils import timezone
 from channels.adapters import ChannelError, ChannelReplyError
 from channels.adapters.parse import parse_push_reply
 from channels.models import Channel
+from uniware.core.faultpoints import pause_point
 
 from .conf import conf
 from .models import (
@@ -68,6 +74,10 @@ PENDING = NotificationState.PENDING
 LEASE_MARGIN = 5.0  # seconds kept free at the end of a lease
 ATTEMPT_REQUESTS = 4  # requests one attempt may make (token, push, token again, push again)
 NO_ID = 2**63 - 1
+# Results are recorded in groups of at most this many, or this old (seconds): the most a
+# killed worker can have sent without recording, besides its requests in flight.
+RECORD_EVERY = 20
+RECORD_SECONDS = 0.25
 
 
 @dataclass
@@ -213,8 +223,10 @@ def _executor() -> ThreadPoolExecutor:
         return _pool[1]
 
 
-def send(batch: Claim) -> dict[int, Result | None]:
-    """Send the claimed notifications; None for those held back unsent."""
+def send(batch: Claim, emit=None) -> dict[int, Result | None]:
+    """Send the claimed notifications; None for those held back unsent. `emit(pk, result)` is
+    called (in this thread) as each result is known."""
+    emit = emit or (lambda pk, result: None)
     lanes_count = max(1, int(conf("SEND_THREADS")))
     per_order: dict[int, list[Notification]] = defaultdict(list)
     for n in batch.rows:
@@ -224,26 +236,48 @@ def send(batch: Claim) -> dict[int, Result | None]:
         lanes[i % lanes_count].append(rows)
     lanes = [lane for lane in lanes if lane]
     results: dict[int, Result | None] = {}
+
+    def got(pk: int | None, result: Result | None) -> None:
+        if pk is not None:  # None: a tick (a group waiting may be recorded)
+            results[pk] = result
+        emit(pk, result)
+
     if len(lanes) == 1:
-        results.update(_send_lane(lanes[0], batch))
-    else:
-        for part in _executor().map(lambda lane: _send_lane(lane, batch), lanes):
-            results.update(part)
+        _send_lane(lanes[0], batch, got)
+        return results
+    # Lanes send in threads; this thread takes their results as they come (and records them:
+    # the database connection is this thread's).
+    done: queue.Queue = queue.Queue()
+
+    def put(pk: int | None, result: Result | None) -> None:
+        done.put((pk, result))
+
+    futures = [_executor().submit(_send_lane, lane, batch, put) for lane in lanes]
+    expected = sum(len(rows) for lane in lanes for rows in lane)
+    while len(results) < expected:
+        try:
+            got(*done.get(timeout=RECORD_SECONDS))
+        except queue.Empty:
+            got(None, None)
+        failed = next((f.exception() for f in futures if f.done() and f.exception()), None)
+        if failed is not None:
+            raise failed
     return results
 
 
-def _send_lane(orders: list[list[Notification]], batch: Claim) -> dict[int, Result | None]:
-    results: dict[int, Result | None] = {}
+def _send_lane(orders: list[list[Notification]], batch: Claim, emit) -> None:
     for rows in orders:
         held = False
         for n in rows:
             if held or time.monotonic() > batch.deadline:
-                results[n.pk] = None
+                emit(n.pk, None)
                 continue
+            emit(None, None)  # record what waits before a request that may be slow
+            pause_point("notification_send")
             result = send_one(n, batch.channels[n.channel_id])
-            results[n.pk] = result
+            pause_point("notification_sent")  # sent, not yet recorded: the worst moment
+            emit(n.pk, result)
             held = result.outcome != AttemptOutcome.SUCCESS
-    return results
 
 
 def send_one(n: Notification, channel: Channel) -> Result:
@@ -380,10 +414,43 @@ UPDATED_FIELDS = [
 ]
 
 
-def record(batch: Claim, results: dict[int, Result | None], report: DeliveryReport) -> None:
+class Recorder:
+    """Records results in small groups as they come (see RECORD_EVERY)."""
+
+    def __init__(self, batch: Claim, report: DeliveryReport) -> None:
+        self.batch, self.report = batch, report
+        self.rows = {n.pk: n for n in batch.rows}
+        self.pending: dict[int, Result | None] = {}
+        self.since = 0.0
+
+    def __call__(self, pk: int | None, result: Result | None) -> None:
+        if pk is not None:
+            if not self.pending:
+                self.since = time.monotonic()
+            self.pending[pk] = result
+        if len(self.pending) >= RECORD_EVERY or (
+            self.pending and time.monotonic() - self.since >= RECORD_SECONDS
+        ):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.pending:
+            rows = [self.rows[pk] for pk in self.pending]
+            record(self.batch, self.pending, self.report, rows=rows)
+            self.pending = {}
+
+
+def record(
+    batch: Claim,
+    results: dict[int, Result | None],
+    report: DeliveryReport,
+    *,
+    rows: list[Notification] | None = None,
+) -> None:
+    """Write the results of `rows` (default: the whole batch) in one short transaction."""
     now = timezone.now()
     delivered, released, others, attempts = [], [], [], []
-    for n in batch.rows:
+    for n in batch.rows if rows is None else rows:
         result = results.get(n.pk)
         if result is None:
             released.append(n.pk)
@@ -483,8 +550,9 @@ def deliver_batch(report: DeliveryReport, limit: int | None = None) -> bool:
     if not batch.rows:  # everything due was being claimed by someone else this instant
         return False
     report.claimed += len(batch.rows)
-    results = send(batch)
-    record(batch, results, report)
+    recorder = Recorder(batch, report)
+    send(batch, recorder)
+    recorder.flush()
     return True
 
 

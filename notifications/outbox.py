@@ -33,18 +33,16 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.conf import settings
 from django.db import connection, models, transaction
 from django.db.models import Q
 from django.db.models.signals import post_save
 from django.utils import timezone
 
 from uniware.core.fsm import states_changed
-from uniware.core.models import Tenant
+from uniware.core.zones import tenant_zone
 
 from . import payloads
 from .models import Notification, NotificationKind, NotificationState, SourceKind
@@ -68,15 +66,6 @@ def connect() -> None:
     post_save.connect(
         on_reverse_pickup_saved, sender=ReversePickup, dispatch_uid="notifications.outbox.pickup"
     )
-
-
-def tenant_zone() -> zoneinfo.ZoneInfo:
-    name = Tenant.objects.filter(pk=1).values_list("time_zone", flat=True).first()
-    try:
-        return zoneinfo.ZoneInfo(name or settings.TIME_ZONE)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        log.warning("tenant time zone %r unknown, using %s", name, settings.TIME_ZONE)
-        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
 
 
 def new_notification(

@@ -40,6 +40,7 @@ from channels.adapters import (
     adapter_class,
 )
 from channels.adapters.http import retry_after_seconds
+from uniware.core.secrets import scrub
 
 from .models import NotificationKind
 
@@ -280,6 +281,15 @@ class ContractClient:
     # --- the contract --------------------------------------------------------------------
 
     def authenticate(self) -> str:
+        """A new token. The query carries the password and a reply may echo it: its errors
+        (which become attempt records) are scrubbed of it."""
+        try:
+            return self._authenticate()
+        except TransportError as exc:
+            message = scrub(str(exc), [self.config.password])
+            raise TransportError(message, transient=exc.transient, status=exc.status) from None
+
+    def _authenticate(self) -> str:
         query = urlencode({"username": self.config.username, "password": self.config.password})
         reply = self.request("GET", f"/authToken?{query}", None, {"Accept": "application/json"})
         what = f"Channel {self.config.code}: authentication"

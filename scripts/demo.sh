@@ -3,6 +3,9 @@
 # Uses DATABASE_URL / REDIS_URL when set; otherwise SQLite and the filesystem broker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Development mode, explicitly: the settings default to production (no DEBUG, no built-in
+# SECRET_KEY), and load_demo creates users with published passwords only under DEBUG.
+export DEBUG=1
 PY=.venv/bin/python
 PORT="${PORT:-8000}"
 SIMULATOR_PORT="${SIMULATOR_PORT:-8765}"

@@ -30,6 +30,16 @@ def _require_postgres(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_tenant_zone():
+    """The tenant's zone is cached per process; a rolled-back test must not leave its zone."""
+    from uniware.core.zones import forget_tenant_zone
+
+    forget_tenant_zone()
+    yield
+    forget_tenant_zone()
+
+
+@pytest.fixture(autouse=True)
 def _installation_defaults(request):
     """Transactional tests flush the database afterwards, taking the rows migrations made
     (tenant, default sequences, roles) with them: put them back for every test that uses it."""
@@ -40,8 +50,10 @@ def _installation_defaults(request):
     transactional = "transactional_db" in names or (marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
     from uniware.core.defaults import ensure_defaults
+    from uniware.core.zones import tenant_zone
 
     ensure_defaults()
+    tenant_zone()  # read once, as a running server has (tests count a page's queries)
 
 
 @pytest.fixture

@@ -133,6 +133,7 @@ REGISTERED = {
     "core.tenant",
     "core.sequence",
     "core.statechange",
+    "core.adminauditevent",
     "inventory.facility",
     "inventory.shelf",
     "inventory.sku",
@@ -153,6 +154,7 @@ REGISTERED = {
     "orders.returnmanifest",
     "orders.reversepickup",
     "inventory.putaway",
+    "inventory.stockmovement",
 }
 
 
@@ -780,7 +782,7 @@ def test_inventory_blocked_quantity_is_read_only_and_protected(world, login):
     assert row.blocked_quantity == 3
     client = login("Warehouse Manager")
     page = client.get(url(Inventory, "change", row.pk))
-    assert set(page.context["adminform"].form.fields) == {"quantity"}
+    assert set(page.context["adminform"].form.fields) == {"quantity", "reason"}
     response = client.post(url(Inventory, "change", row.pk), {"quantity": 2})
     assert response.context["adminform"].form.errors["quantity"] == [
         "Stock of TSHIRT on WH1/A1: 3 units are blocked for orders, so the quantity cannot go "

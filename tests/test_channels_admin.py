@@ -1,5 +1,6 @@
 """The admin of channels and syncs, through the test client: the write-only password, presets,
-"Sync status from channel" on orders (in the request, and queued for a large selection),
+"Sync status from channel" on orders (always a task: reported per order when it ends within
+the request's short wait, linked with its progress otherwise),
 the runs list and page, and re-sync from a date."""
 
 from __future__ import annotations
@@ -134,7 +135,17 @@ def test_channel_actions_queue_runs_and_resync_moves_the_cursor(
 # --- "Sync status from channel" on orders ---------------------------------------------------
 
 
-def test_sync_status_from_channel_reports_per_order(world, channel, sim, live, sales):
+@pytest.fixture
+def fast_worker(monkeypatch):
+    """A worker that runs a queued sync at once (the request then finds it ended)."""
+    from channels import tasks
+
+    monkeypatch.setattr(
+        admin_actions, "queue_run", lambda run: tasks.sync_selected_orders(run_id=run.pk)
+    )
+
+
+def test_sync_status_from_channel_reports_per_order(world, channel, sim, live, sales, fast_worker):
     dispatched = world.order("FK-1", 1)
     in_sync = world.order("FK-2", 1)
     unknown = world.order("FK-3", 1)
@@ -179,12 +190,14 @@ def test_sync_status_from_channel_is_refused_before_go_live(world, channel, sim,
     assert SyncRun.objects.get().outcome == RunOutcome.REFUSED
 
 
-def test_a_large_selection_runs_as_a_task_with_visible_progress(
+def test_the_request_never_calls_the_channel_and_links_a_run_still_going(
     world, channel, sim, live, sales, monkeypatch, django_capture_on_commit_callbacks
 ):
+    """The worker has not ended the run within the wait: the request has asked the channel
+    nothing, says where to follow the run, and the run page shows its progress."""
     from channels import tasks
 
-    monkeypatch.setattr(admin_actions, "SYNC_NOW_LIMIT", 2)
+    monkeypatch.setattr(admin_actions, "SYNC_WAIT_SECONDS", 0)
     orders = [world.order(f"FK-{n}", 1) for n in range(3)]
     for order in orders:
         mirror(sim, order, status="DISPATCHED")
@@ -204,8 +217,9 @@ def test_a_large_selection_runs_as_a_task_with_visible_progress(
 
     run = SyncRun.objects.get()
     assert (run.outcome, run.progress_total, queued) == ("QUEUED", 3, [{"run_id": run.pk}])
+    assert sim.store.requests("FLIPKART") == []  # nothing asked of the channel in the request
     assert squash(texts(response)[0]).startswith(
-        f"Status sync of 3 orders queued as run #{run.pk} (FLIPKART)"
+        f"Status sync of 3 orders is running as run #{run.pk} (FLIPKART)"
     )
     page = sales.get(url(SyncRun, "change", run.pk)).content.decode()
     assert 'http-equiv="refresh"' in page  # refreshes itself while queued or running

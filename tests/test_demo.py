@@ -1,11 +1,13 @@
+import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from orders.models import Manifest, Order, OrderItem, Shipment
 
 
 def test_demo_loader_builds_a_tenant_with_work_at_every_stage(db):
-    call_command("load_demo", orders=60, seed=7)
+    # the tests run with DEBUG off, as production: the published passwords need the flag
+    call_command("load_demo", orders=60, seed=7, allow_known_passwords=True)
     assert Order.objects.count() == 60
     shipment_states = set(Shipment.objects.values_list("status", flat=True))
     assert {"CREATED", "PACKED", "READY_TO_SHIP", "DISPATCHED"} <= shipment_states
@@ -14,8 +16,28 @@ def test_demo_loader_builds_a_tenant_with_work_at_every_stage(db):
     assert Order.objects.filter(status="COMPLETE").exists()
     assert get_user_model().objects.get(username="packer").groups.filter(name="Pick and Pack")
 
-    call_command("load_demo", orders=60, seed=7)  # idempotent
+    call_command("load_demo", orders=60, seed=7)  # idempotent; the users exist: no flag needed
     assert Order.objects.count() == 60
+
+
+def test_demo_loader_refuses_published_passwords_when_debug_is_off(db, settings):
+    assert settings.DEBUG is False
+    with pytest.raises(CommandError) as refused:
+        call_command("load_demo", orders=5)
+    message = str(refused.value)
+    assert "admin, packer, sales" in message and "'admin'" in message
+    assert "demo-pass-123" in message
+    assert "DEBUG=1" in message and "--allow-known-passwords" in message
+    assert not get_user_model().objects.exists()
+    assert not Order.objects.exists()
+
+
+def test_demo_loader_creates_the_demo_logins_in_development(db, settings):
+    settings.DEBUG = True
+    call_command("load_demo", orders=5)
+    User = get_user_model()
+    assert User.objects.get(username="admin").check_password("admin")
+    assert User.objects.get(username="packer").check_password("demo-pass-123")
 
 
 def test_setup_periodic_tasks_is_reproducible_and_keeps_edited_intervals(db):

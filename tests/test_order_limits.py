@@ -98,6 +98,22 @@ def test_a_pull_records_malformed_orders_creates_the_others_and_advances(world, 
     assert "selling_price 1000000000000.00 is too large" in errors["OD-PRICE"]
     cursor = SyncCursor.objects.get(channel=channel, kind=SyncKind.ORDER_PULL)
     assert cursor.synced_up_to == run.window_to
+    # nothing the channel sent is lost: the refused orders keep their data, listed for staff
+    kept = SyncError.objects.get(run=run, channel_order_id="OD-QTY").data
+    assert kept["id"] == "OD-QTY" and kept["orderItems"][0]["quantity"] == 10_000_000
+    assert SyncError.objects.get(run=run, channel_order_id="Z" * 100).data["id"] == "Z" * 120
+
+
+def test_refused_channel_orders_are_listed_with_their_data(world, channel, sim, admin_client):
+    from django.urls import reverse
+
+    sim.store.put_orders("FLIPKART", [channel_order("OD-QTY", [("Q-1", "TSHIRT", 10_000_000)])])
+    pull_orders(channel)
+    url = reverse("admin:channels_syncerror_changelist") + "?not_created=1"
+    assert "OD-QTY" in admin_client.get(url).content.decode()
+    error = SyncError.objects.get(channel_order_id="OD-QTY")
+    page = admin_client.get(reverse("admin:channels_syncerror_change", args=[error.pk]))
+    assert "10000000" in page.content.decode()
 
 
 def test_the_add_order_form_shows_a_value_beyond_its_column_next_to_its_field(world, admin_client):

@@ -231,7 +231,7 @@ def test_the_demo_channels_pull_and_sync_from_the_seeded_simulator(db, monkeypat
 
     with SimulatorServer(port=0, seed_demo=True) as sim:
         monkeypatch.setenv("CHANNEL_SIMULATOR_URL", sim.url)
-        call_command("load_demo", orders=5, seed=3)
+        call_command("load_demo", orders=5, seed=3, allow_known_passwords=True)  # DEBUG is off
         channels = {c.code: c for c in Channel.objects.all()}
         assert channels["AMAZON"].status_sync_channel_shipped_only
         assert channels["FLIPKART"].base_url == f"{sim.url}/ch/FLIPKART"

@@ -592,3 +592,27 @@ def test_a_channel_that_stays_down_stops_the_run_and_says_so(
     assert "4 request(s) retried (HTTP 503, HTTP 503, HTTP 503, HTTP 503)" in run.message
     assert SyncError.objects.filter(run=run, kind="CHANNEL").count() == 2  # the batch it asked
     assert channel.sync_cursors.get(kind=SyncKind.STATUS).synced_up_to is None
+
+
+def test_answers_received_before_the_channel_stops_are_kept(world, channel, sim, live, monkeypatch):
+    """A batch is asked in several requests; when a later one gives up, the orders already
+    answered are applied, the failed request's orders get its error (naming their own
+    request) and the orders never asked are counted as not synced."""
+    from channels.sync import status
+
+    monkeypatch.setattr(status, "APPLY_BATCH", 4)
+    channel.status_batch_size = 2
+    channel.save(update_fields=["status_batch_size"])
+    orders = [world.order(f"FK-5{n}", 1) for n in range(6)]
+    for order in orders:
+        mirror(sim, order, status="DISPATCHED")
+    sim.store.add_fault({"kind": "error", "status": 503, "path": "/orders", "after": 1})
+
+    run = sync_status(channel, SyncKind.STATUS)
+
+    assert counts(run) == (RunOutcome.PARTIAL, 6, 2, 0, 4)
+    assert [units(o) for o in orders] == [[S.DISPATCHED]] * 2 + [[S.FULFILLABLE]] * 4
+    errors = SyncError.objects.filter(run=run).order_by("channel_order_id")
+    assert [e.channel_order_id for e in errors] == ["FK-52", "FK-53"]
+    assert all("(2 orders from FK-52)" in e.message for e in errors)
+    assert "2 order(s) not synced: the run stopped before them." in run.message.splitlines()

@@ -6,7 +6,11 @@ After every step:
   holding a block on it;
 - nothing is counted twice: units on shelves + units on pending putaways = starting stock +
   stock added − units dispatched and not returned − units written off (discarded putaways);
-- no unit is on two putaways, and each putaway-returned unit went into exactly one row.
+- no unit is on two putaways, and each putaway-returned unit went into exactly one row;
+- the stock ledger explains every row (`check_stock` finds no drift) and every unit: a unit
+  holding a block has a net +1 blocked change in the ledger, any other unit 0.
+Channel-driven dispatch and cancellation are steps too. Over a whole test run at least a third
+of the steps must succeed (write something), so the test cannot pass by refusing everything.
 At the end, once every pending putaway is completed, the shelves alone hold exactly the
 starting stock plus additions minus what was dispatched and not returned (or written off).
 
@@ -27,7 +31,8 @@ from django_fsm import TransitionNotAllowed
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from inventory.models import Inventory, Putaway, PutawayItem, PutawayStatus, Shelf
+from inventory.ledger import stock_drift
+from inventory.models import Inventory, Putaway, PutawayItem, PutawayStatus, Shelf, StockMovement
 from inventory.putaway import putaways_complete, putaways_discard
 from inventory.services import stock_add
 from orders.models import (
@@ -62,12 +67,14 @@ from orders.services import (
     shipments_manifest,
     shipments_mark_returned,
     shipments_receive_return,
+    shipments_repacked,
     shipments_ship,
     units_cancel,
+    units_dispatch_from_channel,
     units_replace,
     units_reship,
 )
-from uniware.core.models import Sequence, Tenant
+from uniware.core.models import Sequence, StateChange, Tenant
 from uniware.core.services import SequenceNotDefined
 
 from .factories import make_world
@@ -95,6 +102,9 @@ OPS = [
     "reship",
     "replace",
     "add_stock",
+    "channel_dispatch",
+    "channel_cancel",
+    "repack",
 ]
 # forward steps are drawn more often: returns need dispatched shipments
 step = st.tuples(
@@ -267,6 +277,42 @@ class Run:
         if pk and m % 2:
             units_replace([pk])
 
+    def channel_dispatch(self, n, m):
+        """The channel says a unit (or its whole order) went out: as the status sync does."""
+        pk = self.pick(OrderItem.objects.filter(status__in=ITEM_BLOCKING_STOCK), n)
+        if pk is None:
+            return
+        ids = [pk]
+        if m % 2:
+            order_id = OrderItem.objects.get(pk=pk).order_id
+            ids = list(
+                OrderItem.objects.filter(order_id=order_id, status__in=ITEM_BLOCKING_STOCK)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+        units_dispatch_from_channel(ids, actor="task:status_sync", reason="property test")
+
+    def channel_cancel(self, n, m):
+        """The channel cancels the live units of an order (or one of them)."""
+        pk = self.pick(OrderItem.objects.exclude(status__in=[S.CANCELLED, *DISPATCHED_UNITS]), n)
+        if pk is None:
+            return
+        ids = [pk]
+        if m % 2:
+            order_id = OrderItem.objects.get(pk=pk).order_id
+            ids = list(
+                OrderItem.objects.filter(order_id=order_id)
+                .exclude(status=S.CANCELLED)
+                .values_list("pk", flat=True)
+            )
+        units_cancel(ids, reason="cancelled by the channel", by_channel=True)
+
+    def repack(self, n, m):
+        """Staff confirm that a packed box lost its cancelled units (its putaway can go on)."""
+        pk = self.pick(Shipment.objects.exclude(repack_reason=""), n)
+        if pk:
+            shipments_repacked([pk])
+
     def add_stock(self, n, m):
         if m % 3 == 0:
             stock_add(shelf=self.world.shelf, sku=self.world.sku, quantity=1 + n % 3)
@@ -300,8 +346,28 @@ class Run:
         assert completed.filter(inventory__isnull=True).count() == 0
         per_putaway = Putaway.objects.annotate(n=Count("items")).values_list("item_count", "n")
         assert all(count == n for count, n in per_putaway)
+        self.check_ledger()
+
+    @staticmethod
+    def check_ledger() -> None:
+        """Stock rows = sums of the ledger; each unit's net block in the ledger is its own."""
+        assert stock_drift() == []
+        blocking = set(
+            OrderItem.objects.filter(status__in=ITEM_BLOCKING_STOCK).values_list("pk", flat=True)
+        )
+        net = dict(
+            StockMovement.objects.filter(order_item__isnull=False)
+            .values_list("order_item_id")
+            .annotate(b=Sum("blocked_change"))
+            .order_by()
+        )
+        for unit, blocked in net.items():
+            assert blocked == (1 if unit in blocking else 0), (unit, blocked)
+        assert blocking <= {unit for unit, blocked in net.items() if blocked == 1}
 
     def finish(self) -> None:
+        waiting = Shipment.objects.exclude(repack_reason="").values_list("pk", flat=True)
+        assert shipments_repacked(list(waiting)).ok
         pending = list(
             Putaway.objects.filter(status=PutawayStatus.CREATED).values_list("pk", flat=True)
         )
@@ -316,12 +382,31 @@ class Run:
         assert on_shelves == START + self.added - out - written_off
 
 
-def run_steps(traceability: str, steps, *, dispatched: bool = False) -> None:
+class Tally:
+    """Steps run and steps that wrote something (an audit or a ledger row), over a test run."""
+
+    def __init__(self) -> None:
+        self.steps = self.succeeded = 0
+        self.by_op: dict[str, int] = {}
+
+    def assert_fair_share(self) -> None:
+        assert self.steps, "no step ran"
+        print(f"{self.succeeded} of {self.steps} steps succeeded: {self.by_op}")  # with -s
+        assert self.succeeded * 3 >= self.steps, (self.succeeded, self.steps, self.by_op)
+
+
+def _written() -> tuple[int, int]:
+    return StateChange.objects.count(), StockMovement.objects.count()
+
+
+def run_steps(traceability: str, steps, *, dispatched: bool = False, tally=None) -> None:
     savepoint = transaction.savepoint()
+    tally = tally or Tally()
     try:
         run = Run(traceability, dispatched=dispatched)
         run.check()
         for op, n, m in steps:
+            before = _written()
             with TestCase.captureOnCommitCallbacks(execute=True):
                 try:
                     run.do(op, n, m)
@@ -329,6 +414,10 @@ def run_steps(traceability: str, steps, *, dispatched: bool = False) -> None:
                     pass  # a refused step changes nothing; the checks below prove it
                 except IntegrityError as exc:  # never expected: a constraint caught a bug
                     raise AssertionError(f"{op}: {exc}") from exc
+            tally.steps += 1
+            if _written() != before:
+                tally.succeeded += 1
+                tally.by_op[op] = tally.by_op.get(op, 0) + 1
             run.check()
         with TestCase.captureOnCommitCallbacks(execute=True):
             run.finish()
@@ -344,13 +433,20 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-@PROPERTY_SETTINGS
-@given(
-    traceability=st.sampled_from(["ITEM", "SKU", "NONE"]),
-    steps=st.lists(step, min_size=5, max_size=50),
-)
-def test_stock_is_never_negative_nor_counted_twice(db, traceability, steps):
-    run_steps(traceability, steps)
+def test_stock_is_never_negative_nor_counted_twice(db):
+    tally = Tally()
+
+    @PROPERTY_SETTINGS
+    @given(
+        traceability=st.sampled_from(["ITEM", "SKU", "NONE"]),
+        steps=st.lists(step, min_size=5, max_size=50),
+    )
+    def examples(traceability, steps):
+        run_steps(traceability, steps, tally=tally)
+
+    examples()
+    tally.assert_fair_share()
+    assert tally.by_op.get("channel_dispatch") and tally.by_op.get("channel_cancel"), tally.by_op
 
 
 RETURN_OPS = [
@@ -365,19 +461,26 @@ RETURN_OPS = [
     "replace",
     "forward",
     "cancel_unit",
+    "channel_cancel",
     "order",
 ]
 return_step = st.tuples(st.sampled_from(RETURN_OPS), st.integers(0, 30), st.integers(0, 30))
 
 
-@PROPERTY_SETTINGS
-@given(
-    traceability=st.sampled_from(["ITEM", "SKU", "NONE"]),
-    steps=st.lists(return_step, min_size=3, max_size=30),
-)
-def test_returns_from_dispatched_orders_keep_the_stock_right(db, traceability, steps):
+def test_returns_from_dispatched_orders_keep_the_stock_right(db):
     """The same properties, starting from dispatched orders, with mostly return steps."""
-    run_steps(traceability, steps, dispatched=True)
+    tally = Tally()
+
+    @PROPERTY_SETTINGS
+    @given(
+        traceability=st.sampled_from(["ITEM", "SKU", "NONE"]),
+        steps=st.lists(return_step, min_size=3, max_size=30),
+    )
+    def examples(traceability, steps):
+        run_steps(traceability, steps, dispatched=True, tally=tally)
+
+    examples()
+    tally.assert_fair_share()
 
 
 def test_a_long_known_sequence(db):
@@ -405,6 +508,12 @@ def test_a_long_known_sequence(db):
         ("replace", 0, 1),
         ("add_stock", 1, 0),
         ("cancel_order", 0, 0),
+        ("order", 1, 0),
+        ("channel_dispatch", 0, 1),
+        ("order", 0, 0),
+        ("channel_cancel", 0, 1),
     ]
     for level in ("ITEM", "SKU"):
-        run_steps(level, steps)
+        tally = Tally()
+        run_steps(level, steps, tally=tally)
+        tally.assert_fair_share()

@@ -93,16 +93,22 @@ class ChannelOrder:
     currency: str = "INR"
     shipping_address: dict[str, str] = field(default_factory=dict)
     billing_address: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # as received
 
 
 @dataclass
 class OrdersReply:
     """Orders of one reply; the orders that could not be read (channel order id or "#n" for
-    the n-th entry, and why); and the ids whose request failed (id: the request's error)."""
+    the n-th entry, and why); the ids whose request failed (id: the request's error); and,
+    when the channel stopped answering part way, why and which ids were never asked."""
 
     orders: list[ChannelOrder] = field(default_factory=list)
     problems: list[tuple[str, str]] = field(default_factory=list)
     unanswered: dict[str, str] = field(default_factory=dict)
+    # A reply cut short when the channel stopped answering (unavailable, credentials refused):
+    # why, and the ids no request asked about. What was received before stays usable.
+    stopped: str = ""
+    not_asked: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class ChannelConfig:
     channel_type: str
     base_url: str
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)  # never in a log line or error report
     page_size: int = 50
     status_batch_size: int = 50
     timeout: float = 30.0

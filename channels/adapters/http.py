@@ -7,13 +7,16 @@ type uses unless its adapter translates to a marketplace's own API.
 - Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential
   back-off and jitter, honouring `Retry-After`, up to `max_attempts` tries; then
   `ChannelUnavailable`. Other 4xx are `ChannelRequestError`; a reply that is not the contract's
-  JSON is `ChannelReplyError`. Every message names the channel and the call.
+  JSON is `ChannelReplyError`. Every message names the channel and the call, and never holds
+  the password (the authentication's errors are scrubbed of it, requests' own texts, which may
+  hold the URL, are left out).
 """
 
 from __future__ import annotations
 
 import email.utils
 import json
+import logging
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +25,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+
+from uniware.core.secrets import ScrubQueryFilter, scrub
 
 from .base import (
     ChannelAdapter,
@@ -35,6 +40,10 @@ from .base import (
     PushReply,
 )
 from .parse import describe, parse_orders_reply, parse_push_reply
+
+# The contract sends the credentials as query parameters, and urllib3 logs each request's URL
+# at DEBUG: hide them in its log lines.
+logging.getLogger("urllib3.connectionpool").addFilter(ScrubQueryFilter())
 
 MAX_PAGES = 10_000  # a channel that never returns a short page must not loop forever
 
@@ -118,13 +127,16 @@ class HttpChannelAdapter(ChannelAdapter):
 
     def authenticate(self) -> str:
         what = f"Channel {self.config.code}: authentication"
-        data = self._call(
-            "GET",
-            "/authToken",
-            params={"username": self.config.username, "password": self.config.password},
-            authenticated=False,
-            what=what,
-        )
+        try:
+            data = self._call(
+                "GET",
+                "/authToken",
+                params={"username": self.config.username, "password": self.config.password},
+                authenticated=False,
+                what=what,
+            )
+        except ChannelError as exc:  # the credentials travel in the query: a reply may echo them
+            raise type(exc)(scrub(str(exc), [self.config.password])) from None
         if not isinstance(data, dict) or data.get("status") != "SUCCESS":
             raise ChannelAuthError(f"{what} failed: the channel refused the username or password")
         token = data.get("accessToken")
@@ -168,6 +180,10 @@ class HttpChannelAdapter(ChannelAdapter):
                 problem = f"timeout after {self.config.timeout:g} s"
             except requests.ConnectionError as exc:
                 problem = f"connection error ({type(exc).__name__})"
+            except requests.RequestException as exc:  # its text may hold the URL and its query
+                raise ChannelRequestError(
+                    f"{what}: request failed ({type(exc).__name__})"
+                ) from None
             else:
                 status = response.status_code
                 if status == 401:
@@ -246,7 +262,9 @@ class HttpChannelAdapter(ChannelAdapter):
 
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
         """Asks in requests of `status_batch_size` ids. A malformed or refused reply fails
-        only its ids (`unanswered`); a channel that stays unavailable raises."""
+        only its ids (`unanswered`); a channel that stays unavailable (or refuses our
+        credentials) raises on the first request, and later ends the reply early
+        (`stopped`, `not_asked`) so the answers already received are not lost."""
         result = OrdersReply()
         size = self.config.status_batch_size
         for start in range(0, len(order_ids), size):
@@ -267,6 +285,15 @@ class HttpChannelAdapter(ChannelAdapter):
                 # this request only: its orders wait for the next run, the others go on
                 result.unanswered.update(dict.fromkeys(chunk, str(exc)))
                 continue
+            except (ChannelUnavailable, ChannelAuthError) as exc:
+                if not start:
+                    raise  # nothing received: the whole call failed
+                # the channel stopped answering part way: keep the answers already received,
+                # fail this request's orders with its error, and leave the rest unasked
+                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+                result.stopped = str(exc)
+                result.not_asked = order_ids[start + size :]
+                return result
             asked = set(chunk)
             result.orders += [o for o in reply.orders if o.id in asked]
             result.problems += reply.problems

@@ -189,6 +189,7 @@ def parse_order(raw: Any) -> ChannelOrder:
         raise BadOrder(f"{where}: paymentType {payment!r} is not COD or PREPAID")
     billing = raw.get("billingAddress")
     return ChannelOrder(
+        raw=raw,
         id=order_id,
         order_status=_choice(raw, "orderStatus", where, ORDER_STATUSES, default="CREATED"),
         order_date=parse_time(raw.get("orderDate"), where, "orderDate"),

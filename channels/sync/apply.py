@@ -58,6 +58,7 @@ class OrderResult:
     changes: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (SyncErrorKind, message)
+    data: dict = field(default_factory=dict)  # the channel's order, when we could not create it
 
     @property
     def outcome(self) -> str:

@@ -179,7 +179,7 @@ def create_pulled(channel: Channel, page: OrdersReply, *, actor: Actor) -> list[
             else:
                 result.reasons.append("already here")
             continue
-        result = OrderResult(None, "", order.id)
+        result = OrderResult(None, "", order.id, data=order.raw)
         results.append(result)
         if order.order_status not in CREATABLE:
             result.reasons.append(f"not created: the channel order is {order.order_status}")

@@ -7,6 +7,9 @@
   a row lock when free or expired, renewed after every batch and released at the end. A
   second worker or a duplicated beat finds it held and records a refusal. Applying is
   idempotent besides, so even a lease lost to a stalled worker cannot apply anything twice.
+- A run whose worker died is ended ABANDONED by `reap_runs` (task `channels.tasks.reap_runs`,
+  every minute): a leased run once its lease has expired (SYNC_LEASE_SECONDS), a run without
+  a lease (staff's selected orders) once it has written no progress for SYNC_STALE_SECONDS.
 - The cursor (`SyncCursor`) is our own "synced up to" per channel and kind, moved only when a
   window was fully fetched; staff move it back with "re-sync from".
 """
@@ -17,6 +20,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,6 +28,7 @@ from django.utils import timezone
 from uniware.core.models import Tenant
 
 from ..models import (
+    SCHEDULED_KINDS,
     STATUS_SYNC_KINDS,
     Channel,
     RunOutcome,
@@ -38,7 +43,8 @@ from ..models import (
 log = logging.getLogger(__name__)
 
 NOT_LIVE = "Sync not allowed as Tenant is not Live yet"
-LEASE_SECONDS = 15 * 60  # renewed after every batch; a dead worker's lease frees itself
+LEASE_SECONDS = 15 * 60  # default of SYNC_LEASE_SECONDS: renewed after every batch
+STALE_SECONDS = 15 * 60  # default of SYNC_STALE_SECONDS: a lease-less run without progress
 REPORT_LIMIT = 2000  # per-order report lines kept on a run
 
 
@@ -89,8 +95,10 @@ def refuse(run: SyncRun, message: str) -> SyncRun:
 
 
 def start(run: SyncRun, *, total: int = 0) -> None:
-    run.outcome, run.started_at, run.progress_total = RunOutcome.RUNNING, timezone.now(), total
-    run.save(update_fields=["outcome", "started_at", "progress_total"])
+    now = timezone.now()
+    run.outcome, run.started_at, run.progress_total = RunOutcome.RUNNING, now, total
+    run.heartbeat_at = now
+    run.save(update_fields=["outcome", "started_at", "progress_total", "heartbeat_at"])
 
 
 # --- counts and errors ----------------------------------------------------------------------
@@ -138,6 +146,7 @@ class Tally:
                         channel_order_id=r.channel_order_id[:ID_SHOWN],
                         kind=kind,
                         message=message,
+                        data=r.data,
                     )
                 )
         SyncError.objects.bulk_create(errors, batch_size=1000)
@@ -169,6 +178,7 @@ class Tally:
             "failed": self.failed,
             "retries": self.retries,
             "progress_done": self.seen if progress is None else progress,
+            "heartbeat_at": timezone.now(),
         }
         SyncRun.objects.filter(pk=self.run.pk).update(**fields)
         for name, value in fields.items():
@@ -209,8 +219,13 @@ class LeaseLost(Exception):
     """Another run took the lease (ours had expired): stop before doing more."""
 
 
-def lease_take(channel: Channel, kind: str, holder: str, seconds: int = LEASE_SECONDS) -> str:
+def lease_seconds() -> int:
+    return int(getattr(settings, "SYNC_LEASE_SECONDS", LEASE_SECONDS))
+
+
+def lease_take(channel: Channel, kind: str, holder: str, seconds: int | None = None) -> str:
     """Take the lease of (channel, kind) for `holder`; "" when taken, else who holds it."""
+    seconds = seconds or lease_seconds()
     SyncLease.objects.get_or_create(channel=channel, kind=kind)
     now = timezone.now()
     with transaction.atomic():
@@ -235,7 +250,8 @@ def lease_take(channel: Channel, kind: str, holder: str, seconds: int = LEASE_SE
     return ""
 
 
-def lease_renew(channel: Channel, kind: str, holder: str, seconds: int = LEASE_SECONDS) -> None:
+def lease_renew(channel: Channel, kind: str, holder: str, seconds: int | None = None) -> None:
+    seconds = seconds or lease_seconds()
     renewed = SyncLease.objects.filter(channel=channel, kind=kind, holder=holder).update(
         expires_at=timezone.now() + timedelta(seconds=seconds)
     )
@@ -247,6 +263,52 @@ def lease_release(channel: Channel, kind: str, holder: str) -> None:
     SyncLease.objects.filter(channel=channel, kind=kind, holder=holder).update(
         holder="", expires_at=None
     )
+
+
+# --- runs whose worker died ---------------------------------------------------------------
+
+
+def reap_runs(now: datetime | None = None) -> list[int]:
+    """End ABANDONED the RUNNING runs whose worker died; returns their ids.
+
+    A leased run is dead once it no longer holds a live lease (its worker renews the lease
+    after every batch; the lease is freed too, so a worker that was only stalled stops at its
+    next renewal). A run without a lease (staff's selected orders) is dead once it has written
+    no progress for SYNC_STALE_SECONDS. Nothing is undone: every batch it applied was
+    committed whole; the orders it had not reached are synced by the next run."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=int(getattr(settings, "SYNC_STALE_SECONDS", STALE_SECONDS)))
+    live = set(
+        SyncLease.objects.filter(expires_at__gt=now).exclude(holder="").values_list("holder")
+    )
+    reaped = []
+    running = SyncRun.objects.filter(outcome=RunOutcome.RUNNING).only(
+        "pk", "kind", "channel_id", "heartbeat_at", "started_at", "created_at"
+    )
+    for run in running:
+        beat = run.heartbeat_at or run.started_at or run.created_at
+        if run.kind in SCHEDULED_KINDS:
+            if (str(run.pk),) in live:
+                continue
+            why = "its worker stopped and its lease expired"
+        elif beat > stale:
+            continue
+        else:
+            why = "its worker stopped (no progress for a while)"
+        last = timezone.localtime(beat).strftime("%Y-%m-%d %H:%M:%S")
+        message = (
+            f"Abandoned: {why}; last progress at {last}. What it applied stays; the orders it "
+            "had not reached are synced by the next run."
+        )
+        if SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.RUNNING).update(
+            outcome=RunOutcome.ABANDONED, finished_at=now, message=message
+        ):
+            SyncLease.objects.filter(holder=str(run.pk), expires_at__lte=now).update(
+                holder="", expires_at=None
+            )
+            reaped.append(run.pk)
+            log.warning("sync run %s abandoned: %s", run.pk, why)
+    return reaped
 
 
 # --- cursor ---------------------------------------------------------------------------------

@@ -184,6 +184,15 @@ def _sync(run, channel, kind, holder, order_ids, leased) -> SyncRun:
                         tally.not_tried(left)
                     break
                 reply = None
+            if reply is not None and reply.stopped:
+                # the channel stopped answering part way: apply what it answered, then stop
+                _apply(batch, reply, tally, actor, channel.code)
+                left = len(reply.not_asked) + sum(len(b) for b in batches[n + 1 :])
+                stopped = f"Status sync stopped: {reply.stopped}"
+                if left:
+                    tally.not_tried(left)
+                tally.flush()
+                break
             if n + 1 < len(batches):
                 pending = pool.submit(_fetch, adapter, batches[n + 1])
             if reply is not None:
@@ -216,6 +225,8 @@ def _apply(batch: list[OrderRow], reply: OrdersReply, tally: Tally, actor, chann
     bad = {oid: (SyncErrorKind.MALFORMED, why) for oid, why in reply.problems}
     bad |= {oid: (SyncErrorKind.CHANNEL, why) for oid, why in reply.unanswered.items()}
     tally.problems += dict.fromkeys(reply.unanswered.values())
+    unasked = set(reply.not_asked)  # counted by the caller as not tried
+    batch = [r for r in batch if r.channel_order_id not in unasked]
     rows = [r for r in batch if r.channel_order_id not in bad]
     skipped = []
     for r in batch:

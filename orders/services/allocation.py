@@ -9,7 +9,7 @@ the database's check constraint is the second line of defence.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
@@ -89,13 +89,13 @@ def allocate_units(
             return result
         for unit in units:
             unit.order = orders[unit.order_id]
-        result, blocked = _allocate(units, actor=actor, reuse_open_shipments=True)
+        result = _allocate(units, actor=actor, reuse_open_shipments=True)
         now = timezone.now()
         for name, group in _moves(result):
             apply_transitions(group, name, actor=actor, now=now)
         allocated = result.fulfillable + result.not_serviceable
         bulk_set(OrderItem, allocated, ["facility", "inventory", "shipment"])
-        stock_block(blocked)
+        stock_block(allocated, actor=actor)
         orders_refresh_status(
             {pk: orders[pk] for pk in {u.order_id for u in allocated}}, actor=actor
         )
@@ -112,9 +112,10 @@ def allocate_new_units(
     units (`uniware.core.fsm.record_transitions`)."""
     if not units:
         return AllocationResult(), []
-    result, blocked = _allocate(units, actor=actor, reuse_open_shipments=False)
+    result = _allocate(units, actor=actor, reuse_open_shipments=False)
     moves = [(name, transition_unsaved(group, name)) for name, group in _moves(result)]
-    stock_block(blocked)
+    # the units get their keys here (the ledger names them); insert_new keeps them
+    stock_block(result.fulfillable + result.not_serviceable, actor=actor)
     return result, moves
 
 
@@ -133,9 +134,9 @@ def _moves(result: AllocationResult) -> list[tuple[str, list[OrderItem]]]:
 
 def _allocate(
     units: list[OrderItem], *, actor: Actor, reuse_open_shipments: bool
-) -> tuple[AllocationResult, Counter]:
+) -> AllocationResult:
     """Choose a stock row, a provider and a shipment for each unit (in memory; the shipments
-    are created). Locks the stock rows. Returns the result and the units to block per row."""
+    are created). Locks the stock rows; the caller blocks the allocated units' stock."""
     result = AllocationResult()
     facilities = list(Facility.objects.filter(is_active=True).order_by("priority", "pk"))
     stock = stock_lock_available(u.sku_id for u in units)
@@ -148,14 +149,12 @@ def _allocate(
     rank = {pk: (-o.priority, o.order_date, pk) for pk, o in orders.items()}
     # urgent and old orders first; a stable sort keeps each order's units in their order
     units = sorted(units, key=lambda u: rank[u.order_id])
-    blocked: Counter = Counter()
     allocated: list[OrderItem] = []
     for unit in units:
         for facility in facilities:
             row = next((r for r in available[(unit.sku_id, facility.pk)] if left[r.pk] > 0), None)
             if row is not None:
                 left[row.pk] -= 1
-                blocked[row.pk] += 1
                 unit.inventory_id, unit.facility_id = row.pk, facility.pk
                 allocated.append(unit)
                 break
@@ -181,7 +180,7 @@ def _allocate(
         actor=actor,
         reuse_open=reuse_open_shipments,
     )
-    return result, blocked
+    return result
 
 
 def _attach_shipments(

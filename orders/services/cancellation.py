@@ -25,7 +25,7 @@ itself cancelled.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from enum import Enum
 
 from django.core.exceptions import ValidationError
@@ -33,7 +33,7 @@ from django.db import transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
-from inventory.models import PutawayType
+from inventory.models import PutawayType, StockReason
 from inventory.putaway import putaways_create
 from inventory.services import stock_consume, stock_lock_rows, stock_release
 from uniware.core.actors import Actor
@@ -245,12 +245,10 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
     release, picked, invoiced = plan[Stage.RELEASE], plan[Stage.PICKLIST], plan[Stage.INVOICED]
     returning = plan[Stage.DISPATCHED]
     before_dispatch = [*release, *picked, *invoiced]
-    freed = Counter(
-        u.inventory_id for u in release if u.inventory_id and u.status in ITEM_BLOCKING_STOCK
-    )
-    taken = Counter(u.inventory_id for u in [*picked, *invoiced] if u.inventory_id)
+    freed = [u for u in release if u.inventory_id and u.status in ITEM_BLOCKING_STOCK]
+    taken = [u for u in [*picked, *invoiced] if u.inventory_id]
     # stock rows before the PUTAWAY / RETURN_INVOICE sequences (the lock order)
-    stock_lock_rows([*freed, *taken])
+    stock_lock_rows(u.inventory_id for u in [*freed, *taken])
     now = timezone.now()
     apply_transitions(
         before_dispatch,
@@ -260,8 +258,8 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
         values={"cancellation_reason": reason},
         now=now,
     )
-    stock_release(freed)
-    stock_consume(taken)
+    stock_release(freed, actor=actor)
+    stock_consume(taken, reason=StockReason.CANCEL_PICKED, actor=actor)
 
     groups: dict[tuple, list[OrderItem]] = defaultdict(list)
     for kind, units in (
@@ -314,6 +312,6 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
         now=now,
     )
     if freed:
-        sku_ids = {u.sku_id for u in release if u.inventory_id in freed}
+        sku_ids = {u.sku_id for u in freed}
         allocate_after_commit(sku_ids=sku_ids, actor=actor)
     return [*before_dispatch, *returning]

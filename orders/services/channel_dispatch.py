@@ -20,7 +20,7 @@ or half-changes the others.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.models import Facility, ShippingProvider
+from inventory.models import Facility, ShippingProvider, StockReason
 from inventory.services import stock_consume, stock_lock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
@@ -358,7 +358,7 @@ def units_dispatch_from_channel(
             now=now,
         )
         apply_transitions(dispatching, "dispatch", actor=actor, reason=reason, now=now)
-        stock_consume(Counter(u.inventory_id for u in dispatching if u.inventory_id))
+        stock_consume(dispatching, reason=StockReason.CHANNEL_DISPATCH, actor=actor)
         _close_finished_picklists(picklists, actor=actor)
         orders_refresh_status({oid: orders[oid] for oid in ok}, actor=actor, reason=reason)
         outcome.done = [orders[oid] for oid in ok]

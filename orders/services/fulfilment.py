@@ -9,7 +9,7 @@ in the order of `orders.locks`.
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -17,6 +17,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from inventory.ledger import Ref
+from inventory.models import StockReason
 from inventory.services import stock_consume, stock_lock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
@@ -538,7 +540,7 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
             shipments, "dispatch", actor=actor, values={"dispatched_at": now}, now=now
         )
         apply_transitions(units, "dispatch", actor=actor, now=now)
-        stock_consume(Counter(u.inventory_id for u in units if u.inventory_id))
+        stock_consume(units, reason=StockReason.DISPATCH, actor=actor, ref=Ref.of(manifest))
         apply_transitions([manifest], "close", actor=actor, values={"closed_at": now}, now=now)
         orders_refresh_status(_orders_of(shipments), actor=actor)
         outcome.done = shipments
@@ -580,7 +582,7 @@ def shipments_force_dispatch(shipment_ids, *, actor=None, reason: str = "") -> O
             ok, "force_dispatch", actor=actor, reason=reason, values={"dispatched_at": now}, now=now
         )
         apply_transitions(units, "dispatch", actor=actor, reason=reason, now=now)
-        stock_consume(Counter(u.inventory_id for u in units if u.inventory_id))
+        stock_consume(units, reason=StockReason.FORCE_DISPATCH, actor=actor)
         _close_finished_picklists(picklists, actor=actor)
         orders_refresh_status(_orders_of(ok), actor=actor)
         outcome.done = ok

@@ -87,6 +87,9 @@ channels.synclease view                                     A . . . . S W
 channels.syncrun list                                       A . . . . S W
 channels.syncrun view                                       A . . . . S W
 
+core.adminauditevent list                                   A . . . . . .
+core.adminauditevent view                                   A . . . . . .
+
 core.sequence action delete_selected                        A . . . . . .
 core.sequence add                                           A . . . . . .
 core.sequence change                                        A . . . . . .
@@ -227,6 +230,9 @@ inventory.sku change                                        A C . . . . W
 inventory.sku delete                                        A . . . . . .
 inventory.sku list                                          A C I P R S W
 inventory.sku view                                          A C I P R S W
+
+inventory.stockmovement list                                A C I P R . W
+inventory.stockmovement view                                A C I P R . W
 
 notifications.notification action discard                   A . . . . S .
 notifications.notification action retry_now                 A . . . . S .

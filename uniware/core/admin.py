@@ -1,4 +1,5 @@
-"""Admin for the tenant (a singleton), numbering sequences and the audit trail."""
+"""Admin for the tenant (a singleton), numbering sequences, the audit trail of state changes
+and the audit of administration."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.contrib import admin
 from django.contrib.contenttypes.models import ContentType
 from django.http import HttpResponseRedirect
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from .admin_utils import (
     FastChangeListMixin,
@@ -17,7 +19,7 @@ from .admin_utils import (
     recent_filter,
     status_badge,
 )
-from .models import Sequence, StateChange, Tenant
+from .models import AdminAuditEvent, Sequence, StateChange, Tenant
 
 admin.site.site_header = "Uniware back-office"
 admin.site.site_title = "Uniware"
@@ -127,3 +129,59 @@ class StateChangeAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin
         if obj.from_state == obj.to_state:
             return status_badge(obj.to_state)
         return status_badge(obj.to_state, f"{obj.from_state or '∅'} → {obj.to_state}")
+
+
+def describe_changes(changes: dict) -> list[tuple[str, str]]:
+    """(field, what happened) lines of an audit event's changes, for people."""
+    lines = []
+    for name, value in (changes or {}).items():
+        if isinstance(value, list) and len(value) == 2:
+            text = f"{value[0]!s} → {value[1]!s}"
+        elif isinstance(value, dict):
+            text = "; ".join(f"{k}: {', '.join(map(str, v))}" for k, v in value.items())
+        else:
+            text = str(value)
+        lines.append((name, text))
+    return lines
+
+
+@admin.register(AdminAuditEvent)
+class AdminAuditEventAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Who changed roles, users, channel credentials and settings, when, and what (never a
+    secret). Append-only: nobody adds, edits or deletes events here; seeing them takes
+    `core.view_adminauditevent`."""
+
+    list_display = ["at", "actor", "action", "object_type", "object_repr", "summary"]
+    list_filter = ["object_type", "action", recent_filter("at", "when")]
+    search_fields = ["object_repr", "actor"]
+    search_help_text = "Object (user name, group, channel code ...) or who acted."
+    sortable_by = ["at"]
+    fields = [
+        ("at", "actor", "actor_user"),
+        ("object_type", "object_id", "object_repr"),
+        "action",
+        "changes_table",
+    ]
+    readonly_fields = [
+        "at",
+        "actor",
+        "actor_user",
+        "object_type",
+        "object_id",
+        "object_repr",
+        "action",
+        "changes_table",
+    ]
+
+    @admin.display(description="what changed")
+    def summary(self, event: AdminAuditEvent) -> str:
+        text = ", ".join(f"{name}: {what}" for name, what in describe_changes(event.changes))
+        return text if len(text) <= 160 else text[:157] + "..."
+
+    @admin.display(description="changes")
+    def changes_table(self, event: AdminAuditEvent):
+        rows = describe_changes(event.changes)
+        if not rows:
+            return "—"
+        body = format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows)
+        return format_html("<table>{}</table>", body)

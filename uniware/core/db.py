@@ -146,21 +146,7 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=N
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(objs, batch_size=1000)
         return
-    new = [obj for obj in objs if obj.pk is None]
-    if new:
-        with connection.cursor() as cursor:
-            if model not in _sequences:
-                cursor.execute(
-                    "SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column]
-                )
-                _sequences[model] = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT array(SELECT nextval(%s::regclass) FROM generate_series(1, %s))",
-                [_sequences[model], len(new)],
-            )
-            keys = cursor.fetchone()[0]
-        for obj, key in zip(new, keys, strict=True):
-            obj.pk = key
+    reserve_keys(model, objs)
     # JSON needs Django's adapter (the field's encoder); psycopg writes the rest as it is
     json_fields = [i for i, f in enumerate(fields) if f.get_internal_type() == "JSONField"]
     names = [f.attname for f in fields]
@@ -183,6 +169,42 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=N
     for obj in objs:
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def reserve_keys(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Give the objects without a primary key theirs before they are inserted (`insert_new`
+    and `bulk_create` keep a key that is set), for rows that others must refer to first (the
+    stock ledger names units allocated before they are written). PostgreSQL: from the
+    table's sequence, in one query. Elsewhere (SQLite, development and tests): the keys after
+    the largest used; SQLite has one writer at a time, so call it after this transaction
+    has written (the caller's orders are inserted before their units)."""
+    new = [obj for obj in objs if obj.pk is None]
+    if not new:
+        return
+    meta = model._meta
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            if model not in _sequences:
+                cursor.execute(
+                    "SELECT pg_get_serial_sequence(%s, %s)", [meta.db_table, meta.pk.column]
+                )
+                _sequences[model] = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT array(SELECT nextval(%s::regclass) FROM generate_series(1, %s))",
+                [_sequences[model], len(new)],
+            )
+            keys = cursor.fetchone()[0]
+        else:
+            qn = connection.ops.quote_name
+            cursor.execute(f"SELECT MAX({qn(meta.pk.column)}) FROM {qn(meta.db_table)}")
+            last = cursor.fetchone()[0] or 0
+            if connection.vendor == "sqlite":  # AUTOINCREMENT never reuses a deleted key
+                cursor.execute("SELECT seq FROM sqlite_sequence WHERE name = %s", [meta.db_table])
+                found = cursor.fetchone()
+                last = max(last, found[0] if found else 0)
+            keys = range(last + 1, last + 1 + len(new))
+    for obj, key in zip(new, keys, strict=True):
+        obj.pk = key
 
 
 def add_per_row(

@@ -149,3 +149,40 @@ class StateChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.object_code}: {self.from_state} → {self.to_state} ({self.transition})"
+
+
+class AdminAuditEvent(models.Model):
+    """One change of administration: roles and users, channel credentials and settings.
+
+    Append-only (written by the receivers in `uniware.core.admin_audit`, never edited): who
+    (the user, kept as a label too so the row survives the user's deletion, or the process:
+    "system", "command:rotate_secrets" ...), when, which object, what was done and, per field,
+    old → new. Secrets never get here: a password or credential shows as "changed", "set" or
+    "removed", never its value or hash.
+    """
+
+    at = models.DateTimeField(db_index=True)
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="user",
+    )
+    actor = models.CharField(
+        max_length=150, help_text="The user's name, or the process that made the change."
+    )
+    object_type = models.CharField(max_length=100, help_text="App label and model, e.g. auth.user")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField("object", max_length=200)
+    action = models.CharField(max_length=40)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+        verbose_name = "administration audit event"
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.object_type} {self.object_repr}"

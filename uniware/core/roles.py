@@ -76,7 +76,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "imports.*",
         "channels.view_*",
         "notifications.view_*",
-        "core.view_*",
+        "core.view_tenant",
+        "core.view_sequence",
+        "core.view_statechange",
     ],
 }
 # Nobody but Admin deletes business records; history is not rewritten.

@@ -28,4 +28,9 @@ PERIODIC_TASKS: dict[str, tuple[str, int, str]] = {
         "sync",
     ),
     "Deliver channel notifications left behind": ("notifications.tasks.sweep", 30, "notifications"),
+    # What survives a crash (README): work whose worker died is resumed or ended visibly.
+    "Resume imports and exports whose worker died": ("imports.tasks.reap_jobs", 60, "imports"),
+    "End sync runs whose worker died": ("channels.tasks.reap_runs", 60, "sync"),
+    # Retention (IMPORTS_RETENTION_DAYS): uploads, reports and exports hold personal data.
+    "Delete old import and export files": ("imports.tasks.expire_files", 3600, "imports"),
 }

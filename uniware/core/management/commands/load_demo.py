@@ -8,9 +8,10 @@ import os
 import random
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from orders.services import (
 )
 from uniware.core.models import Sequence, Tenant
 
+ADMIN_USERNAME = ADMIN_PASSWORD = "admin"
 DEMO_PASSWORD = "demo-pass-123"
 ROLE_USERS = {
     "packer": "Pick and Pack",
@@ -63,17 +65,48 @@ def point_channels_at_simulator() -> None:
             channel.save(update_fields=["base_url", "username", "password"])
 
 
+def users_to_create() -> list[str]:
+    """The demo users not there yet: each would get a published password."""
+    wanted = [ADMIN_USERNAME, *ROLE_USERS]
+    existing = set(
+        get_user_model().objects.filter(username__in=wanted).values_list("username", flat=True)
+    )
+    return [name for name in wanted if name not in existing]
+
+
+def refuse_known_passwords(allowed: bool) -> None:
+    """Users with passwords printed in the README are fine on a laptop, never on a reachable
+    server: without DEBUG they are created only when the operator says so explicitly."""
+    missing = users_to_create()
+    if not missing or allowed or settings.DEBUG:
+        return
+    raise CommandError(
+        f"load_demo would create users whose passwords are published ({', '.join(missing)}; "
+        f"{ADMIN_USERNAME}'s is '{ADMIN_PASSWORD}', the role users' '{DEMO_PASSWORD}') and "
+        "DEBUG is off. "
+        "Run it in development (DEBUG=1, as `make demo` does) or, on an isolated machine, "
+        "pass --allow-known-passwords. Nothing was loaded."
+    )
+
+
 class Command(BaseCommand):
     help = "Load the demo tenant (idempotent: does nothing when demo orders exist)."
 
     def add_arguments(self, parser):
         parser.add_argument("--orders", type=int, default=300)
         parser.add_argument("--seed", type=int, default=42)
+        parser.add_argument(
+            "--allow-known-passwords",
+            action="store_true",
+            help="create the demo users (admin/admin, role users with demo-pass-123) even "
+            "though DEBUG is off",
+        )
 
-    def handle(self, *args, orders: int, seed: int, **options):
+    def handle(self, *args, orders: int, seed: int, allow_known_passwords: bool, **options):
+        refuse_known_passwords(allow_known_passwords)
         User = get_user_model()
-        if not User.objects.filter(username="admin").exists():
-            User.objects.create_superuser("admin", "admin@example.com", "admin")
+        if not User.objects.filter(username=ADMIN_USERNAME).exists():
+            User.objects.create_superuser(ADMIN_USERNAME, "admin@example.com", ADMIN_PASSWORD)
         for username, role in ROLE_USERS.items():
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_staff": True}

@@ -1,0 +1,1 @@
+"""Warehouse documents: tax invoices, credit notes, labels, picklists and manifests as PDFs."""

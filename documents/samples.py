@@ -1,0 +1,205 @@
+"""Generated sample documents for the benchmark and for trying templates (no database).
+
+Amounts are computed the way an invoice does (tax-inclusive prices, per-line rounding to the
+paisa), so a sample looks like a real one; the tax rules themselves live with the invoicing code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from .data import (
+    CREDIT_NOTE,
+    TAX_INVOICE,
+    InvoiceDoc,
+    InvoiceLine,
+    InvoiceTotals,
+    LabelDoc,
+    ManifestDoc,
+    ManifestRow,
+    Party,
+    PicklistDoc,
+    PicklistRow,
+    TaxSummaryRow,
+)
+from .words import amount_in_words
+
+PAISA = Decimal("0.01")
+SELLER = Party(
+    name="Acme Retail Private Limited",
+    address_lines=("Plot 42, KIADB Industrial Area", "Bommasandra"),
+    city="Bengaluru",
+    state="Karnataka",
+    state_code="29",
+    pincode="560099",
+    gstin="29AABCA1234F1Z5",
+    phone="080-4000-1234",
+)
+BUYERS = (
+    (
+        "Priya Sharma",
+        "Flat 12B, Lotus Towers, Andheri East",
+        "Mumbai",
+        "Maharashtra",
+        "27",
+        "400069",
+    ),
+    ("Rahul Verma", "House 7, Sector 21", "Gurugram", "Haryana", "06", "122016"),
+    ("Anita Rao", "No. 5, 3rd Cross, Indiranagar", "Bengaluru", "Karnataka", "29", "560038"),
+)
+PRODUCTS = (
+    ("Cotton T-shirt, red, M", "61091000", Decimal("5"), Decimal("499.00")),
+    ("Running shoes, size 9", "64041100", Decimal("18"), Decimal("2399.00")),
+    ("Steel water bottle 1 L", "73239390", Decimal("12"), Decimal("649.50")),
+    ("Wireless earbuds", "85183000", Decimal("18"), Decimal("1899.00")),
+)
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(PAISA, rounding=ROUND_HALF_UP)
+
+
+def sample_party(index: int) -> Party:
+    name, street, city, state, code, pincode = BUYERS[index % len(BUYERS)]
+    return Party(
+        name=name,
+        address_lines=(street,),
+        city=city,
+        state=state,
+        state_code=code,
+        pincode=pincode,
+        phone=f"98450{index % 100000:05d}",
+    )
+
+
+def _line(product: tuple, quantity: int, intra: bool) -> InvoiceLine:
+    description, hsn, rate, price = product
+    total = _money(price * quantity)
+    taxable = _money(total * 100 / (100 + rate))
+    tax = total - taxable
+    half = _money(tax / 2)
+    if intra:
+        parts = dict(cgst_rate=rate / 2, cgst=half, sgst_rate=rate / 2, sgst=tax - half)
+    else:
+        parts = dict(igst_rate=rate, igst=tax)
+    return InvoiceLine(
+        description=description,
+        hsn=hsn,
+        quantity=quantity,
+        unit_price=price,
+        taxable_value=taxable,
+        total=total,
+        **parts,
+    )
+
+
+def _hsn_summary(lines: tuple[InvoiceLine, ...]) -> tuple[TaxSummaryRow, ...]:
+    groups: dict[tuple[str, Decimal], list[InvoiceLine]] = defaultdict(list)
+    for line in lines:
+        groups[line.hsn, line.cgst_rate + line.sgst_rate + line.igst_rate].append(line)
+    return tuple(
+        TaxSummaryRow(
+            hsn=hsn,
+            rate=rate,
+            taxable=sum((x.taxable_value for x in group), Decimal(0)),
+            cgst=sum((x.cgst for x in group), Decimal(0)),
+            sgst=sum((x.sgst for x in group), Decimal(0)),
+            igst=sum((x.igst for x in group), Decimal(0)),
+        )
+        for (hsn, rate), group in groups.items()
+    )
+
+
+def sample_invoice(index: int, *, credit_note: bool = False, lines: int = 3) -> InvoiceDoc:
+    """Invoice `index`: 1 to `lines` lines, intra-state for Karnataka buyers, else IGST."""
+    buyer = sample_party(index)
+    intra = buyer.state_code == SELLER.state_code
+    items = tuple(
+        _line(PRODUCTS[(index + n) % len(PRODUCTS)], 1 + (index + n) % 3, intra)
+        for n in range(1 + index % lines)
+    )
+    total = sum((x.total for x in items), Decimal(0))
+    sums = {k: sum((getattr(x, k) for x in items), Decimal(0)) for k in ("cgst", "sgst", "igst")}
+    number = f"INV/25-26/{index + 1:06d}"
+    day = date(2025, 6, 1) + timedelta(days=index % 28)
+    return InvoiceDoc(
+        kind=CREDIT_NOTE if credit_note else TAX_INVOICE,
+        number=f"CN/25-26/{index + 1:06d}" if credit_note else number,
+        date=day + timedelta(days=7) if credit_note else day,
+        seller=SELLER,
+        buyer=buyer,
+        ship_to=buyer,
+        place_of_supply=buyer.state,
+        place_of_supply_code=buyer.state_code,
+        lines=items,
+        hsn_summary=_hsn_summary(items),
+        totals=InvoiceTotals(
+            taxable=sum((x.taxable_value for x in items), Decimal(0)), grand_total=total, **sums
+        ),
+        amount_in_words=amount_in_words(total),
+        order_code=f"FLIPKART-OD{4300000 + index}",
+        channel="Flipkart",
+        channel_order_id=f"OD{4300000 + index}",
+        qr_text=f"{SELLER.gstin}|{number}|{day:%d-%m-%Y}|{total}",
+        original_invoice_number=number if credit_note else "",
+        original_invoice_date=day if credit_note else None,
+    )
+
+
+def sample_label(index: int) -> LabelDoc:
+    buyer = sample_party(index)
+    cod = index % 2 == 0
+    return LabelDoc(
+        awb=f"BLUEDART{1000000 + index}",
+        provider="Blue Dart Express",
+        pincode=buyer.pincode,
+        ship_to=buyer,
+        return_address=SELLER,
+        payment_method="COD" if cod else "PREPAID",
+        cod_amount=Decimal("1299.00") + index if cod else None,
+        order_code=f"FLIPKART-OD{4300000 + index}",
+        channel_order_id=f"OD{4300000 + index}",
+        invoice_number=f"INV/25-26/{index + 1:06d}",
+        shipment_code=f"SHP{200000 + index}",
+        weight_kg=Decimal("0.45"),
+    )
+
+
+def sample_picklist(index: int, rows: int = 30) -> PicklistDoc:
+    return PicklistDoc(
+        code=f"PL{5000 + index}",
+        facility="WH1 Bengaluru",
+        created=datetime(2025, 6, 1, 9, 30) + timedelta(minutes=index),
+        rows=tuple(
+            PicklistRow(
+                shelf=f"A-{n // 10 + 1:02d}-{n % 10 + 1:02d}",
+                sku=f"SKU-{n:05d}",
+                description=PRODUCTS[n % len(PRODUCTS)][0],
+                quantity=1 + n % 4,
+                barcode_value=f"SKU-{n:05d}",
+            )
+            for n in range(rows)
+        ),
+    )
+
+
+def sample_manifest(index: int, rows: int = 40) -> ManifestDoc:
+    return ManifestDoc(
+        code=f"MF{7000 + index}",
+        facility="WH1 Bengaluru",
+        channel="Flipkart",
+        provider="Blue Dart Express",
+        created=datetime(2025, 6, 1, 17, 0),
+        rows=tuple(
+            ManifestRow(
+                awb=f"BLUEDART{1000000 + n}",
+                shipment_code=f"SHP{200000 + n}",
+                order_code=f"FLIPKART-OD{4300000 + n}",
+                units=1 + n % 3,
+                cod_amount=Decimal("1299.00") + n if n % 2 == 0 else None,
+            )
+            for n in range(rows)
+        ),
+    )
