@@ -21,17 +21,22 @@ from .ledger import NO_REF, Ref, ledger_write, ledger_write_units
 from .models import Inventory, InventoryType, Shelf, Sku, StockReason
 
 
+def sellable_stock():
+    """Stock rows allocation may take from: good stock in active facilities, not all blocked."""
+    return Inventory.objects.filter(
+        inventory_type=InventoryType.GOOD_INVENTORY,
+        facility__is_active=True,
+        quantity__gt=F("blocked_quantity"),
+    )
+
+
 def stock_lock_available(sku_ids: Iterable[int]) -> list[Inventory]:
-    """Lock the sellable stock rows of these SKUs in active facilities, in primary-key order
-    (the fixed order every service uses, so two allocations cannot deadlock)."""
+    """Lock the sellable stock rows of these SKUs, in primary-key order (the fixed order
+    every service uses, so two allocations cannot deadlock)."""
     return list(
-        Inventory.objects.select_for_update(of=("self",))
-        .filter(
-            sku_id__in=set(sku_ids),
-            inventory_type=InventoryType.GOOD_INVENTORY,
-            facility__is_active=True,
-            quantity__gt=F("blocked_quantity"),
-        )
+        sellable_stock()
+        .select_for_update(of=("self",))
+        .filter(sku_id__in=set(sku_ids))
         .order_by("pk")
     )
 

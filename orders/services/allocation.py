@@ -13,11 +13,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
-from inventory.models import Facility, Inventory, InventoryType, Serviceability
-from inventory.services import stock_block, stock_lock_available
+from inventory.models import Facility, Serviceability
+from inventory.services import sellable_stock, stock_block, stock_lock_available
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
 from uniware.core.db import build, bulk_set, insert_new, link
@@ -264,11 +263,7 @@ def reallocate_waiting_units(*, sku_ids=None, actor: Actor | None = None) -> All
 
 
 def _waiting_orders_with_stock(sku_ids) -> list[int]:
-    in_stock = Inventory.objects.filter(
-        inventory_type=InventoryType.GOOD_INVENTORY,
-        facility__is_active=True,
-        quantity__gt=F("blocked_quantity"),
-    ).values("sku_id")
+    in_stock = sellable_stock().values("sku_id")
     scope = OrderItem.objects.filter(
         status=S.UNFULFILLABLE,
         sku_id__in=in_stock,

@@ -66,8 +66,8 @@ class TenantTimeZoneMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        timezone.activate(tenant_zone())
+        activate_tenant_zone()
         try:
             return self.get_response(request)
         finally:
-            timezone.deactivate()
+            deactivate_zone()
