@@ -281,6 +281,7 @@ def make_world() -> World:
         ShippingProvider,
         Sku,
     )
+    from tests.factories import SKU_TAX, seller_particulars
     from uniware.core.models import Sequence, SequenceName, Tenant
 
     w = World()
@@ -299,6 +300,8 @@ def make_world() -> World:
         w.wh2, _ = Facility.objects.get_or_create(
             code="WH2", defaults={"name": "Mumbai", "priority": 2}
         )
+        for facility in (w.wh1, w.wh2):  # what invoices need (also on a reused database)
+            Facility.objects.filter(pk=facility.pk).update(**seller_particulars(facility.code))
         providers = []
         for priority, code in enumerate(["BLUEDART", "DELHIVERY"], start=1):
             p, created = ShippingProvider.objects.get_or_create(
@@ -322,6 +325,7 @@ def make_world() -> World:
                 Sku(code=f"SKU-{n:04d}", name=f"Product {n:04d}", mrp=Decimal(499 + n))
                 for n in range(1, N_SKUS + 1)
             )
+        Sku.objects.filter(hsn_code="").update(**SKU_TAX)
         w.skus = list(Sku.objects.order_by("pk")[:N_SKUS])
         for facility, stock in ((w.wh1, STOCK_WH1), (w.wh2, STOCK_WH2)):
             shelf, _ = Shelf.objects.get_or_create(facility=facility, code="A1")

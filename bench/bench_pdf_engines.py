@@ -209,7 +209,8 @@ def weasyprint_html_to_pdf(html: str) -> bytes:
 
 
 def _invoices(engine: str, docs, chunk: int) -> bytes:
-    from documents.render.invoices import merge_pdfs, render_invoices
+    from documents.pdf import merge_pdfs
+    from documents.render.invoices import render_invoices
 
     if engine == "typst":  # render_invoices compiles chunks of invoices.CHUNK (25) itself
         if chunk == 1:
@@ -246,7 +247,7 @@ def run_case(case: str, n: int) -> dict:
     start = time.perf_counter()
     pdf = render()
     seconds = time.perf_counter() - start
-    from pypdf import PdfReader
+    from documents.pdf import page_count
 
     return {
         "case": case,
@@ -254,7 +255,7 @@ def run_case(case: str, n: int) -> dict:
         "seconds": round(seconds, 2),
         "per_s": round(count / seconds, 1),
         "ms_each": round(1000 * seconds / count, 1),
-        "pages": len(PdfReader(io.BytesIO(pdf)).pages),
+        "pages": page_count(pdf),
         "kb": len(pdf) // 1024,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
     }

@@ -191,16 +191,19 @@ def empty_database() -> None:
 def make_world(sim_url: str):
     from channels.models import Channel
     from inventory.models import Facility, Inventory, Shelf, ShippingProvider, Sku
+    from tests.factories import SKU_TAX, seller_particulars
     from uniware.core.models import Sequence
 
     provider, _ = ShippingProvider.objects.get_or_create(code="BLUEDART", name="Blue Dart")
     facility, _ = Facility.objects.get_or_create(code="WH1", defaults={"name": "WH1"})
+    Facility.objects.filter(pk=facility.pk).update(**seller_particulars("WH1"))
+    facility.refresh_from_db()
     facility.shipping_providers.add(provider)
     shelf, _ = Shelf.objects.get_or_create(facility=facility, code="A1")
     Sequence.objects.get_or_create(name="INVOICE", facility=facility, defaults={"prefix": "INV-"})
     skus = {}
     for code in ("STOCKED", "NO-STOCK"):
-        skus[code], _ = Sku.objects.get_or_create(code=code, defaults={"name": code})
+        skus[code], _ = Sku.objects.get_or_create(code=code, defaults={"name": code, **SKU_TAX})
     Inventory.objects.update_or_create(
         facility=facility, shelf=shelf, sku=skus["STOCKED"], defaults={"quantity": 10**6}
     )
@@ -397,6 +400,7 @@ def naive_apply(order_ids: list[int], statuses: dict, facility, actor_label: str
                 shipment=shipment,
                 facility=fac,
                 total_amount=total,
+                taxable_amount=total,  # the naive way computes no GST split
             )
             before = shipment.status
             shipment.dispatch_from_channel()

@@ -1,14 +1,14 @@
 """Generated sample documents for the benchmark and for trying templates (no database).
 
-Amounts are computed the way an invoice does (tax-inclusive prices, per-line rounding to the
-paisa), so a sample looks like a real one; the tax rules themselves live with the invoicing code.
+Amounts are computed by `gst.tax`, as an issued invoice's are, so a sample looks like a real one.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
+
+from gst.tax import Supply, tax_lines
 
 from .data import (
     CREDIT_NOTE,
@@ -57,10 +57,6 @@ PRODUCTS = (
 )
 
 
-def _money(value: Decimal) -> Decimal:
-    return value.quantize(PAISA, rounding=ROUND_HALF_UP)
-
-
 def sample_party(index: int) -> Party:
     name, street, city, state, code, pincode = BUYERS[index % len(BUYERS)]
     return Party(
@@ -74,54 +70,40 @@ def sample_party(index: int) -> Party:
     )
 
 
-def _line(product: tuple, quantity: int, intra: bool) -> InvoiceLine:
-    description, hsn, rate, price = product
-    total = _money(price * quantity)
-    taxable = _money(total * 100 / (100 + rate))
-    tax = total - taxable
-    half = _money(tax / 2)
-    if intra:
-        parts = dict(cgst_rate=rate / 2, cgst=half, sgst_rate=rate / 2, sgst=tax - half)
-    else:
-        parts = dict(igst_rate=rate, igst=tax)
+def _line(line) -> InvoiceLine:
     return InvoiceLine(
-        description=description,
-        hsn=hsn,
-        quantity=quantity,
-        unit_price=price,
-        taxable_value=taxable,
-        total=total,
-        **parts,
-    )
-
-
-def _hsn_summary(lines: tuple[InvoiceLine, ...]) -> tuple[TaxSummaryRow, ...]:
-    groups: dict[tuple[str, Decimal], list[InvoiceLine]] = defaultdict(list)
-    for line in lines:
-        groups[line.hsn, line.cgst_rate + line.sgst_rate + line.igst_rate].append(line)
-    return tuple(
-        TaxSummaryRow(
-            hsn=hsn,
-            rate=rate,
-            taxable=sum((x.taxable_value for x in group), Decimal(0)),
-            cgst=sum((x.cgst for x in group), Decimal(0)),
-            sgst=sum((x.sgst for x in group), Decimal(0)),
-            igst=sum((x.igst for x in group), Decimal(0)),
-        )
-        for (hsn, rate), group in groups.items()
+        description=line.description,
+        hsn=line.hsn,
+        quantity=line.quantity,
+        unit_price=line.unit_price,
+        taxable_value=line.taxable_value,
+        total=line.total,
+        cgst_rate=line.cgst_rate,
+        cgst=line.cgst,
+        sgst_rate=line.sgst_rate,
+        sgst=line.sgst,
+        igst_rate=line.igst_rate,
+        igst=line.igst,
     )
 
 
 def sample_invoice(index: int, *, credit_note: bool = False, lines: int = 3) -> InvoiceDoc:
     """Invoice `index`: 1 to `lines` lines, intra-state for Karnataka buyers, else IGST."""
     buyer = sample_party(index)
-    intra = buyer.state_code == SELLER.state_code
-    items = tuple(
-        _line(PRODUCTS[(index + n) % len(PRODUCTS)], 1 + (index + n) % 3, intra)
+    supplies = [
+        Supply(
+            key=description,
+            description=description,
+            hsn=hsn,
+            quantity=1 + (index + n) % 3,
+            unit_price=price,
+            gst_rate=rate,
+        )
         for n in range(1 + index % lines)
-    )
-    total = sum((x.total for x in items), Decimal(0))
-    sums = {k: sum((getattr(x, k) for x in items), Decimal(0)) for k in ("cgst", "sgst", "igst")}
+        for description, hsn, rate, price in [PRODUCTS[(index + n) % len(PRODUCTS)]]
+    ]
+    taxed = tax_lines(supplies, seller_state=SELLER.state_code, place_of_supply=buyer.state_code)
+    total = taxed.grand_total
     number = f"INV/25-26/{index + 1:06d}"
     day = date(2025, 6, 1) + timedelta(days=index % 28)
     return InvoiceDoc(
@@ -133,10 +115,17 @@ def sample_invoice(index: int, *, credit_note: bool = False, lines: int = 3) -> 
         ship_to=buyer,
         place_of_supply=buyer.state,
         place_of_supply_code=buyer.state_code,
-        lines=items,
-        hsn_summary=_hsn_summary(items),
+        lines=tuple(_line(line) for line in taxed.lines),
+        hsn_summary=tuple(
+            TaxSummaryRow(r.hsn, r.taxable, r.rate, r.cgst, r.sgst, r.igst, r.cess)
+            for r in taxed.hsn_summary
+        ),
         totals=InvoiceTotals(
-            taxable=sum((x.taxable_value for x in items), Decimal(0)), grand_total=total, **sums
+            taxable=taxed.taxable,
+            grand_total=total,
+            cgst=taxed.cgst,
+            sgst=taxed.sgst,
+            igst=taxed.igst,
         ),
         amount_in_words=amount_in_words(total),
         order_code=f"FLIPKART-OD{4300000 + index}",

@@ -19,14 +19,27 @@ from django.db.models import QuerySet
 from .models import ExportJob, ExportKind, ImportJob, ImportKind
 
 # Kind (of import or export: the same word means the same data) -> the permissions needed to
-# see a job of that kind. Units and shipments carry the order's customer and address, hence
-# view_order as well.
-DATA_PERMISSIONS: dict[str, tuple[str, ...]] = {
+# see a job of that kind; a tuple inside the tuple means any one of its permissions. Units and
+# shipments carry the order's customer and address, hence view_order as well. Printed
+# documents (imports.printing) need what printing them needs: labels and invoices carry the
+# buyer's address and are printed by whoever labels or invoices (credit notes also by whoever
+# records returns); picklists and handover sheets by whoever may view them.
+Needed = tuple[str | tuple[str, ...], ...]
+DATA_PERMISSIONS: dict[str, Needed] = {
     ExportKind.ORDERS: ("orders.view_order",),
     ExportKind.UNITS: ("orders.view_order", "orders.view_orderitem"),
     ExportKind.SHIPMENTS: ("orders.view_order", "orders.view_shipment"),
     ExportKind.INVENTORY: ("inventory.view_inventory",),
     ExportKind.SERVICEABILITY: ("inventory.view_serviceability",),
+    ExportKind.LABELS: ("orders.view_order", "orders.view_shipment", "orders.label_shipment"),
+    ExportKind.INVOICES: ("orders.view_order", "orders.view_invoice", "orders.invoice_shipment"),
+    ExportKind.CREDIT_NOTES: (
+        "orders.view_order",
+        "orders.view_invoice",
+        ("orders.invoice_shipment", "orders.return_shipment"),
+    ),
+    ExportKind.PICKLISTS: ("orders.view_picklist",),
+    ExportKind.MANIFESTS: ("orders.view_manifest",),
 }
 assert set(ImportKind.values) <= set(DATA_PERMISSIONS), "every import kind needs its entry"
 
@@ -36,7 +49,11 @@ VIEW_ALL_JOBS = "imports.view_all_jobs"
 def may_view_data(user, kind: str) -> bool:
     """Whether the user may see the records a job of this kind holds."""
     needed = DATA_PERMISSIONS.get(kind)
-    return bool(needed and user and user.is_active and user.has_perms(needed))
+    if not (needed and user and user.is_active):
+        return False
+    return all(
+        user.has_perm(p) if isinstance(p, str) else any(user.has_perm(q) for q in p) for p in needed
+    )
 
 
 def viewable_kinds(user, kinds: list[str]) -> list[str]:

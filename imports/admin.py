@@ -41,7 +41,16 @@ from . import services
 from .access import may_see_job, visible_jobs
 from .exporters import EXPORTS, changelist_queryset, rows_of
 from .importers import COLUMNS
-from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
+from .models import (
+    PRINT_KINDS,
+    TABLE_FORMATS,
+    ExportFormat,
+    ExportJob,
+    ExportKind,
+    ImportJob,
+    ImportKind,
+    JobStatus,
+)
 from .retention import retention_days
 from .uploads import upload_view
 from .writers import csv_chunks, xlsx_write
@@ -367,12 +376,24 @@ class ExportJobAdmin(admin.ModelAdmin):
         return _any_export_permission(request.user) or super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None) -> bool:
-        """The pages: an export permission or view_exportjob; a job: also `may_see_job`."""
+        """The pages: an export (or print) permission or view_exportjob; a job: also
+        `may_see_job`, and staff who only print see only print jobs."""
         allowed = _any_export_permission(request.user) or super().has_view_permission(request)
-        return allowed and (obj is None or may_see_job(request.user, obj))
+        if obj is None or not allowed:
+            return allowed
+        seen = obj.kind in PRINT_KINDS or self._sees_exports(request)
+        return seen and may_see_job(request.user, obj)
+
+    def _sees_exports(self, request) -> bool:
+        """Exports are for whoever may export or see export jobs; staff who reach these pages
+        by printing only (Pick and Pack, Returns) see their print jobs only."""
+        user = request.user
+        exporter = any(services.can_export(user, kind) for kind in EXPORTS)
+        return exporter or super().has_view_permission(request)
 
     def get_queryset(self, request):
-        return visible_jobs(super().get_queryset(request), request.user)
+        jobs = visible_jobs(super().get_queryset(request), request.user)
+        return jobs if self._sees_exports(request) else jobs.filter(kind__in=PRINT_KINDS)
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -418,7 +439,7 @@ class ExportJobAdmin(admin.ModelAdmin):
     def start_view(self, request, kind: str, fmt: str):
         """Export what the changelist shows: the query string carries its filters."""
         kind, fmt = kind.upper(), fmt.lower()
-        if kind not in ExportKind.values or fmt not in ExportFormat.values:
+        if kind not in EXPORTS or fmt not in TABLE_FORMATS:  # PDFs: printed by imports.printing
             raise Http404
         spec = EXPORTS[kind]
         model_admin = self.admin_site._registry.get(spec.model)
@@ -499,14 +520,13 @@ class ExportJobAdmin(admin.ModelAdmin):
         job = self._job(request, job_id)
         if not job.file:
             raise Http404
-        content_type = (
-            "text/csv; charset=utf-8"
-            if job.format == ExportFormat.CSV
-            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        )
+        content_type = {
+            ExportFormat.CSV: "text/csv; charset=utf-8",
+            ExportFormat.PDF: "application/pdf",  # shown by the browser, to print
+        }.get(job.format, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
         return FileResponse(
             job.file.open("rb"),
-            as_attachment=True,
+            as_attachment=job.format != ExportFormat.PDF,
             filename=job.file.name.rsplit("/", 1)[-1],
             content_type=content_type,
         )

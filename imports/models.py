@@ -25,11 +25,32 @@ class ExportKind(models.TextChoices):
     SHIPMENTS = "SHIPMENTS", "Shipments"
     INVENTORY = "INVENTORY", "Stock"
     SERVICEABILITY = "SERVICEABILITY", "Serviceability"
+    # Printed documents (format PDF): bulk prints from the admin too big for one request
+    # (imports.printing).
+    LABELS = "LABELS", "Shipping labels"
+    INVOICES = "INVOICES", "Tax invoices"
+    CREDIT_NOTES = "CREDIT_NOTES", "Credit notes"
+    PICKLISTS = "PICKLISTS", "Picklists"
+    MANIFESTS = "MANIFESTS", "Manifest handover sheets"
+
+
+# The kinds a worker prints (format PDF) rather than exports as a table.
+PRINT_KINDS = [
+    ExportKind.LABELS,
+    ExportKind.INVOICES,
+    ExportKind.CREDIT_NOTES,
+    ExportKind.PICKLISTS,
+    ExportKind.MANIFESTS,
+]
 
 
 class ExportFormat(models.TextChoices):
     CSV = "csv", "CSV"
     XLSX = "xlsx", "Excel (XLSX)"
+    PDF = "pdf", "PDF (printed documents)"
+
+
+TABLE_FORMATS = [ExportFormat.CSV, ExportFormat.XLSX]
 
 
 class JobStatus(models.TextChoices):

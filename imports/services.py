@@ -68,6 +68,12 @@ EXPORT_PERMISSIONS = {
     ExportKind.SHIPMENTS: "imports.export_orders",
     ExportKind.INVENTORY: "imports.export_inventory",
     ExportKind.SERVICEABILITY: "imports.export_inventory",
+    # printed documents: the rest of what printing needs is in access.DATA_PERMISSIONS
+    ExportKind.LABELS: "orders.label_shipment",
+    ExportKind.INVOICES: "orders.invoice_shipment",
+    ExportKind.CREDIT_NOTES: "orders.view_invoice",
+    ExportKind.PICKLISTS: "orders.view_picklist",
+    ExportKind.MANIFESTS: "orders.view_manifest",
 }
 PROGRESS_EVERY_ROWS = 2000
 HEARTBEAT_EVERY = 10.0  # seconds: the job row is written at least this often while it runs
@@ -561,6 +567,10 @@ def export_job_run(job_id: int) -> ExportJob | None:
     job = _take(ExportJob, job_id, JobStatus.QUEUED, JobStatus.RUNNING, started_at=timezone.now())
     if job is None:
         return None
+    if job.format == ExportFormat.PDF:  # printed documents, a chunk at a time
+        from .printing import print_job_write
+
+        return print_job_write(job)
     last = [0, time.monotonic()]
 
     def progress(done: int) -> None:

@@ -26,10 +26,28 @@ from .services import StockAdjustmentRefused, stock_add, stock_adjust
 
 @admin.register(Facility)
 class FacilityAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "priority", "pincode", "is_active", "providers"]
+    list_display = ["code", "name", "priority", "pincode", "gstin", "is_active", "providers"]
     list_filter = ["is_active"]
     search_fields = ["=code", "name"]
     filter_horizontal = ["shipping_providers"]
+    fieldsets = [
+        (None, {"fields": ["code", "name", "priority", "is_active", "shipping_providers"]}),
+        (
+            "Seller on invoices (CGST Rule 46: invoicing refuses while one is missing)",
+            {
+                "fields": [
+                    "legal_name",
+                    "gstin",
+                    "address_line1",
+                    "address_line2",
+                    "city",
+                    "pincode",
+                    "gst_state",
+                    "phone",
+                ]
+            },
+        ),
+    ]
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("shipping_providers")
@@ -50,8 +68,8 @@ class ShelfAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
 
 @admin.register(Sku)
 class SkuAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
-    list_display = ["code", "name", "hsn_code", "mrp", "is_active"]
-    list_filter = ["is_active"]
+    list_display = ["code", "name", "hsn_code", "gst_rate", "mrp", "is_active"]
+    list_filter = ["is_active", "gst_rate"]
     search_fields = ["=code", "name"]
     search_help_text = "Exact SKU code, or part of the name."
 

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django_fsm import FSMField, transition
+
+from gst.gstin import gstin_problem, gstin_state
+from gst.states import STATE_CHOICES
+from gst.tax import GST_RATES
 
 
 class PaymentMethod(models.TextChoices):
@@ -35,13 +41,31 @@ class ShippingProvider(models.Model):
 
 
 class Facility(models.Model):
-    """A warehouse. Allocation tries facilities by `priority` (lowest first)."""
+    """A warehouse. Allocation tries facilities by `priority` (lowest first).
+
+    The seller's legal particulars (legal name, address, GST state, GSTIN) are printed on every
+    invoice issued from here (CGST Rule 46); invoicing refuses while one is missing."""
 
     code = models.CharField(max_length=40, unique=True)
     name = models.CharField(max_length=100)
     priority = models.PositiveSmallIntegerField(default=1)
     pincode = models.CharField(max_length=10, blank=True)
     is_active = models.BooleanField(default=True)
+    legal_name = models.CharField(
+        max_length=200, blank=True, help_text="The seller's registered name, as on the GSTIN."
+    )
+    gstin = models.CharField("GSTIN", max_length=15, blank=True)
+    address_line1 = models.CharField("address line 1", max_length=255, blank=True)
+    address_line2 = models.CharField("address line 2", max_length=255, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    gst_state = models.CharField(
+        "state",
+        max_length=2,
+        blank=True,
+        choices=STATE_CHOICES,
+        help_text="With its GST state code: invoices to another state carry IGST.",
+    )
+    phone = models.CharField(max_length=20, blank=True)
     shipping_providers = models.ManyToManyField(
         ShippingProvider,
         blank=True,
@@ -55,6 +79,21 @@ class Facility(models.Model):
 
     def __str__(self) -> str:
         return self.code
+
+    def clean(self) -> None:
+        errors = {}
+        if self.gstin:
+            self.gstin = self.gstin.strip().upper()
+            problem = gstin_problem(self.gstin)
+            if problem:
+                errors["gstin"] = f"GSTIN {self.gstin}: {problem}"
+            elif self.gst_state and gstin_state(self.gstin) != self.gst_state:
+                errors["gstin"] = (
+                    f"GSTIN {self.gstin} is registered in state {gstin_state(self.gstin)}, "
+                    f"not in the facility's state {self.gst_state}"
+                )
+        if errors:
+            raise ValidationError(errors)
 
 
 class Shelf(models.Model):
@@ -76,12 +115,33 @@ class Sku(models.Model):
     code = models.CharField("SKU code", max_length=100, unique=True)
     name = models.CharField(max_length=200)
     hsn_code = models.CharField("HSN code", max_length=20, blank=True)
+    gst_rate = models.DecimalField(
+        "GST rate (%)",
+        max_digits=5,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        choices=[(rate.quantize(Decimal("0.01")), f"{rate:f} %") for rate in GST_RATES],
+        help_text="Empty until set: invoicing refuses a SKU without its rate (0 % is a rate).",
+    )
+    cess_rate = models.DecimalField(
+        "cess rate (%)", max_digits=5, decimal_places=2, default=0, help_text="Ad valorem."
+    )
     mrp = models.DecimalField("MRP", max_digits=12, decimal_places=2, null=True, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:
         ordering = ["code"]
         verbose_name = "SKU"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gst_rate__isnull=True) | Q(gst_rate__in=GST_RATES),
+                name="sku_gst_rate_legal",
+            ),
+            models.CheckConstraint(
+                condition=Q(cess_rate__gte=0) & Q(cess_rate__lt=100), name="sku_cess_rate_range"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.code

@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from channels.models import Channel
+from gst.gstin import make_gstin
 from inventory.models import Facility, Inventory, Serviceability, Shelf, ShippingProvider, Sku
 from orders.services import LineInput, OrderInput, order_create
 from uniware.core.models import Sequence
+
+# What an invoice needs (CGST Rule 46) of a seller's facility and of a SKU: the factories and
+# the benchmarks' own data use these (a Karnataka seller, T-shirts at 5 %).
+SELLER = {
+    "legal_name": "Test Seller Pvt Ltd",
+    "city": "Bengaluru",
+    "pincode": "560100",
+    "gst_state": "29",
+    "gstin": make_gstin("29", "AABCT1234F"),
+}
+SKU_TAX = {"hsn_code": "6109", "gst_rate": Decimal("5.00")}
+
+
+def seller_particulars(code: str) -> dict:
+    """The invoice particulars of facility `code`, for `Facility(**...)` or `.update(**...)`."""
+    return {**SELLER, "address_line1": f"{code} Industrial Area"}
 
 
 class FacilityFactory(factory.django.DjangoModelFactory):
@@ -22,6 +40,12 @@ class FacilityFactory(factory.django.DjangoModelFactory):
     code = factory.Sequence(lambda n: f"WH{n + 1}")
     name = factory.LazyAttribute(lambda o: f"Warehouse {o.code}")
     priority = factory.Sequence(lambda n: n + 1)
+    legal_name = SELLER["legal_name"]
+    address_line1 = factory.LazyAttribute(lambda o: seller_particulars(o.code)["address_line1"])
+    city = SELLER["city"]
+    pincode = SELLER["pincode"]
+    gst_state = SELLER["gst_state"]
+    gstin = factory.LazyAttribute(lambda o: make_gstin(o.gst_state, "AABCT1234F"))
 
 
 class ShelfFactory(factory.django.DjangoModelFactory):
@@ -39,6 +63,8 @@ class SkuFactory(factory.django.DjangoModelFactory):
 
     code = factory.Sequence(lambda n: f"SKU-{n + 1}")
     name = factory.LazyAttribute(lambda o: f"Product {o.code}")
+    hsn_code = SKU_TAX["hsn_code"]
+    gst_rate = SKU_TAX["gst_rate"]
 
 
 class ProviderFactory(factory.django.DjangoModelFactory):

@@ -45,7 +45,7 @@ from orders.services import (
 from uniware.core.admin_utils import FastCountPaginator
 from uniware.core.models import Sequence, StateChange, Tenant
 
-from .factories import ChannelFactory, UserFactory
+from .factories import ChannelFactory, SkuFactory, UserFactory
 from .returns_flow import make_return_records
 from .sync_helpers import make_sync_records
 
@@ -390,7 +390,7 @@ def _order(world, coid: str, *lines: tuple[str, int], allocate=True, **kwargs) -
 
 
 def test_allocate_reports_per_order(world, login):
-    Sku.objects.create(code="MUG", name="Mug")  # no stock anywhere
+    SkuFactory(code="MUG", name="Mug")  # no stock anywhere
     ready = _order(world, "A-1", ("TSHIRT", 2), allocate=False)
     no_stock = _order(world, "A-2", ("MUG", 1), allocate=False)
     held = _order(world, "A-3", ("TSHIRT", 1), allocate=False, on_hold=True)
@@ -793,7 +793,7 @@ def test_inventory_blocked_quantity_is_read_only_and_protected(world, login):
     client.post(url(Inventory, "change", row.pk), {"quantity": 12})
     assert fresh(row).quantity == 12
     # New stock goes through stock_add (facility from the shelf).
-    mug = Sku.objects.create(code="MUG", name="Mug")
+    mug = SkuFactory(code="MUG", name="Mug")
     client.post(
         url(Inventory, "add"),
         {"shelf": world.shelf.pk, "sku": mug.pk, "inventory_type": "GOOD_INVENTORY", "quantity": 7},
@@ -842,7 +842,7 @@ def _listed(client, model, **params) -> list[str]:
 
 
 def test_order_search_uses_exact_codes_sku_and_tracking_number(world, admin_client):
-    mug = Sku.objects.create(code="MUG", name="Mug")
+    mug = SkuFactory(code="MUG", name="Mug")
     Inventory.objects.create(facility=world.facility, shelf=world.shelf, sku=mug, quantity=5)
     first = world.order("FK-1")
     second = world.order("FK-2", sku="MUG")

@@ -31,6 +31,7 @@ from documents.data import (
     PicklistRow,
     TaxSummaryRow,
 )
+from documents.pdf import page_count
 from documents.render import (
     fonts,
     invoices,
@@ -120,14 +121,6 @@ def decode_page(pdf: bytes, tmp_path: Path, page: int = 1, dpi: int = 200) -> li
     )
     with Image.open(f"{prefix}.png") as image:
         return [symbol.data.decode() for symbol in decode(image)]
-
-
-def page_count(pdf: bytes) -> int:
-    import io
-
-    from pypdf import PdfReader
-
-    return len(PdfReader(io.BytesIO(pdf)).pages)
 
 
 def invoice(kind: str = TAX_INVOICE, *, buyer: Party = BUYER, reverse_charge=False, **kw):

@@ -331,7 +331,7 @@ def test_label_uses_given_tracking_number(world):
 
 
 def test_third_party_shipping_needs_channel_provider_and_tracking(world):
-    order = world.order("FK-1", third_party_shipping=True, pincode="999999")
+    order = world.order("FK-1", third_party_shipping=True, pincode="999999", ship_state="Karnataka")
     shipment = shipment_of(order)
     assert shipment.shipping_provider is None
     to_packed([shipment])

@@ -102,12 +102,13 @@ def statuses(client, urls: list[str]) -> list[int]:
 
 
 def test_every_kind_has_its_data_permissions_and_they_exist(db):
-    for kind, perms in DATA_PERMISSIONS.items():
-        for perm in perms:
-            app, codename = perm.split(".")
-            assert Permission.objects.filter(
-                content_type__app_label=app, codename=codename
-            ).exists(), (kind, perm)
+    for kind, needed in DATA_PERMISSIONS.items():
+        for each in needed:
+            for perm in [each] if isinstance(each, str) else each:  # a tuple: any one of them
+                app, codename = perm.split(".")
+                assert Permission.objects.filter(
+                    content_type__app_label=app, codename=codename
+                ).exists(), (kind, perm)
     assert Permission.objects.filter(
         content_type__app_label="imports", codename="view_all_jobs"
     ).exists()

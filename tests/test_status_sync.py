@@ -19,7 +19,7 @@ from channels.models import Channel, RunOutcome, SyncError, SyncKind, SyncLease,
 from channels.sync import NOT_LIVE, pull_orders, resync_from, sync_selected, sync_status
 from channels.sync.apply import OrderRow, apply_channel_orders
 from channels.sync.runs import lease_take
-from inventory.models import Inventory, Putaway, PutawayType, Sku
+from inventory.models import Inventory, Putaway, PutawayType
 from orders.models import (
     Invoice,
     Order,
@@ -41,7 +41,7 @@ from orders.services import (
 from uniware.core.actors import Actor
 from uniware.core.models import Sequence, StateChange
 
-from .factories import FacilityFactory, ShelfFactory
+from .factories import FacilityFactory, ShelfFactory, SkuFactory
 from .sync_helpers import advance, channel_order, mirror, point_at
 
 pytest_plugins = ["tests.sync_fixtures"]
@@ -168,7 +168,7 @@ def test_a_missing_invoice_sequence_leaves_the_order_untouched_and_is_recorded(
     wh2 = FacilityFactory(code="WH2", priority=2)
     wh2.shipping_providers.add(world.provider)
     Sequence.objects.create(name="INVOICE", facility=wh2, prefix="INV-WH2-")
-    kurta = Sku.objects.create(code="KURTA", name="Kurta")
+    kurta = SkuFactory(code="KURTA", name="Kurta")
     Inventory.objects.create(facility=wh2, shelf=ShelfFactory(facility=wh2), sku=kurta, quantity=5)
     Sequence.objects.filter(name="INVOICE", facility=world.facility).delete()
     in_wh1 = world.order("FK-4", 1)

@@ -296,3 +296,9 @@ IMPORTS_XLSX_MAX_UNCOMPRESSED_MB = int(os.environ.get("IMPORTS_XLSX_MAX_UNCOMPRE
 # Uploads, row-level reports and exports are deleted this many days after their job ended
 # (task imports.tasks.expire_files, hourly); a discarded upload at once.
 IMPORTS_RETENTION_DAYS = int(os.environ.get("IMPORTS_RETENTION_DAYS", "30"))
+
+# --- Printing from the admin (orders.admin.printing) ----------------------------------------
+# A print of more documents than this (labels, invoices, picklists, handover sheets) is not
+# rendered in the request but by a background job (imports.printing) with a progress bar and a
+# download link; the job's file is kept IMPORTS_RETENTION_DAYS like an export.
+PRINT_INLINE_MAX = env_int("PRINT_INLINE_MAX", 300, minimum=1)

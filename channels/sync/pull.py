@@ -144,6 +144,7 @@ def order_input(channel: Channel, order: ChannelOrder) -> OrderInput:
         ship_state=address.get("state", ""),
         ship_country=(address.get("country", "") or "IN").upper(),
         billing_address=order.billing_address,
+        buyer_gstin=str((order.billing_address or {}).get("gstin") or ""),
     )
 
 

@@ -22,6 +22,7 @@ import typst
 from django.template import Context, engines
 
 from ..data import InvoiceDoc
+from ..pdf import merge_pdfs, split_at_bookmarks
 from .fonts import BOLD, REGULAR, font_path
 
 TEMPLATE = "documents/invoice.typ"
@@ -49,6 +50,29 @@ def render_invoices(docs: Iterable[InvoiceDoc], *, template: str = TEMPLATE) -> 
         if len(chunk) > 1:
             forget_layouts()
     return parts[0] if len(parts) == 1 else merge_pdfs(parts)
+
+
+def render_invoice_files(docs: Iterable[InvoiceDoc], *, template: str = TEMPLATE) -> list[bytes]:
+    """Each invoice's own PDF (to store: a re-print must give the same bytes), at bulk speed.
+
+    Up to CHUNK invoices are compiled as one document, then split where each invoice begins:
+    the base template's loop puts a hidden bookmark (a PDF outline entry) on each invoice's
+    first page. A template that replaces the whole document and leaves no such bookmarks is
+    compiled one invoice at a time instead (same files, slower).
+    """
+    docs = list(docs)
+    files: list[bytes] = []
+    for start in range(0, len(docs), CHUNK):
+        chunk = docs[start : start + CHUNK]
+        if len(chunk) == 1:
+            files.append(typst_to_pdf(invoice_markup(chunk, template=template)))
+            continue
+        parts = split_at_bookmarks(typst_to_pdf(invoice_markup(chunk, template=template)))
+        forget_layouts()
+        if len(parts) != len(chunk):
+            parts = [typst_to_pdf(invoice_markup([doc], template=template)) for doc in chunk]
+        files += parts
+    return files
 
 
 def invoice_markup(docs: Sequence[InvoiceDoc], *, template: str = TEMPLATE) -> str:
@@ -125,7 +149,7 @@ def typst_to_pdf(markup: str) -> bytes:
 
     The creation date is fixed so the same invoices give the same bytes (re-prints of a stored
     invoice are its stored file anyway). No tagged-PDF structure: it made files 4x larger and
-    compiles ~10 % slower, for paper that goes in a box (pypdf drops it when merging anyway).
+    compiles ~10 % slower, for paper that goes in a box .
     """
     try:
         return _compiler().compile(markup.encode(), format="pdf", timestamp=0, pdf_tags=False)
@@ -148,15 +172,3 @@ def forget_layouts() -> None:
     compiler = _compiler()
     for _ in range(EVICT_AGE):
         compiler.compile(b"", format="svg")
-
-
-def merge_pdfs(parts: Sequence[bytes]) -> bytes:
-    """Concatenate PDFs (e.g. chunks of a bulk print job rendered apart) into one file."""
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    for part in parts:
-        writer.append(io.BytesIO(part))
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()

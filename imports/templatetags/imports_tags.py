@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import template
 from django.urls import reverse
 
-from ..models import ExportFormat, ImportKind
+from ..models import TABLE_FORMATS, ImportKind
 from ..services import can_export, can_import
 
 register = template.Library()
@@ -19,9 +19,10 @@ def import_export_buttons(context, cl, export_kind: str, import_kind: str = "") 
     query = cl.get_query_string()[1:] if cl is not None else ""
     exports = []
     if can_export(user, export_kind):
-        for fmt, label in ExportFormat.choices:
-            url = reverse("admin:imports_exportjob_start", args=[export_kind, fmt])
-            exports.append({"url": f"{url}?{query}" if query else url, "label": f"Export {label}"})
+        for fmt in TABLE_FORMATS:
+            url = reverse("admin:imports_exportjob_start", args=[export_kind, fmt.value])
+            label = f"Export {fmt.label}"
+            exports.append({"url": f"{url}?{query}" if query else url, "label": label})
     imports = {}
     if import_kind and can_import(user, import_kind):
         imports = {

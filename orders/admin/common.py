@@ -124,6 +124,47 @@ def invoices_table(invoices: Iterable[Invoice]) -> Table:
     return table
 
 
+def invoice_lines_table(invoice: Invoice) -> Table:
+    """The invoice's lines as issued: what its PDF prints (CGST + SGST, or IGST)."""
+    table = Table(
+        "Lines",
+        [
+            "#",
+            "Description",
+            "HSN",
+            "Qty",
+            "Unit price",
+            "Taxable",
+            "CGST",
+            "SGST",
+            "IGST",
+            "Cess",
+            "Total",
+        ],
+        empty="No lines (issued before GST data was kept).",
+    )
+    for line in invoice.lines.order_by("position"):
+        table.add(
+            line.position,
+            line.description,
+            line.hsn,
+            line.quantity,
+            line.unit_price,
+            line.taxable_value,
+            *(
+                f"{amount} ({rate.normalize():f} %)" if amount else "—"
+                for rate, amount in (
+                    (line.cgst_rate, line.cgst),
+                    (line.sgst_rate, line.sgst),
+                    (line.igst_rate, line.igst),
+                    (line.cess_rate, line.cess),
+                )
+            ),
+            line.total,
+        )
+    return table
+
+
 def order_tables(order: Order) -> list[Table]:
     more = changelist_url(StateChange, order__id__exact=order.pk)
     return [

@@ -46,7 +46,8 @@ from ..services import (
     shipments_repacked,
     shipments_ship,
 )
-from .common import shipment_tables
+from .common import invoice_lines_table, shipment_tables
+from .printing import InvoicePrintingMixin, ShipmentPrintingMixin
 from .returns import ShipmentReturnsMixin
 
 SS = ShipmentStatus
@@ -74,6 +75,7 @@ def _created_links(objs) -> str:
 
 @admin.register(Shipment)
 class ShipmentAdmin(
+    ShipmentPrintingMixin,
     ShipmentReturnsMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
@@ -133,6 +135,7 @@ class ShipmentAdmin(
         "confirm_repacked",
     ]
     actions += ShipmentReturnsMixin.return_actions  # expect, receive, mark returned
+    actions += ShipmentPrintingMixin.print_actions  # labels, 4-up, invoices
 
     object_actions = {
         "pick_for_invoicing": [SS.CREATED, SS.PICKED],
@@ -437,15 +440,46 @@ class ShipmentAdmin(
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class InvoiceAdmin(
+    InvoicePrintingMixin,
+    ObjectActionsMixin,
+    FastChangeListMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
+):
     """Invoices are issued by the invoicing service only (gap-free numbers)."""
+
+    actions = InvoicePrintingMixin.print_actions
+    change_form_template = "admin/uniware/change_form.html"  # the Print button
 
     list_display = ["code", "invoice_type", "shipment", "facility", "total_amount", "created_at"]
     list_select_related = ["shipment", "facility"]
+    fields = [
+        "code",
+        "invoice_type",
+        "shipment",
+        "facility",
+        "reverses",
+        "created_at",
+        "place_of_supply",
+        "reverse_charge",
+        "taxable_amount",
+        "cgst",
+        "sgst",
+        "igst",
+        "cess",
+        "total_amount",
+        "superseded_at",
+    ]
     list_filter = ["invoice_type", "facility", recent_filter("created_at", "issued")]
     sortable_by = ["code", "created_at"]
     search_fields = ["code"]
     search_help_text = "Exact invoice number, shipment code or tracking number."
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["related_tables"] = [invoice_lines_table(obj)]
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(self, request, queryset, search_term):
         term = search_term.strip()

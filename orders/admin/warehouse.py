@@ -27,10 +27,13 @@ from .. import selectors
 from ..models import Manifest, ManifestStatus, Picklist, PicklistStatus
 from ..services import manifest_close, manifest_create, manifest_discard, picklist_receive
 from .common import manifest_tables, picklist_tables
+from .printing import ManifestPrintingMixin, PicklistPrintingMixin
 
 
 @admin.register(Picklist)
-class PicklistAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin.ModelAdmin):
+class PicklistAdmin(
+    PicklistPrintingMixin, ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin.ModelAdmin
+):
     """Picklists are made from the shipments list ("Create picklist ...")."""
 
     list_display = ["code", "facility", "destination", "status_badge", "created_by", "created_at"]
@@ -49,7 +52,7 @@ class PicklistAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admi
         "created_by",
         "created_at",
     ]
-    actions = ["receive"]
+    actions = ["receive", *PicklistPrintingMixin.print_actions]
     object_actions = {"receive": [PicklistStatus.CREATED]}
 
     def has_add_permission(self, request) -> bool:
@@ -102,6 +105,7 @@ class ManifestAddForm(forms.ModelForm):
 
 @admin.register(Manifest)
 class ManifestAdmin(
+    ManifestPrintingMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
     SaveChangedFieldsMixin,
@@ -130,7 +134,7 @@ class ManifestAdmin(
     search_fields = ["code"]
     search_help_text = "Exact manifest code, or a shipment code, tracking number or order code."
     change_form_template = "admin/uniware/change_form.html"
-    actions = ["close", "discard"]
+    actions = ["close", "discard", *ManifestPrintingMixin.print_actions]
     object_actions = {"close": [ManifestStatus.CREATED], "discard": [ManifestStatus.CREATED]}
 
     def get_form(self, request, obj=None, change=False, **kwargs):

@@ -4,6 +4,7 @@ Every status field is a django-fsm `FSMField` that is not editable; statuses cha
 through the transitions declared here, applied by the services (`uniware.core.fsm`).
 """
 
+from .invoice import CURRENT_SALE, Invoice, InvoiceDocument, InvoiceLine, InvoiceType
 from .manifest import Manifest, ManifestStatus
 from .order import Order, OrderItem, OrderItemStatus, OrderKind, OrderStatus, ReshipOption
 from .picklist import Picklist, PicklistDestination, PicklistItem, PicklistStatus
@@ -15,11 +16,13 @@ from .returns import (
     ReversePickupItem,
     ReversePickupStatus,
 )
-from .shipment import CURRENT_SALE, Invoice, InvoiceType, Shipment, ShipmentStatus
+from .shipment import Shipment, ShipmentStatus
 
 __all__ = [
     "CURRENT_SALE",
     "Invoice",
+    "InvoiceDocument",
+    "InvoiceLine",
     "InvoiceType",
     "Manifest",
     "ManifestStatus",

@@ -59,6 +59,12 @@ class Order(models.Model):
     ship_country = models.CharField("country", max_length=2, default="IN")
     ship_pincode = models.CharField("pincode", max_length=10)
     billing_address = models.JSONField(default=dict, blank=True)
+    buyer_gstin = models.CharField(
+        "buyer GSTIN",
+        max_length=15,
+        blank=True,
+        help_text="For a business buyer (B2B): printed on the invoice.",
+    )
     kind = models.CharField(
         max_length=12, choices=OrderKind.choices, default=OrderKind.NORMAL, editable=False
     )

@@ -53,12 +53,12 @@ from ..models import (
 )
 from ..models.order import ITEM_BLOCKING_STOCK
 from .fulfilment import _close_finished_picklists, _lock_open_picklists
+from .invoicing import issue_credit_notes
 from .orders import orders_refresh_status
 from .repacking import wait_for_repacking
 from .returns import (
     RETURN_PATH,
     allocate_after_commit,
-    issue_return_invoices,
     missing_sequences,
     shipments_on_open_pickups,
     unit_label,
@@ -272,7 +272,7 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
     by_shipment: dict[int, list[OrderItem]] = defaultdict(list)
     for unit in invoiced:
         by_shipment[unit.shipment_id].append(unit)
-    outcome.created += issue_return_invoices(by_shipment)
+    outcome.created += issue_credit_notes(by_shipment)
 
     if returning:
         OrderItem.objects.filter(pk__in=[u.pk for u in returning]).update(

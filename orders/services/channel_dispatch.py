@@ -11,7 +11,8 @@ all of them or none (the order is reported with the reason and left untouched):
 - a unit further along (picking ... manifested) is dispatched as by force dispatch;
 - the shipment is invoiced first when it has no invoice yet, so the facility's INVOICE sequence
   must exist: without it the order is refused with `Sequence INVOICE is not defined for
-  facility X`.
+  facility X`, and so it is when a particular the invoice needs is missing (`Facility X has no
+  GSTIN`, `SKU Y has no HSN code`: `orders.services.invoicing`).
 
 Set-based: a fixed number of queries per call (about 30), whatever the number of orders.
 Checks come first, then the writes for the orders that passed, so one bad order never stops
@@ -28,7 +29,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from inventory.models import Facility, ShippingProvider, StockReason
+from inventory.models import Facility, ShippingProvider, Sku, StockReason
 from inventory.services import stock_consume, stock_lock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
@@ -43,6 +44,7 @@ from ..models import Order, OrderItem, OrderItemStatus, OrderStatus, Shipment, S
 from ..models.shipment import SHIPMENT_PRE_DISPATCH
 from .allocation import allocate_units
 from .fulfilment import _close_finished_picklists, _create_sale_invoices, _lock_open_picklists
+from .invoicing import sale_invoice_problem
 from .orders import orders_refresh_status
 
 S = OrderItemStatus
@@ -269,6 +271,14 @@ def units_dispatch_from_channel(
             facility = facility_of(key)
             if facility.pk not in own and not tenant_wide:
                 refuse(key[0], str(SequenceNotDefined(SequenceName.INVOICE, facility)))
+        # the particulars the sale invoices need (CGST Rule 46), refused like a sequence
+        skus = Sku.objects.in_bulk({u.sku_id for members in todo.values() for u in members})
+        invoicing_from = [(s.order_id, s.facility) for s in whole.values()]
+        invoicing_from += [(key[0], facility_of(key)) for key in moving if key[0] not in refused]
+        for order_id, facility in invoicing_from:
+            why = sale_invoice_problem(facility, orders[order_id], todo[order_id], skus)
+            if why:
+                refuse(order_id, why)
 
         for order_id, why in refused.items():
             if order_id in orders:

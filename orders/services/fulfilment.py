@@ -10,11 +10,9 @@ in the order of `orders.locks`.
 from __future__ import annotations
 
 from collections import defaultdict
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from inventory.ledger import Ref
@@ -32,7 +30,6 @@ from ..locks import lock_items, lock_manifest, lock_shipments
 from ..models import (
     CURRENT_SALE,
     Invoice,
-    InvoiceType,
     Manifest,
     ManifestStatus,
     OrderItem,
@@ -44,6 +41,7 @@ from ..models import (
     Shipment,
     ShipmentStatus,
 )
+from .invoicing import invoice_problems, issue_sale_invoices, skus_of
 from .orders import orders_refresh_status
 
 S = OrderItemStatus
@@ -217,48 +215,31 @@ def _close_finished_picklists(picklists: list[Picklist], *, actor: Actor) -> Non
 
 
 def _create_sale_invoices(shipments: list[Shipment], outcome: Outcome) -> list[Shipment]:
-    """Invoice shipments (numbers from each facility's INVOICE sequence). Shipments of a
-    facility without a sequence fail with the reason and are left untouched."""
+    """Invoice shipments (order and facility loaded) that have no current sale invoice, with
+    numbers from each facility's INVOICE sequence. Shipments whose facility has no usable
+    sequence, or that lack a particular Rule 46 requires, fail with the reason, untouched.
+    Returns the shipments that have an invoice now."""
     invoiced = set(
         Invoice.objects.filter(CURRENT_SALE, shipment__in=shipments).values_list(
             "shipment_id", flat=True
         )
     )
     todo = [s for s in shipments if s.pk not in invoiced]
-    totals = dict(
-        OrderItem.objects.filter(shipment__in=todo)
-        .exclude(status=S.CANCELLED)
-        .values_list("shipment_id")
-        .annotate(t=Sum("selling_price") + Sum("shipping_charges"))
-        .order_by()
-    )
-    by_facility: dict[int, list[Shipment]] = defaultdict(list)
-    for s in todo:
-        by_facility[s.facility_id].append(s)
-    ok = [s for s in shipments if s.pk in invoiced]
-    invoices = []
-    for members in by_facility.values():
-        facility = members[0].facility
+    units: dict[int, list[OrderItem]] = defaultdict(list)
+    for unit in OrderItem.objects.filter(shipment__in=todo).exclude(status=S.CANCELLED):
+        units[unit.shipment_id].append(unit)
+    skus = skus_of(units)
+    refused = invoice_problems(todo, units, skus)
+    for facility in {s.facility for s in todo}:
         try:
             sequence_find(SequenceName.INVOICE, facility=facility)
         except SequenceNotDefined as exc:
-            for s in members:
-                outcome.fail(s, exc)
-            continue
-        codes = sequence_take(SequenceName.INVOICE, facility=facility, count=len(members))
-        for s, code in zip(members, codes, strict=True):
-            invoices.append(
-                Invoice(
-                    code=code,
-                    invoice_type=InvoiceType.SALE,
-                    shipment=s,
-                    facility=facility,
-                    total_amount=totals.get(s.pk) or Decimal(0),
-                )
-            )
-            ok.append(s)
-    Invoice.objects.bulk_create(invoices, batch_size=1000)
-    return ok
+            refused.update({s.pk: str(exc) for s in todo if s.facility_id == facility.pk})
+    for s in todo:
+        if s.pk in refused:
+            outcome.fail(s, refused[s.pk])
+    issue_sale_invoices([s for s in todo if s.pk not in refused], units, skus)
+    return [s for s in shipments if s.pk in invoiced or s.pk not in refused]
 
 
 def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:

@@ -22,6 +22,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from gst.gstin import gstin_problem
+
 from ..models import Order, OrderItem
 
 ORDER_TEXT = (
@@ -37,6 +39,7 @@ ORDER_TEXT = (
     "ship_state",
     "ship_country",
     "ship_pincode",
+    "buyer_gstin",
 )
 UNIT_TEXT = ("code", "channel_order_item_id", "channel_product_id", "variant_id", "title")
 SMALLINT = (-32768, 32767)
@@ -96,6 +99,9 @@ def check_order(order: Order, units: list[OrderItem], where: str) -> None:
     """The order and its units fit the columns. The units of a line differ only in their
     code's suffix, so the line's last unit (the longest code) stands for all of them."""
     check_text(order, ORDER_TEXT, where)
+    if order.buyer_gstin and gstin_problem(order.buyer_gstin):
+        problem = gstin_problem(order.buyer_gstin)
+        raise _refuse("buyer_gstin", f"{where}: buyer GSTIN {order.buyer_gstin}: {problem}")
     low, high = SMALLINT
     if not low <= order.priority <= high:
         raise _refuse("priority", f"{where}: priority {order.priority} is not in {low}..{high}")

@@ -66,6 +66,7 @@ class OrderInput:
     ship_state: str = ""
     ship_country: str = "IN"
     billing_address: dict = field(default_factory=dict)
+    buyer_gstin: str = ""
 
 
 def _money(value, *, where: str, name: str) -> Decimal:
@@ -176,6 +177,7 @@ def orders_create(
             ship_country=spec.ship_country,
             ship_pincode=spec.ship_pincode,
             billing_address=spec.billing_address,
+            buyer_gstin=spec.buyer_gstin.strip().upper(),
         )
         check_order(order, units, where)
         orders.append(order)

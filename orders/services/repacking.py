@@ -34,8 +34,8 @@ from uniware.core.results import Outcome
 
 from ..locks import lock_shipments
 from ..models import CURRENT_SALE, Invoice, OrderItem, OrderItemStatus, Shipment, ShipmentStatus
-from .fulfilment import _create_sale_invoices
-from .returns import issue_return_invoices, missing_sequences
+from .invoicing import invoice_problems, issue_credit_notes, issue_sale_invoices
+from .returns import missing_sequences
 
 S, SS = OrderItemStatus, ShipmentStatus
 PACKED_OR_LATER = (SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED)
@@ -83,13 +83,17 @@ def shipments_repacked(shipment_ids, *, actor=None) -> Outcome:
             else:
                 waiting.append(shipment)
         needed = [SequenceName.INVOICE, SequenceName.RETURN_INVOICE]
-        missing = missing_sequences({s.facility_id for s in waiting}, needed)
-        for shipment in [s for s in waiting if s.facility_id in missing]:
-            outcome.fail(shipment, missing[shipment.facility_id])
-        ready = [s for s in waiting if s.facility_id not in missing]
+        refused = missing_sequences({s.facility_id for s in waiting}, needed)
+        refused = {s.pk: refused[s.facility_id] for s in waiting if s.facility_id in refused}
+        staying = _staying_units(waiting)
+        refused.update(invoice_problems([s for s in waiting if s.pk not in refused], staying))
+        for shipment in waiting:
+            if shipment.pk in refused:
+                outcome.fail(shipment, refused[shipment.pk])
+        ready = [s for s in waiting if s.pk not in refused]
         if not ready:
             return outcome
-        _reinvoice(ready, outcome)
+        _reinvoice(ready, {s.pk: staying[s.pk] for s in ready}, outcome)
         for shipment in ready:
             shipment.repack_reason = ""
         bulk_set(Shipment, ready, ["repack_reason"])
@@ -98,15 +102,18 @@ def shipments_repacked(shipment_ids, *, actor=None) -> Outcome:
     return outcome
 
 
-def _reinvoice(shipments: list[Shipment], outcome: Outcome) -> None:
-    """Reverse the current sale invoice for the units that stay, supersede it, and issue a
-    new one for them (the cancelled units were reversed when they were cancelled)."""
+def _staying_units(shipments: list[Shipment]) -> dict[int, list[OrderItem]]:
     staying: dict[int, list[OrderItem]] = defaultdict(list)
     for unit in OrderItem.objects.filter(shipment__in=shipments).exclude(status=S.CANCELLED):
         staying[unit.shipment_id].append(unit)
-    outcome.created += issue_return_invoices(staying)
+    return staying
+
+
+def _reinvoice(shipments: list[Shipment], staying: dict, outcome: Outcome) -> None:
+    """Reverse the current sale invoice for the units that stay, supersede it, and issue a
+    new one for them (the cancelled units were reversed when they were cancelled)."""
+    outcome.created += issue_credit_notes(staying)
     Invoice.objects.filter(CURRENT_SALE, shipment__in=shipments).update(
         superseded_at=timezone.now()
     )
-    _create_sale_invoices(shipments, outcome)
-    outcome.created += list(Invoice.objects.filter(CURRENT_SALE, shipment__in=shipments))
+    outcome.created += issue_sale_invoices(shipments, staying)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -47,9 +46,6 @@ from ..locks import (
     lock_shipments,
 )
 from ..models import (
-    CURRENT_SALE,
-    Invoice,
-    InvoiceType,
     Order,
     OrderItem,
     OrderItemStatus,
@@ -65,6 +61,7 @@ from ..models import (
 )
 from ..models.returns import REVERSE_PICKUP_OPEN
 from ..models.shipment import traceability_known
+from .invoicing import issue_credit_notes
 from .orders import LineInput, OrderInput, orders_create
 
 S = OrderItemStatus
@@ -135,50 +132,6 @@ def allocate_after_commit(*, order_ids=(), sku_ids=(), actor: Actor) -> None:
             reallocate_waiting_units(sku_ids=sku_ids, actor=actor)
 
     transaction.on_commit(run, robust=True)
-
-
-# --- Sale return invoices -------------------------------------------------------------------
-
-
-def issue_return_invoices(units_by_shipment: dict[int, list[OrderItem]]) -> list[Invoice]:
-    """One SALE_RETURN invoice per shipment reversing its sale invoice for these units.
-    Shipments never invoiced get none. Callers check the RETURN_INVOICE sequences first
-    (`missing_sequences`) and hold their stock-row locks (the Sequence comes last)."""
-    units_by_shipment = {k: v for k, v in units_by_shipment.items() if v}
-    if not units_by_shipment:
-        return []
-    sales = {
-        inv.shipment_id: inv
-        for inv in Invoice.objects.filter(
-            CURRENT_SALE, shipment_id__in=list(units_by_shipment)
-        ).select_related("facility")
-    }
-    by_facility: dict[int, list[int]] = defaultdict(list)
-    for shipment_id in sorted(units_by_shipment):
-        if shipment_id in sales:
-            by_facility[sales[shipment_id].facility_id].append(shipment_id)
-    invoices = []
-    for shipment_ids in by_facility.values():
-        facility = sales[shipment_ids[0]].facility
-        codes = sequence_take(
-            SequenceName.RETURN_INVOICE, facility=facility, count=len(shipment_ids)
-        )
-        for shipment_id, code in zip(shipment_ids, codes, strict=True):
-            total = sum(
-                (u.selling_price + u.shipping_charges for u in units_by_shipment[shipment_id]),
-                Decimal(0),
-            )
-            invoices.append(
-                Invoice(
-                    code=code,
-                    invoice_type=InvoiceType.SALE_RETURN,
-                    shipment_id=shipment_id,
-                    facility=facility,
-                    total_amount=total,
-                    reverses=sales[shipment_id],
-                )
-            )
-    return Invoice.objects.bulk_create(invoices)
 
 
 # --- Follow-up orders (reshipment, replacement) ------------------------------------------
@@ -387,7 +340,7 @@ def shipments_mark_returned(
             for group in items.values()
             for item in group
         }
-        invoices = issue_return_invoices({s.pk: units[s.pk] for s in ok})
+        invoices = issue_credit_notes({s.pk: units[s.pk] for s in ok})
         now = timezone.now()
         complete_locked(putaways, items, targets, actor=actor, finish_returns=False, now=now)
         apply_transitions(ok, "mark_returned", actor=actor, reason="marked returned", now=now)
@@ -527,7 +480,7 @@ def return_manifest_close(manifest: ReturnManifest, *, actor=None) -> Outcome:
             actor=actor,
             return_manifest=manifest,
         )
-        invoices = issue_return_invoices({s.pk: units[s.pk] for s in shipments})
+        invoices = issue_credit_notes({s.pk: units[s.pk] for s in shipments})
         apply_transitions([manifest], "close", actor=actor, values={"closed_at": timezone.now()})
         outcome.done = shipments
         outcome.created = [*putaways, *invoices]
@@ -627,7 +580,7 @@ def units_reship(unit_ids, *, option: str, actor=None, reason: str = "") -> Outc
             now_units, "reship", actor=actor, reason=reason, values={"reship_option": option}
         )
         follow_ups = create_follow_up_orders(now_units, kind=OrderKind.RESHIPMENT, actor=actor)
-        invoices = issue_return_invoices(
+        invoices = issue_credit_notes(
             {pk: [u for u in package[pk] if u.status in IN_PACKAGE] for pk in write_off}
         )
         apply_transitions(
@@ -815,7 +768,7 @@ def reverse_pickups_complete(pickup_ids, *, actor=None) -> Outcome:
         for returned in groups.values():
             for unit in returned:
                 by_shipment[unit.shipment_id].append(unit)
-        invoices = issue_return_invoices(by_shipment)
+        invoices = issue_credit_notes(by_shipment)
         apply_transitions(ok, "complete", actor=actor, values={"closed_at": timezone.now()})
         outcome.done = ok
         outcome.created = [*putaways, *invoices]

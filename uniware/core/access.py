@@ -145,14 +145,24 @@ django_celery_beat.solarschedule view                       A . . . . . .
 
 imports.exportjob action delete_selected                    A . . . . . .
 imports.exportjob delete                                    A . . . . . .
+imports.exportjob download CREDIT_NOTES                     A . . P R . W
 imports.exportjob download INVENTORY                        A . I . . . W
+imports.exportjob download INVOICES                         A . . P . . W
+imports.exportjob download LABELS                           A . . P . . W
+imports.exportjob download MANIFESTS                        A . . P R . W
 imports.exportjob download ORDERS                           A . . . . S W
+imports.exportjob download PICKLISTS                        A . . P R . W
 imports.exportjob download SERVICEABILITY                   A . I . . . W
 imports.exportjob download SHIPMENTS                        A . . . . S W
 imports.exportjob download UNITS                            A . . . . S W
-imports.exportjob list                                      A . I . . S W
+imports.exportjob list                                      A . I P R S W
+imports.exportjob progress CREDIT_NOTES                     A . . P R . W
 imports.exportjob progress INVENTORY                        A . I . . . W
+imports.exportjob progress INVOICES                         A . . P . . W
+imports.exportjob progress LABELS                           A . . P . . W
+imports.exportjob progress MANIFESTS                        A . . P R . W
 imports.exportjob progress ORDERS                           A . . . . S W
+imports.exportjob progress PICKLISTS                        A . . P R . W
 imports.exportjob progress SERVICEABILITY                   A . I . . . W
 imports.exportjob progress SHIPMENTS                        A . . . . S W
 imports.exportjob progress UNITS                            A . . . . S W
@@ -161,7 +171,7 @@ imports.exportjob start ORDERS                              A . . . . S W
 imports.exportjob start SERVICEABILITY                      A . I . . . W
 imports.exportjob start SHIPMENTS                           A . . . . S W
 imports.exportjob start UNITS                               A . . . . S W
-imports.exportjob view                                      A . I . . S W
+imports.exportjob view                                      A . I P R S W
 
 imports.importjob action delete_selected                    A . . . . . .
 imports.importjob add                                       A . I . . S W
@@ -239,11 +249,13 @@ notifications.notification action retry_now                 A . . . . S .
 notifications.notification list                             A . . . . S W
 notifications.notification view                             A . . . . S W
 
+orders.invoice action print_invoices                        A . . P R . W
 orders.invoice list                                         A . . P R S W
 orders.invoice view                                         A . . P R S W
 
 orders.manifest action close                                A . . P . . W
 orders.manifest action discard                              A . . P . . W
+orders.manifest action print_handover_sheets                A . . P R . W
 orders.manifest add                                         A . . P . . W
 orders.manifest change                                      A . . P . . W
 orders.manifest list                                        A . . P R . W
@@ -269,6 +281,8 @@ orders.orderitem action reship_units                        A . . . R . W
 orders.orderitem list                                       A . . P R S W
 orders.orderitem view                                       A . . P R S W
 
+orders.picklist action print_labels                         A . . P . . W
+orders.picklist action print_picklists                      A . . P R . W
 orders.picklist action receive                              A . . P . . W
 orders.picklist list                                        A . . P R . W
 orders.picklist view                                        A . . P R . W
@@ -299,6 +313,9 @@ orders.shipment action merge                                A . . . . . W
 orders.shipment action pick_for_invoicing                   A . . P . . W
 orders.shipment action pick_for_staging                     A . . P . . W
 orders.shipment action receive_return                       A . . . R . W
+orders.shipment action print_invoices                       A . . P . . W
+orders.shipment action print_labels                         A . . P . . W
+orders.shipment action print_labels_4up                     A . . P . . W
 orders.shipment action recheck_serviceability               A . . P . . W
 orders.shipment action remove_from_manifest                 A . . P . . W
 orders.shipment action split                                A . . . . . W

@@ -61,11 +61,11 @@ class SequenceAdmin(SaveChangedFieldsMixin, admin.ModelAdmin):
     """The next number is set when the sequence is added; afterwards only services move it
     (under a row lock), so an edited prefix never puts back a number already used."""
 
-    list_display = ["name", "facility", "prefix", "next_number", "padding"]
+    list_display = ["name", "facility", "prefix", "next_number", "padding", "restarts_yearly"]
     list_filter = ["name", "facility"]
     list_select_related = ["facility"]
     search_fields = ["=name", "=prefix"]
-    fields = ["name", "facility", "prefix", "next_value", "padding"]
+    fields = ["name", "facility", "prefix", "next_value", "padding", "restarts_yearly"]
 
     def get_readonly_fields(self, request, obj=None):
         return ["next_value"] if obj is not None else []

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+
+from gst.numbering import FY_TOKEN, render_prefix, sequence_problem
 
 
 class Traceability(models.TextChoices):
@@ -62,8 +67,18 @@ class SequenceName(models.TextChoices):
     GATEPASS = "GATEPASS"
 
 
+# Their numbers go on tax invoices and credit notes: CGST Rule 46(b) limits them.
+INVOICE_SEQUENCES = {SequenceName.INVOICE, SequenceName.RETURN_INVOICE}
+
+
 class Sequence(models.Model):
-    """Gap-free document numbers. A facility's sequence wins over the tenant-wide one."""
+    """Gap-free document numbers. A facility's sequence wins over the tenant-wide one.
+
+    INVOICE and RETURN_INVOICE (credit note) numbers follow CGST Rule 46: at most 16
+    characters, letters, digits, '-' and '/', unique in a financial year (April to March in the
+    tenant's zone). A prefix may carry {FY}; a sequence may restart each financial year only
+    then. `problem()` refuses a configuration that could produce an illegal number, in the
+    admin form and again when numbers are taken."""
 
     name = models.CharField(max_length=32, choices=SequenceName.choices)
     facility = models.ForeignKey(
@@ -73,9 +88,24 @@ class Sequence(models.Model):
         on_delete=models.PROTECT,
         help_text="Empty for the tenant-wide sequence.",
     )
-    prefix = models.CharField(max_length=20, blank=True)
+    prefix = models.CharField(
+        max_length=20,
+        blank=True,
+        help_text="May carry {FY}, the financial year (e.g. INV/{FY}/ gives INV/26-27/000001).",
+    )
     next_value = models.PositiveBigIntegerField(default=1)
     padding = models.PositiveSmallIntegerField(default=6)
+    restarts_yearly = models.BooleanField(
+        "restarts each financial year",
+        default=False,
+        help_text="Numbering starts again at 1 on 1 April (the prefix must carry {FY}).",
+    )
+    financial_year = models.CharField(
+        max_length=5,
+        blank=True,
+        editable=False,
+        help_text="The financial year next value counts in (restarting sequences only).",
+    )
 
     class Meta:
         constraints = [
@@ -92,8 +122,27 @@ class Sequence(models.Model):
         where = self.facility.code if self.facility_id else "tenant-wide"
         return f"{self.name} ({where}): next {self.format(self.next_value)}"
 
-    def format(self, value: int) -> str:
-        return f"{self.prefix}{value:0{self.padding}d}"
+    def format(self, value: int, day: date | None = None) -> str:
+        prefix = render_prefix(self.prefix, day or timezone.localdate())
+        return f"{prefix}{value:0{self.padding}d}"
+
+    @property
+    def numbers_invoices(self) -> bool:
+        """Tax invoices and credit notes: their numbers must follow CGST Rule 46."""
+        return self.name in INVOICE_SEQUENCES
+
+    def problem(self) -> str | None:
+        """Why this sequence may not number documents, or None."""
+        if self.numbers_invoices:
+            return sequence_problem(self.prefix, self.padding, restarts_yearly=self.restarts_yearly)
+        if self.restarts_yearly and FY_TOKEN not in self.prefix:
+            return f"a sequence that restarts each financial year must carry {FY_TOKEN}"
+        return None
+
+    def clean(self) -> None:
+        problem = self.problem()
+        if problem:
+            raise ValidationError({"prefix": f"Sequence {self.name}: {problem}"})
 
 
 class StateChange(models.Model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 from datetime import timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,6 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from channels.models import Channel
+from gst.gstin import make_gstin
 from inventory.models import Facility, Inventory, Serviceability, Shelf, ShippingProvider, Sku
 from orders.models import Order, ShipmentStatus
 from orders.services import (
@@ -49,7 +51,23 @@ CITIES = [
     ("Delhi", "Delhi", "1100"),
     ("Mumbai", "Maharashtra", "4000"),
 ]
-PRODUCTS = ["T-shirt", "Kurta", "Jeans", "Saree", "Sneakers", "Watch", "Backpack", "Headphones"]
+# product: (HSN code, GST rate %) as a seller of these would file them
+PRODUCTS = {
+    "T-shirt": ("6109", "5"),
+    "Kurta": ("6211", "5"),
+    "Jeans": ("6203", "12"),
+    "Saree": ("5407", "5"),
+    "Sneakers": ("6404", "18"),
+    "Watch": ("9102", "18"),
+    "Backpack": ("4202", "18"),
+    "Headphones": ("8518", "18"),
+}
+# code, name, pincode, GST state, address, city, invoice series prefix
+FACILITIES = [
+    ("WH-BLR", "Bengaluru warehouse", "560001", "29", "12 Residency Road", "Bengaluru", "BLR/"),
+    ("WH-DEL", "Delhi warehouse", "110001", "07", "4 Connaught Place", "New Delhi", "DEL/"),
+]
+SELLER_PAN = "AABCD1234E"  # the demo seller's PAN: its GSTINs derive from it
 COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
 STREETS = ["MG Road", "Park Street", "Ring Road"]
 
@@ -139,20 +157,28 @@ class Command(BaseCommand):
                 ("ECOM", "Ecom Express"),
             ]
         ]
-        facilities = [
-            Facility.objects.create(
-                code="WH-BLR", name="Bengaluru warehouse", priority=1, pincode="560001"
-            ),
-            Facility.objects.create(
-                code="WH-DEL", name="Delhi warehouse", priority=2, pincode="110001"
-            ),
-        ]
-        for facility in facilities:
-            facility.shipping_providers.set(providers)
-            Sequence.objects.create(
-                name="INVOICE", facility=facility, prefix=f"INV/{facility.code}/"
+        facilities = []
+        for priority, (code, name, pincode, state, street, city, series) in enumerate(
+            FACILITIES, start=1
+        ):
+            facility = Facility.objects.create(
+                code=code,
+                name=name,
+                priority=priority,
+                pincode=pincode,
+                legal_name=tenant.name,
+                gstin=make_gstin(state, SELLER_PAN),
+                address_line1=street,
+                city=city,
+                gst_state=state,
             )
-        Sequence.objects.create(name="RETURN_INVOICE", prefix="CN/")
+            facility.shipping_providers.set(providers)
+            # CGST Rule 46: at most 16 characters, unique per financial year
+            Sequence.objects.create(
+                name="INVOICE", facility=facility, prefix=f"{series}{{FY}}/", restarts_yearly=True
+            )
+            facilities.append(facility)
+        Sequence.objects.create(name="RETURN_INVOICE", prefix="CN/{FY}/", restarts_yearly=True)
         rows = []
         for _, _, prefix in CITIES:
             for n in range(1, 31):
@@ -169,7 +195,7 @@ class Command(BaseCommand):
                         )
         Serviceability.objects.bulk_create(rows)
         skus = []
-        for product in PRODUCTS:
+        for product, (hsn, rate) in PRODUCTS.items():
             for colour in COLOURS:
                 code = f"{product.upper().replace('-', '')}-{colour}"
                 skus.append(
@@ -177,6 +203,8 @@ class Command(BaseCommand):
                         code=code,
                         name=f"{product}, {colour.title()}",
                         mrp=rng.choice([499, 999, 1499]),
+                        hsn_code=hsn,
+                        gst_rate=Decimal(rate),
                     )
                 )
         for facility in facilities:
