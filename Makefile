@@ -3,12 +3,15 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench lock clean
 
-$(BIN)/.installed: pyproject.toml
+# Installs exactly the versions pinned in requirements.lock (dev tools included), then the
+# project itself without resolving again. `make lock` re-pins after a change to pyproject.toml.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 setup: $(BIN)/.installed
@@ -29,6 +32,9 @@ format: setup
 
 bench: setup  ## needs DATABASE_URL=postgres://...
 	$(BIN)/python bench/bench_foundation.py
+
+lock: setup  ## re-pin every dependency (after editing pyproject.toml); commit requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal --upgrade -o requirements.lock
 
 clean:
 	rm -rf $(VENV) var db.sqlite3*
