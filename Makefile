@@ -34,7 +34,7 @@ bench: setup  ## needs DATABASE_URL=postgres://...
 	$(BIN)/python bench/bench_foundation.py
 
 lock: setup  ## re-pin every dependency (after editing pyproject.toml); commit requirements.lock
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal --upgrade -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --universal -o requirements.lock
 
 clean:
 	rm -rf $(VENV) var db.sqlite3*
