@@ -1,8 +1,10 @@
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
-from orders.models import Manifest, Order, OrderItem, Shipment
+from gst.numbering import financial_year, number_problem
+from orders.models import Invoice, InvoiceLine, Manifest, Order, OrderItem, Shipment
 
 
 def test_demo_loader_builds_a_tenant_with_work_at_every_stage(db):
@@ -15,6 +17,13 @@ def test_demo_loader_builds_a_tenant_with_work_at_every_stage(db):
     assert Manifest.objects.filter(status="CLOSED").exists()
     assert Order.objects.filter(status="COMPLETE").exists()
     assert get_user_model().objects.get(username="packer").groups.filter(name="Pick and Pack")
+    # GST invoices with Rule 46 numbers of this financial year, CGST+SGST and IGST alike
+    year = financial_year(timezone.localdate())
+    invoices = Invoice.objects.all()
+    assert invoices and all(number_problem(i.code) is None for i in invoices)
+    assert all(f"/{year}/" in i.code for i in invoices)
+    assert InvoiceLine.objects.filter(invoice__in=invoices).count() >= invoices.count()
+    assert invoices.filter(igst__gt=0).exists() and invoices.filter(cgst__gt=0).exists()
 
     call_command("load_demo", orders=60, seed=7)  # idempotent; the users exist: no flag needed
     assert Order.objects.count() == 60

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "imports",
     "notifications",
     "documents",
+    "demo",
 ]
 
 MIDDLEWARE = [
