@@ -7,7 +7,7 @@ command and the benchmark, and lets tests build documents without a database.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -51,6 +51,11 @@ class InvoiceLine:
     igst: Decimal = ZERO
     cess_rate: Decimal = ZERO
     cess: Decimal = ZERO
+
+    @classmethod
+    def of(cls, line: object) -> InvoiceLine:
+        """From any line with these attribute names (a `gst.tax` line, a stored line)."""
+        return cls(**{f.name: getattr(line, f.name) for f in fields(cls) if hasattr(line, f.name)})
 
 
 @dataclass(frozen=True, slots=True)

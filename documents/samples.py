@@ -70,23 +70,6 @@ def sample_party(index: int) -> Party:
     )
 
 
-def _line(line) -> InvoiceLine:
-    return InvoiceLine(
-        description=line.description,
-        hsn=line.hsn,
-        quantity=line.quantity,
-        unit_price=line.unit_price,
-        taxable_value=line.taxable_value,
-        total=line.total,
-        cgst_rate=line.cgst_rate,
-        cgst=line.cgst,
-        sgst_rate=line.sgst_rate,
-        sgst=line.sgst,
-        igst_rate=line.igst_rate,
-        igst=line.igst,
-    )
-
-
 def sample_invoice(index: int, *, credit_note: bool = False, lines: int = 3) -> InvoiceDoc:
     """Invoice `index`: 1 to `lines` lines, intra-state for Karnataka buyers, else IGST."""
     buyer = sample_party(index)
@@ -115,7 +98,7 @@ def sample_invoice(index: int, *, credit_note: bool = False, lines: int = 3) -> 
         ship_to=buyer,
         place_of_supply=buyer.state,
         place_of_supply_code=buyer.state_code,
-        lines=tuple(_line(line) for line in taxed.lines),
+        lines=tuple(InvoiceLine.of(line) for line in taxed.lines),
         hsn_summary=tuple(
             TaxSummaryRow(r.hsn, r.taxable, r.rate, r.cgst, r.sgst, r.igst, r.cess)
             for r in taxed.hsn_summary

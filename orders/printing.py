@@ -99,27 +99,6 @@ def _party(data: dict) -> Party:
     )
 
 
-def _line_doc(line: InvoiceLine) -> LineDoc:
-    return LineDoc(
-        description=line.description,
-        hsn=line.hsn,
-        quantity=line.quantity,
-        unit=line.unit,
-        unit_price=line.unit_price,
-        discount=line.discount,
-        taxable_value=line.taxable_value,
-        total=line.total,
-        cgst_rate=line.cgst_rate,
-        cgst=line.cgst,
-        sgst_rate=line.sgst_rate,
-        sgst=line.sgst,
-        igst_rate=line.igst_rate,
-        igst=line.igst,
-        cess_rate=line.cess_rate,
-        cess=line.cess,
-    )
-
-
 def _hsn_rows(lines: Sequence[InvoiceLine]) -> tuple[TaxSummaryRow, ...]:
     return tuple(
         TaxSummaryRow(r.hsn, r.taxable, r.rate, r.cgst, r.sgst, r.igst, r.cess)
@@ -153,7 +132,7 @@ def invoice_doc(invoice: Invoice, lines: Sequence[InvoiceLine]) -> InvoiceDoc:
         ship_to=_party(parts["ship_to"]),
         place_of_supply=STATES.get(place, parts["ship_to"].get("state", "")),
         place_of_supply_code=place,
-        lines=tuple(_line_doc(line) for line in lines),
+        lines=tuple(LineDoc.of(line) for line in lines),
         hsn_summary=_hsn_rows(lines),
         totals=InvoiceTotals(
             taxable=invoice.taxable_amount,
