@@ -242,7 +242,7 @@ class PutawayAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin
 
     @admin.action(description="Complete (choose shelf and good/bad)…", permissions=["complete"])
     def complete(self, request, queryset):
-        from orders.admin.returns import form_step
+        from orders.admin.returns.common import form_step
 
         pending = queryset.filter(status=PutawayStatus.CREATED)
         items = list(
@@ -305,7 +305,7 @@ class PutawayAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin
 
     @admin.action(description="Discard (units written off)…", permissions=["discard"])
     def discard(self, request, queryset):
-        from orders.admin.returns import form_step
+        from orders.admin.returns.common import form_step
 
         form, page = form_step(
             self,

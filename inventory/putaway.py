@@ -385,13 +385,13 @@ def _finish_returns(putaways: list[Putaway], *, actor: Actor) -> list:
     courier = [p for p in putaways if p.putaway_type == PutawayType.PUTAWAY_COURIER_RETURNED_ITEMS]
     if not courier:
         return []
-    from orders.services.returns import returns_after_putaway
+    from orders.services.returns.courier import returns_after_putaway
 
     return returns_after_putaway(courier, actor=actor)
 
 
 def _allocate_after_commit(order_ids, sku_ids, actor: Actor) -> None:
     if order_ids or sku_ids:
-        from orders.services.returns import allocate_after_commit
+        from orders.services.returns.common import allocate_after_commit
 
         allocate_after_commit(order_ids=order_ids, sku_ids=sku_ids, actor=actor)

@@ -5,4 +5,5 @@ records, offers bulk actions guarded by the role permissions, and reports per ob
 done and what was refused and why.
 """
 
-from . import orders, returns, shipments, warehouse  # noqa: F401  (registers the ModelAdmins)
+from . import orders, shipments, warehouse  # noqa: F401  (registers the ModelAdmins)
+from .returns import courier, pickups  # noqa: F401  (return manifests, reverse pickups)

@@ -12,7 +12,7 @@ from uniware.core.admin_utils import Table, changelist_url, link, status_badge
 from uniware.core.models import StateChange
 
 from .. import selectors
-from ..models import Invoice, Manifest, Order, OrderItem, Picklist, Shipment
+from ..models import Invoice, Manifest, OrderItem, Picklist, Shipment
 
 
 def when(value) -> str:
@@ -163,15 +163,6 @@ def invoice_lines_table(invoice: Invoice) -> Table:
             line.total,
         )
     return table
-
-
-def order_tables(order: Order) -> list[Table]:
-    more = changelist_url(StateChange, order__id__exact=order.pk)
-    return [
-        units_by_line_table(selectors.order_units(order)),
-        shipments_table(selectors.order_shipments(order)),
-        history_table(selectors.order_history(order), more_url=more),
-    ]
 
 
 def shipment_tables(shipment: Shipment) -> list[Table]:

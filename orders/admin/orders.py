@@ -4,6 +4,11 @@ Orders are created through `order_create` (a custom add form) and moved on only 
 actions that call services; statuses are never edited by hand. The changelist stays fast on
 millions of orders: exact indexed search, fixed filter choices, no COUNT(*) (see
 `uniware.core.admin_utils`).
+
+The order page is declared in `OrderAdmin`, whole: its bulk actions (its own, and those
+written with their services: cancellation, returns, the channel's status sync), which of
+them are buttons on the page and when, the permissions they name, and the sections below
+the form, top to bottom. The units list (`OrderItemAdmin`) declares its actions the same way.
 """
 
 from __future__ import annotations
@@ -14,33 +19,45 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from channels.admin_actions import sync_status_from_channel
 from inventory.models import Facility
+from notifications.admin import order_notifications_tables
 from uniware.core.admin_utils import (
     DOMAIN_ERRORS,
     FastChangeListMixin,
     NoDeleteMixin,
     ObjectActionsMixin,
     SaveChangedFieldsMixin,
+    Table,
+    changelist_url,
     error_text,
     recent_filter,
     report_outcome,
     run_action,
     status_badge,
 )
+from uniware.core.models import StateChange
 from uniware.core.results import Outcome
 
 from .. import selectors
 from ..models import Order, OrderItem, OrderStatus, Shipment
 from ..services import allocate_units, order_accept, order_create, orders_hold, orders_unhold
-from .common import order_tables
+from .cancellation import cancel_orders, cancel_units, order_can_be_cancelled
+from .common import history_table, shipments_table, units_by_line_table
 from .forms import OrderAddForm
-from .returns import OrderReturnsMixin, UnitReturnsMixin, order_return_tables
+from .returns.courier import mark_orders_returned, order_has_markable_returns
+from .returns.follow_ups import replace_units, reship_units
+from .returns.pickups import (
+    create_order_reverse_pickup,
+    create_unit_reverse_pickup,
+    order_has_returnable_units,
+)
+from .returns.tables import order_return_tables
 
 OPEN = [OrderStatus.PENDING_VERIFICATION, OrderStatus.CREATED, OrderStatus.PROCESSING]
 
@@ -100,9 +117,24 @@ def _allocation_outcome(before: list[tuple[int, str, str, bool]], result) -> Out
     return outcome
 
 
+# --- The sections of the order page: (order, request) -> its tables ---------------------------
+
+
+def units_section(order: Order, request: HttpRequest) -> list[Table]:
+    return [units_by_line_table(selectors.order_units(order))]
+
+
+def shipments_section(order: Order, request: HttpRequest) -> list[Table]:
+    return [shipments_table(selectors.order_shipments(order))]
+
+
+def history_section(order: Order, request: HttpRequest) -> list[Table]:
+    more = changelist_url(StateChange, order__id__exact=order.pk)
+    return [history_table(selectors.order_history(order), more_url=more)]
+
+
 @admin.register(Order)
 class OrderAdmin(
-    OrderReturnsMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
     SaveChangedFieldsMixin,
@@ -134,14 +166,35 @@ class OrderAdmin(
     )
     change_form_template = "admin/uniware/change_form.html"
     add_form_template = "admin/orders/order/add_form.html"
-    actions = ["allocate", "hold", "unhold", "accept", sync_status_from_channel]
-    actions += OrderReturnsMixin.return_actions  # cancel, mark returned, reverse pickup
+    # The bulk actions, in the order of the action bar.
+    actions = [
+        "allocate",
+        "hold",
+        "unhold",
+        "accept",
+        sync_status_from_channel,  # channels.admin_actions
+        cancel_orders,  # orders.admin.cancellation
+        mark_orders_returned,  # orders.admin.returns.courier
+        create_order_reverse_pickup,  # orders.admin.returns.pickups
+    ]
+    # Those that are buttons on the order page: the statuses or test that show each.
     object_actions = {
         "accept": [OrderStatus.PENDING_VERIFICATION],
         "allocate": lambda o: not o.on_hold and o.status in OPEN[1:],
         "hold": lambda o: not o.on_hold and o.status in OPEN,
         "unhold": lambda o: o.on_hold,
+        "cancel_orders": order_can_be_cancelled,
+        "mark_orders_returned": order_has_markable_returns,
+        "create_order_reverse_pickup": order_has_returnable_units,
     }
+    # The tables below the form, top to bottom (a section without rows may show none).
+    sections = [
+        units_section,
+        shipments_section,
+        order_return_tables,  # returns, units on putaways, follow-up orders
+        history_section,
+        order_notifications_tables,  # what its channel was told
+    ]
     fieldsets = [
         (
             None,
@@ -199,11 +252,9 @@ class OrderAdmin(
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            tables = order_tables(obj)  # units, shipments, history: returns before history
-            context["related_tables"] = [*tables[:-1], *order_return_tables(obj), tables[-1]]
-            from notifications.admin import order_notifications_tables  # what its channel heard
-
-            context["related_tables"] += order_notifications_tables(obj, request)
+            context["related_tables"] = [
+                table for section in self.sections for table in section(obj, request)
+            ]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     # --- Adding: through the service ----------------------------------------------------
@@ -245,7 +296,7 @@ class OrderAdmin(
         }
         return TemplateResponse(request, self.add_form_template, context)
 
-    # --- Actions -------------------------------------------------------------------------
+    # --- Actions: the permissions they name, then this module's own ----------------------
 
     def has_allocate_permission(self, request) -> bool:
         return request.user.has_perm("orders.allocate_order")
@@ -258,6 +309,15 @@ class OrderAdmin(
 
     def has_accept_permission(self, request) -> bool:
         return request.user.has_perm("orders.accept_order")
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    def has_return_permission(self, request) -> bool:
+        return request.user.has_perm("orders.return_shipment")
+
+    def has_reversepickup_permission(self, request) -> bool:
+        return request.user.has_perm("orders.add_reversepickup")
 
     @admin.action(description="Allocate stock to the selected orders", permissions=["allocate"])
     def allocate(self, request, queryset):
@@ -318,9 +378,17 @@ def _flatten(fields):
 
 
 @admin.register(OrderItem)
-class OrderItemAdmin(UnitReturnsMixin, FastChangeListMixin, admin.ModelAdmin):
+class OrderItemAdmin(FastChangeListMixin, admin.ModelAdmin):
     """Units, for finding them across orders (unfulfillable, not serviceable ...). Units are
-    created with their order and changed only by services: this page is read-only."""
+    created with their order and changed only by services: this page is read-only but for
+    its bulk actions."""
+
+    actions = [
+        cancel_units,  # orders.admin.cancellation
+        reship_units,  # orders.admin.returns.follow_ups
+        replace_units,  # orders.admin.returns.follow_ups
+        create_unit_reverse_pickup,  # orders.admin.returns.pickups
+    ]
 
     list_display = [
         "code",
@@ -374,6 +442,18 @@ class OrderItemAdmin(UnitReturnsMixin, FastChangeListMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: OrderItem):
         return status_badge(obj.status)
+
+    def has_cancel_permission(self, request) -> bool:
+        return request.user.has_perm("orders.cancel_order")
+
+    def has_reship_permission(self, request) -> bool:
+        return request.user.has_perm("orders.reship_orderitem")
+
+    def has_replace_permission(self, request) -> bool:
+        return request.user.has_perm("orders.replace_orderitem")
+
+    def has_reversepickup_permission(self, request) -> bool:
+        return request.user.has_perm("orders.add_reversepickup")
 
     def get_search_results(self, request, queryset, search_term):
         if not search_term.strip():

@@ -48,7 +48,7 @@ from ..services import (
 )
 from .common import invoice_lines_table, shipment_tables
 from .printing import InvoicePrintingMixin, ShipmentPrintingMixin
-from .returns import ShipmentReturnsMixin
+from .returns.courier import ShipmentReturnsMixin
 
 SS = ShipmentStatus
 # Until the label is printed staff may correct provider and tracking number (third-party
@@ -151,6 +151,7 @@ class ShipmentAdmin(
         "split": [SS.CREATED, SS.LOCATION_NOT_SERVICEABLE],
         "confirm_repacked": lambda shipment: bool(shipment.repack_reason),
     }
+    object_actions |= ShipmentReturnsMixin.return_buttons  # expect, receive, mark returned
 
     def has_add_permission(self, request) -> bool:
         return False  # allocation creates shipments

@@ -34,20 +34,21 @@ from .orders import (
     orders_unhold,
 )
 from .repacking import shipments_repacked
-from .returns import (
+from .returns.courier import (
     return_manifest_add_shipments,
     return_manifest_close,
     return_manifest_create,
+    shipments_expect_return,
+    shipments_mark_returned,
+    shipments_receive_return,
+)
+from .returns.follow_ups import units_replace, units_reship
+from .returns.pickups import (
     reverse_pickup_allocate_courier,
     reverse_pickup_create,
     reverse_pickups_cancel,
     reverse_pickups_complete,
     reverse_pickups_mark_not_received,
-    shipments_expect_return,
-    shipments_mark_returned,
-    shipments_receive_return,
-    units_replace,
-    units_reship,
 )
 from .serviceability import shipments_recheck_serviceability
 from .shipments import shipment_split, shipments_merge

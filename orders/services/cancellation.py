@@ -56,7 +56,7 @@ from .fulfilment import _close_finished_picklists, _lock_open_picklists
 from .invoicing import issue_credit_notes
 from .orders import orders_refresh_status
 from .repacking import wait_for_repacking
-from .returns import (
+from .returns.common import (
     RETURN_PATH,
     allocate_after_commit,
     missing_sequences,

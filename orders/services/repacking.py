@@ -35,7 +35,7 @@ from uniware.core.results import Outcome
 from ..locks import lock_shipments
 from ..models import CURRENT_SALE, Invoice, OrderItem, OrderItemStatus, Shipment, ShipmentStatus
 from .invoicing import invoice_problems, issue_credit_notes, issue_sale_invoices
-from .returns import missing_sequences
+from .returns.common import missing_sequences
 
 S, SS = OrderItemStatus, ShipmentStatus
 PACKED_OR_LATER = (SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED)
