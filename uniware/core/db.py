@@ -1,10 +1,22 @@
-"""Set-based writes that Django's ORM does slowly.
+"""Set-based writes that Django's ORM does slowly, and the contract they come with.
 
 `bulk_set` writes a different value per row with one statement per batch
 (`UPDATE ... FROM (VALUES ...)` on PostgreSQL), where `bulk_update`'s CASE expressions spend
 most of their time building SQL (see shared performance notes: ~4,500 rows/s against ~40,000).
 `build` and `insert_new` create new rows about ten times faster than `Model(**kwargs)` and
-`bulk_create` (COPY on PostgreSQL), for the paths that create orders by the thousand.
+`bulk_create` (COPY on PostgreSQL), for the paths that create orders by the thousand;
+`add_per_row` moves counters and `copy_rows` appends log rows (audit, stock ledger, delivery
+attempts) the same way.
+
+The contract. `build` makes instances without `Model.__init__`, and the writes go past
+`save()`, so Django's `pre_init`/`post_init` and `pre_save`/`post_save` signals are never
+sent for these rows (as for `bulk_create` and `QuerySet.update`, but here on the hot paths
+of whole domains). Work that must follow a change of these models therefore belongs in the
+service that makes the change (as the audit trail, the stock ledger and the outbox do), never
+in a receiver, which would silently miss most changes. `FAST_WRITE_MODELS` lists every model
+written this way: the fast paths refuse any other (so the list stays complete), and
+tests/test_db_contract.py fails when a receiver of those four signals is connected to one
+(`contract_violations`), except the few listed with the reason they are harmless.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from django.apps import apps
 from django.db import connection, models
 from django.db.models import signals
 from django.db.models.base import ModelState
@@ -23,11 +36,67 @@ M = TypeVar("M", bound=models.Model)
 
 BATCH = 2000
 
+# Every model the fast paths below write, with the receivers of SKIPPED_SIGNALS it may have
+# and why they are harmless; the writers, for whoever changes one.
+FAST_WRITE_MODELS: dict[str, tuple[str, ...]] = {
+    # orders_create (build, insert_new); return orders (bulk_set)
+    "orders.Order": (),
+    # orders_create (build, insert_new); allocation, channel dispatch, shipment split and
+    # merge, serviceability, returns (bulk_set)
+    "orders.OrderItem": (),
+    # allocation (build, insert_new); fulfilment, repacking, channel dispatch (bulk_set)
+    "orders.Shipment": (),
+    # stock moves of allocation, dispatch, putaway, imports (add_per_row). Its receiver writes
+    # the opening ledger row of a stock row *created* with stock: the fast paths never create
+    # one, and every move they make writes its own ledger rows.
+    "inventory.Inventory": ("inventory.ledger._opening_on_create",),
+    "inventory.PutawayItem": (),  # putaway (bulk_set)
+    "inventory.StockMovement": (),  # the stock ledger (copy_rows)
+    "core.StateChange": (),  # the audit trail of state changes (copy_rows)
+    "notifications.NotificationAttempt": (),  # outbox delivery (copy_rows)
+}
+SKIPPED_SIGNALS = ("pre_init", "post_init", "pre_save", "post_save")
+_listed: set[type[models.Model]] = set()
+_by_table: dict[str, type[models.Model]] = {}
+
+
+def require_listed(model: type[models.Model]) -> None:
+    """Refuse a model that is not in FAST_WRITE_MODELS (its receivers would be skipped
+    unchecked)."""
+    if model in _listed:
+        return
+    if model._meta.label not in FAST_WRITE_MODELS:
+        raise TypeError(
+            f"{model._meta.label} is not in uniware.core.db.FAST_WRITE_MODELS: list it there "
+            "before writing it with the fast paths (see the module docstring)"
+        )
+    _listed.add(model)
+
+
+def contract_violations() -> list[str]:
+    """The receivers of SKIPPED_SIGNALS connected to a listed model (directly or to every
+    sender) and not listed as harmless, as "label: signal receiver". Needs the app registry
+    ready (receivers are connected in the apps' ready())."""
+    found = []
+    for label, allowed in FAST_WRITE_MODELS.items():
+        model = apps.get_model(label)
+        for name in SKIPPED_SIGNALS:
+            signal = getattr(signals, name)
+            if not signal.has_listeners(model):
+                continue
+            sync, async_ = signal._live_receivers(model)  # Django offers no public listing
+            for receiver in [*sync, *async_]:
+                where = f"{receiver.__module__}.{getattr(receiver, '__qualname__', receiver)}"
+                if where not in allowed:
+                    found.append(f"{label}: {name} {where}")
+    return found
+
 
 def bulk_set(model: type[models.Model], objs: Sequence[models.Model], fields: Sequence[str]) -> int:
     """Write `fields` of every object in `objs` (already set in memory)."""
     if not objs:
         return 0
+    require_listed(model)
     if connection.vendor != "postgresql":
         return model._default_manager.bulk_update(objs, fields, batch_size=500)
     meta = model._meta
@@ -82,7 +151,6 @@ class _Blueprint:
             else:
                 self.fixed[f.attname] = f.get_default()
         self.relations = {f.name for f in model._meta.concrete_fields if f.is_relation}
-        self.plain = not signals.post_init.has_listeners(model)
 
 
 _blueprints: dict[type[models.Model], _Blueprint] = {}
@@ -90,13 +158,12 @@ _blueprints: dict[type[models.Model], _Blueprint] = {}
 
 def build(model: type[M], **values) -> M:
     """A new, unsaved instance, as `model(**values)` makes it (defaults for the rest), without
-    Model.__init__'s per-keyword work. `values` are attribute names (`order_id`, or `order`
-    for a related object). Falls back to the constructor when post_init has receivers."""
+    Model.__init__'s per-keyword work (and its pre_init/post_init signals). `values` are
+    attribute names (`order_id`, or `order` for a related object)."""
     blueprint = _blueprints.get(model)
     if blueprint is None:
+        require_listed(model)
         blueprint = _blueprints[model] = _Blueprint(model)
-    if not blueprint.plain:
-        return model(**values)
     obj = model.__new__(model)
     obj._state = ModelState()
     state = obj.__dict__
@@ -136,6 +203,7 @@ def insert_new(model: type[models.Model], objs: Sequence[models.Model], *, now=N
     arrive as Django's IntegrityError, as from bulk_create."""
     if not objs:
         return
+    require_listed(model)
     now = now or timezone.now()
     meta = model._meta
     fields = meta.concrete_fields
@@ -220,6 +288,7 @@ def add_per_row(
     (`unnest`), which stays fast for thousands of rows where a CASE per row does not."""
     if not counts:
         return 0
+    require_listed(model)
     op = "+" if sign > 0 else "-"
     if connection.vendor != "postgresql":
         delta = models.Case(
@@ -263,6 +332,11 @@ def copy_rows(
     """COPY rows into a table in PostgreSQL's binary format: nothing to format or parse as
     text on either side (about 25 % faster than text COPY for audit rows). Errors arrive as
     Django's (IntegrityError ...)."""
+    if not _by_table:
+        _by_table.update({m._meta.db_table: m for m in apps.get_models()})
+    if table not in _by_table:
+        raise TypeError(f"copy_rows: no model has the table {table!r}")
+    require_listed(_by_table[table])
     qn = connection.ops.quote_name
     sql = f"COPY {qn(table)} ({', '.join(qn(c) for c in columns)}) FROM STDIN (FORMAT BINARY)"
     with (
