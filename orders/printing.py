@@ -63,6 +63,8 @@ from .models import (
 )
 from .services.invoicing import seller_party, ship_to_party
 
+BATCH = 100  # invoices read, rendered and merged at a time
+
 
 class NotPrintable(Exception):
     """Some of the selected records cannot be printed; the message names them and why."""
@@ -167,18 +169,24 @@ def invoice_docs(invoice_ids: Iterable[int]) -> list[InvoiceDoc]:
 
 
 def invoices_pdf(invoice_ids: Iterable[int]) -> bytes:
-    """One PDF of these invoices; each rendered at most once ever (stored at first print)."""
+    """One PDF of these invoices; each rendered at most once ever (stored at first print).
+
+    BATCH invoices at a time (a fixed number of queries each), merged into one part before
+    the next batch is read, so memory holds one batch's files, not the selection's."""
     ids = list(dict.fromkeys(invoice_ids))
     if not ids:
         raise NotPrintable("no invoice selected")
-    stored = dict(
-        InvoiceDocument.objects.filter(invoice_id__in=ids).values_list("invoice_id", "pdf")
-    )
-    missing = [pk for pk in ids if pk not in stored]
-    if missing:
-        stored.update(_render_and_store(missing))
-    parts = [bytes(stored[pk]) for pk in ids]
-    return parts[0] if len(parts) == 1 else merge_pdfs(parts)
+    parts = []
+    for start in range(0, len(ids), BATCH):
+        batch = ids[start : start + BATCH]
+        stored = dict(
+            InvoiceDocument.objects.filter(invoice_id__in=batch).values_list("invoice_id", "pdf")
+        )
+        missing = [pk for pk in batch if pk not in stored]
+        if missing:
+            stored.update(_render_and_store(missing))
+        parts.append(merge_pdfs([bytes(stored[pk]) for pk in batch]))
+    return merge_pdfs(parts)
 
 
 def _render_and_store(invoice_ids: list[int]) -> dict[int, bytes]:
