@@ -40,7 +40,6 @@ from uniware.core.admin_utils import status_badge
 from . import services
 from .access import may_see_job, visible_jobs
 from .exporters import EXPORTS, changelist_queryset, rows_of
-from .importers import COLUMNS
 from .models import (
     PRINT_KINDS,
     TABLE_FORMATS,
@@ -51,6 +50,7 @@ from .models import (
     ImportKind,
     JobStatus,
 )
+from .resources import COLUMNS
 from .retention import retention_days
 from .uploads import upload_view
 from .writers import csv_chunks, xlsx_write

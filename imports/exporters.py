@@ -9,7 +9,7 @@ flat and the rows start flowing at once.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.contrib import admin
@@ -22,6 +22,7 @@ from orders.models import CURRENT_SALE, Invoice, Order, OrderItem, Shipment
 
 from .models import ExportKind
 from .resources import (
+    ORDER_LEVEL,
     InventoryResource,
     OrderLineResource,
     ServiceabilityResource,
@@ -83,30 +84,65 @@ def _statuses(statuses: list[str]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items())
 
 
-ORDER_FIELDS = [
+# An order's values: those of the file's order columns (each column's attribute is an Order
+# field), and those of the export-only columns read from the order itself.
+ORDER_VALUES = [
     "pk",
-    "code",
     "channel__code",
-    "channel_order_id",
-    "order_date",
-    "payment_method",
+    *(c.attribute for c in ORDER_LEVEL if c.name != "channel"),
+    "code",
     "status",
     "on_hold",
-    "customer_name",
-    "customer_phone",
-    "customer_email",
-    "ship_address_line1",
-    "ship_address_line2",
-    "ship_city",
-    "ship_state",
-    "ship_pincode",
-    "ship_country",
     "created_at",
 ]
 
 
 def order_line_rows(ids: list[int]) -> Iterator[dict]:
-    orders = Order.objects.filter(pk__in=ids).order_by("pk").values(*ORDER_FIELDS)
+    """One row per order line: the order's values, the line's, and what became of its units
+    (keys: the resource's attributes)."""
+    orders = Order.objects.filter(pk__in=ids).order_by("pk").values(*ORDER_VALUES)
+    lines = _order_lines(ids)
+    shipments = {
+        row[0]: row
+        for row in Shipment.objects.filter(order_id__in=ids).values_list(
+            "pk",
+            "code",
+            "status",
+            "tracking_number",
+            "shipping_provider__code",
+            "dispatched_at",
+            "delivered_at",
+        )
+    }
+    invoices = _sale_invoices(list(shipments))
+    for order in orders:
+        order["channel"] = order.pop("channel__code")
+        for line_id, members in lines.get(order["pk"], {}).items():
+            sku, price, shipping = members[0][0], members[0][1], members[0][2]
+            line_shipments = [shipments[m[5]] for m in members if m[5] in shipments]
+            dispatched = [s[5] for s in line_shipments if s[5]]
+            delivered = [s[6] for s in line_shipments if s[6]]
+            yield {
+                **order,
+                "channel_order_item_id": line_id,
+                "sku": sku,
+                "quantity": len(members),
+                "selling_price": price,
+                "shipping_charges": shipping,
+                "line_status": _statuses([m[3] for m in members]),
+                "facility": _joined(m[4] for m in members),
+                "shipments": _joined(s[1] for s in line_shipments),
+                "shipment_status": _joined(s[2] for s in line_shipments),
+                "invoice_numbers": _joined(invoices.get(s[0]) for s in line_shipments),
+                "tracking_numbers": _joined(s[3] for s in line_shipments),
+                "shipping_provider": _joined(s[4] for s in line_shipments),
+                "dispatched_at": max(dispatched) if dispatched else None,
+                "delivered_at": max(delivered) if delivered else None,
+            }
+
+
+def _order_lines(ids: list[int]) -> dict[int, dict[str, list]]:
+    """Order id -> channel line id -> its units (SKU, prices, status, facility, shipment)."""
     units = (
         OrderItem.objects.filter(order_id__in=ids)
         .order_by("order_id", "pk")
@@ -124,48 +160,7 @@ def order_line_rows(ids: list[int]) -> Iterator[dict]:
     lines: dict[int, dict[str, list]] = defaultdict(dict)
     for order_id, line_id, *rest in units:
         lines[order_id].setdefault(line_id, []).append(rest)
-    shipments = {
-        row[0]: row
-        for row in Shipment.objects.filter(order_id__in=ids).values_list(
-            "pk",
-            "code",
-            "status",
-            "tracking_number",
-            "shipping_provider__code",
-            "dispatched_at",
-            "delivered_at",
-        )
-    }
-    invoices = _sale_invoices(list(shipments))
-    for order in orders:
-        base = {
-            "channel": order["channel__code"],
-            "order_code": order["code"],
-            "order_status": order["status"],
-            **{k: order[k] for k in ORDER_FIELDS if "__" not in k and k != "pk"},
-        }
-        for line_id, members in lines.get(order["pk"], {}).items():
-            sku, price, shipping = members[0][0], members[0][1], members[0][2]
-            line_shipments = [shipments[m[5]] for m in members if m[5] in shipments]
-            dispatched = [s[5] for s in line_shipments if s[5]]
-            delivered = [s[6] for s in line_shipments if s[6]]
-            yield {
-                **base,
-                "channel_line_id": line_id,
-                "sku": sku,
-                "quantity": len(members),
-                "selling_price": price,
-                "shipping_charges": shipping,
-                "line_status": _statuses([m[3] for m in members]),
-                "facility": _joined(m[4] for m in members),
-                "shipments": _joined(s[1] for s in line_shipments),
-                "shipment_status": _joined(s[2] for s in line_shipments),
-                "invoice_numbers": _joined(invoices.get(s[0]) for s in line_shipments),
-                "tracking_numbers": _joined(s[3] for s in line_shipments),
-                "shipping_provider": _joined(s[4] for s in line_shipments),
-                "dispatched_at": max(dispatched) if dispatched else None,
-                "delivered_at": max(delivered) if delivered else None,
-            }
+    return lines
 
 
 UNIT_FIELDS = {
@@ -197,9 +192,8 @@ UNIT_FIELDS = {
 def unit_rows(ids: list[int]) -> Iterator[dict]:
     rows = list(OrderItem.objects.filter(pk__in=ids).order_by("pk").values(*UNIT_FIELDS.values()))
     invoices = _sale_invoices({r["shipment_id"] for r in rows if r["shipment_id"]})
-    for row in rows:
-        out = {name: row[source] for name, source in UNIT_FIELDS.items()}
-        out["invoice_number"] = invoices.get(row["shipment_id"], "")
+    for out in _renamed(rows, UNIT_FIELDS):
+        out["invoice_number"] = invoices.get(out["shipment_id"], "")
         yield out
 
 
@@ -217,13 +211,12 @@ SHIPMENT_FIELDS = {
     "created_at": "created_at",
     "dispatched_at": "dispatched_at",
     "delivered_at": "delivered_at",
+    "pk": "pk",
 }
 
 
 def shipment_rows(ids: list[int]) -> Iterator[dict]:
-    rows = (
-        Shipment.objects.filter(pk__in=ids).order_by("pk").values("pk", *SHIPMENT_FIELDS.values())
-    )
+    rows = Shipment.objects.filter(pk__in=ids).order_by("pk").values(*SHIPMENT_FIELDS.values())
     invoices: dict[int, list[str]] = defaultdict(list)
     for shipment_id, code in (
         Invoice.objects.filter(shipment_id__in=ids)
@@ -237,53 +230,47 @@ def shipment_rows(ids: list[int]) -> Iterator[dict]:
         .values_list("shipment_id")
         .annotate(n=Count("pk"))
     )
-    for row in rows:
-        out = {name: row[source] for name, source in SHIPMENT_FIELDS.items()}
-        out["invoice_numbers"] = ", ".join(invoices.get(row["pk"], []))
-        out["units"] = units.get(row["pk"], 0)
+    for out in _renamed(rows, SHIPMENT_FIELDS):
+        out["invoice_numbers"] = ", ".join(invoices.get(out["pk"], []))
+        out["units"] = units.get(out["pk"], 0)
         yield out
 
 
+INVENTORY_FIELDS = {
+    "facility": "facility__code",
+    "shelf": "shelf__code",
+    "sku": "sku__code",
+    "quantity": "quantity",
+    "inventory_type": "inventory_type",
+    "blocked_quantity": "blocked_quantity",
+    "updated_at": "updated_at",
+}
+
+
 def inventory_rows(ids: list[int]) -> Iterator[dict]:
-    rows = (
-        Inventory.objects.filter(pk__in=ids)
-        .order_by("pk")
-        .values(
-            "facility__code",
-            "shelf__code",
-            "sku__code",
-            "quantity",
-            "inventory_type",
-            "blocked_quantity",
-            "updated_at",
-        )
-    )
-    for row in rows:
-        yield {
-            "facility": row["facility__code"],
-            "shelf": row["shelf__code"],
-            "sku": row["sku__code"],
-            "quantity": row["quantity"],
-            "inventory_type": row["inventory_type"],
-            "blocked_quantity": row["blocked_quantity"],
-            "available": row["quantity"] - row["blocked_quantity"],
-            "updated_at": row["updated_at"],
-        }
+    rows = Inventory.objects.filter(pk__in=ids).order_by("pk").values(*INVENTORY_FIELDS.values())
+    for out in _renamed(rows, INVENTORY_FIELDS):
+        out["available"] = out["quantity"] - out["blocked_quantity"]
+        yield out
+
+
+SERVICEABILITY_FIELDS = {
+    "pincode": "pincode",
+    "payment_method": "payment_method",
+    "shipping_provider": "shipping_provider__code",
+    "priority": "priority",
+}
 
 
 def serviceability_rows(ids: list[int]) -> Iterator[dict]:
-    rows = (
-        Serviceability.objects.filter(pk__in=ids)
-        .order_by("pk")
-        .values("pincode", "payment_method", "shipping_provider__code", "priority")
-    )
+    rows = Serviceability.objects.filter(pk__in=ids).order_by("pk")
+    yield from _renamed(rows.values(*SERVICEABILITY_FIELDS.values()), SERVICEABILITY_FIELDS)
+
+
+def _renamed(rows: Iterable[dict], fields: dict[str, str]) -> Iterator[dict]:
+    """Rows of `values()` keyed by the export's columns (`fields`: column -> lookup)."""
     for row in rows:
-        yield {
-            "pincode": row["pincode"],
-            "payment_method": row["payment_method"],
-            "shipping_provider": row["shipping_provider__code"],
-            "priority": row["priority"],
-        }
+        yield {name: row[lookup] for name, lookup in fields.items()}
 
 
 @dataclass(frozen=True)

@@ -7,23 +7,35 @@ payment methods) keep the results of recent distinct values (`lru_cache`: bounde
 results are kept; a bad value is parsed again and raises again). Fast paths take the common
 case and leave anything unusual to the general code below them, with the same outcome
 (tests/test_import_parsing_fast.py compares them).
+
+The columns of each file name their parser (`imports.resources`); `text_of`, `code_of`,
+`whole_number` and `one_of` make the parser of a column with its limits. A parser from
+`text_of` or `code_of` carries `plain`, its maximum length: both return a plain value (printable
+ASCII, starting with neither a space nor a quote, not too long) unchanged, so the importer takes
+such a value without the call (`imports.importers.base.check_cells`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 
+from gst.gstin import gstin_problem
+from uniware.core.money import MoneyError, parse_money
+
 MAX_LINE_QUANTITY = 1000  # units of one order line (each unit is a row in the database)
-MAX_MONEY = Decimal("9999999999.99")  # DecimalField(max_digits=12, decimal_places=2)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+Parser = Callable[[str], Any]  # a cell's text -> its value, or CellError
 
 
 class CellError(ValueError):
@@ -73,10 +85,36 @@ def code(value: str, *, max_length: int, what: str) -> str:
     return value
 
 
+def text_of(max_length: int, *, required: bool = False) -> Callable[[str], str]:
+    """The parser of a text column (a closure: a partial with keywords is slower)."""
+
+    def parse(value: str) -> str:
+        return text(value, max_length=max_length, required=required)
+
+    parse.plain = max_length  # type: ignore[attr-defined]
+    return parse
+
+
+def code_of(max_length: int, what: str) -> Callable[[str], str]:
+    """The parser of an identifier column."""
+
+    def parse(value: str) -> str:
+        return code(value, max_length=max_length, what=what)
+
+    parse.plain = max_length  # type: ignore[attr-defined]
+    return parse
+
+
 @lru_cache(maxsize=1024)
 def quantity(value: str) -> int:
     if not value:
         raise CellError("required value is missing")
+    return _whole(value, MAX_LINE_QUANTITY, f"is more than {MAX_LINE_QUANTITY} units on one line")
+
+
+def _whole(value: str, maximum: int, too_large: str) -> int:
+    """A whole number from 1 to `maximum` (compared before it becomes an int: "1e999999" is
+    integral too)."""
     try:
         number = Decimal(value)
     except InvalidOperation:
@@ -85,39 +123,22 @@ def quantity(value: str) -> int:
         raise CellError("is not a whole number")
     if number < 1:
         raise CellError("must be at least 1")
-    if number > MAX_LINE_QUANTITY:
-        raise CellError(f"is more than {MAX_LINE_QUANTITY} units on one line")
+    if number > maximum:
+        raise CellError(too_large)
     return int(number)
 
 
-CENT = Decimal("0.01")
-
-
 def money(value: str, *, required: bool = True) -> Decimal:
-    if not value:
-        if required:
-            raise CellError("required value is missing")
-        return Decimal("0")
-    return _amount(value)
-
-
-@lru_cache(maxsize=8192)
-def _amount(value: str) -> Decimal:
-    """A non-empty money cell (Decimals are immutable: a cached one can be shared)."""
-    cleaned = value.replace("₹", "").replace("INR", "").strip()
+    """An amount (`uniware.core.money`: the rules every amount follows)."""
     try:
-        amount = Decimal(cleaned)
-    except InvalidOperation:
-        raise CellError("is not a number (write 1299.50, without thousands separators)") from None
-    if not amount.is_finite():
-        raise CellError("is not a number")
-    if amount < 0:
-        raise CellError("is negative")
-    if amount > MAX_MONEY:
-        raise CellError("is too large")
-    if amount != amount.quantize(CENT):
-        raise CellError("has more than 2 decimals")
-    return amount.quantize(CENT)
+        return parse_money(value, required=required)
+    except MoneyError as exc:
+        raise CellError(str(exc)) from None
+
+
+def optional_money(value: str) -> Decimal:
+    """An amount whose empty cell means 0."""
+    return money(value, required=False)
 
 
 DATE_FORMATS = [
@@ -256,17 +277,16 @@ def positive_int(value: str, *, maximum: int, required: bool = True, default: in
         if required:
             raise CellError("required value is missing")
         return default
-    try:
-        number = Decimal(value)
-    except InvalidOperation:
-        raise CellError("is not a whole number") from None
-    if not number.is_finite() or number != number.to_integral_value():
-        raise CellError("is not a whole number")
-    if number < 1:
-        raise CellError("must be at least 1")
-    if number > maximum:
-        raise CellError(f"must be at most {maximum:,}")
-    return int(number)
+    return _whole(value, maximum, f"must be at most {maximum:,}")
+
+
+def whole_number(maximum: int, *, required: bool = True, default: int = 1) -> Callable[[str], int]:
+    """The parser of a column of whole numbers from 1 to `maximum`."""
+
+    def parse(value: str) -> int:
+        return positive_int(value, maximum=maximum, required=required, default=default)
+
+    return parse
 
 
 def choice(value: str, choices: dict[str, str], *, default: str | None = None) -> str:
@@ -279,3 +299,23 @@ def choice(value: str, choices: dict[str, str], *, default: str | None = None) -
     if key not in choices:
         raise CellError(f"must be one of {', '.join(sorted(set(choices.values())))}")
     return choices[key]
+
+
+def one_of(choices: dict[str, str], *, default: str | None = None) -> Callable[[str], str]:
+    """The parser of a column of `choices` (see `choice`)."""
+
+    def parse(value: str) -> str:
+        return choice(value, choices, default=default)
+
+    return parse
+
+
+def gstin(value: str) -> str:
+    """A GSTIN (`gst.gstin`), upper-cased; empty is allowed (a buyer without one)."""
+    if not value:
+        return ""
+    value = unescape(value).strip().upper()
+    problem = gstin_problem(value)
+    if problem:
+        raise CellError(f"is not a valid GSTIN: {problem}")
+    return value

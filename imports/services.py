@@ -1,6 +1,4 @@
-"""Import and export jobs, and the set-based writes imports need.
-
-The admin and the Celery tasks (`imports.tasks`) only call these functions.
+"""Import and export jobs: what the admin and the Celery tasks (`imports.tasks`) call.
 
 Import: `import_job_create` stores the upload in the default storage and queues the check;
 `import_job_check` (task) reads the whole file without writing anything and records the
@@ -8,7 +6,7 @@ preview (counts, the first errors, a sample) and the row-level report; `import_j
 queues the import (of everything, only when the file has no errors, or of the valid records
 only, when staff choose so); `import_job_run` (task) imports a batch at a time, updating the
 progress counts after each batch. Orders go through `orders.services.orders_create` (with
-allocation); stock through `stock_add_many`; serviceability through `serviceability_replace`.
+allocation); stock and serviceability through the set-based writes of `imports.bulk`.
 
 Export: `export_job_create` queues a background export of a changelist; `export_job_run`
 (task) streams the rows into a file in the default storage.
@@ -28,8 +26,7 @@ import os
 import re
 import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,17 +40,17 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from inventory.ledger import Ref, ledger_write
-from inventory.models import Inventory, InventoryType, Serviceability, Shelf, StockReason
 from uniware.core.actors import Actor
-from uniware.core.db import add_per_row, chunked
 from uniware.core.faultpoints import pause_point
 
 from .access import may_view_data
-from .importers import IMPORTERS, Reporter
+from .exporters import export_rows
+from .importers import IMPORTERS
+from .importers.reporter import Reporter
 from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
 from .recovery import max_attempts, stale_before
 from .retention import delete_import_files
+from .writers import write_export
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +159,35 @@ def _beat(model, job, **values: Any) -> None:
         raise JobLost(f"{job} was taken over by another attempt")
 
 
+class _Ending:
+    """How a job's work ended when it did not finish (see `_stops`)."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self.job: ImportJob | ExportJob | None = None  # what the task returns then
+
+
+@contextmanager
+def _stops(model: type[ImportJob] | type[ExportJob], job_id: int, what: str):
+    """Ends a job's work that raised. Taken over by another attempt: stopped, nothing to
+    return. The database went away: raised, for the reaper to resume the job. Any other
+    error: the job fails with it (`_fail`), and is returned. The exception is swallowed in
+    the first and last cases: the caller checks `stopped`."""
+    ending = _Ending()
+    try:
+        yield ending
+    except JobLost:
+        log.warning("%s: taken over by another attempt", what)
+        ending.stopped = True
+    except DATABASE_LOST:
+        log.exception("%s: database lost; the reaper resumes it", what)
+        raise
+    except Exception as exc:
+        log.exception("%s failed", what)
+        _fail(model, job_id, exc)
+        ending.stopped, ending.job = True, model.objects.get(pk=job_id)
+
+
 # --- Import ---------------------------------------------------------------------------------
 
 
@@ -210,12 +236,19 @@ def _actor(job: ImportJob | ExportJob) -> Actor:
 
 
 class _Progress:
-    """Writes processed_rows (and a few counts) and the heartbeat to the job row now and
-    then: every PROGRESS_EVERY_ROWS rows or HEARTBEAT_EVERY seconds."""
+    """Writes the heartbeat and the progress to the job row now and then: every
+    PROGRESS_EVERY_ROWS rows or HEARTBEAT_EVERY seconds. `counts` gives the other values to
+    write with `processed_rows`; `fault_point` names the crash tests' pause before a write."""
 
-    def __init__(self, job: ImportJob, report: Reporter) -> None:
-        self.job = job
-        self.report = report
+    def __init__(
+        self,
+        model: type[ImportJob] | type[ExportJob],
+        job: ImportJob | ExportJob,
+        counts: Callable[[], dict[str, int]] = dict,
+        *,
+        fault_point: str = "",
+    ) -> None:
+        self.model, self.job, self.counts, self.fault_point = model, job, counts, fault_point
         self.last = 0
         self.rows = 0
         self.written = time.monotonic()
@@ -226,16 +259,9 @@ class _Progress:
         if not force and not slow and rows - self.last < PROGRESS_EVERY_ROWS:
             return
         self.last, self.written = rows, time.monotonic()
-        r = self.report
-        pause_point("import_batch")
-        _beat(
-            ImportJob,
-            self.job,
-            processed_rows=rows,
-            created_count=r.created_count,
-            skipped_count=r.skipped_count,
-            failed_count=r.failed_count,
-        )
+        if self.fault_point:
+            pause_point(self.fault_point)
+        _beat(self.model, self.job, processed_rows=rows, **self.counts())
 
 
 @contextmanager
@@ -255,11 +281,18 @@ def _cyclic_gc_paused():
         gc.enable()
 
 
-def _pass(job: ImportJob, report_file, *, write: bool) -> Reporter:
+def _pass(job: ImportJob, *, write: bool, what: str) -> tuple[Reporter | None, _Ending]:
     """Read the job's file once: check every record, and (write=True) import the valid ones.
-    Problems go to `report_file` (CSV)."""
-    with _cyclic_gc_paused():
-        return _read(job, report_file, write=write)
+    Problems go to the row-level report, stored with the job. The report, or how the pass
+    ended when it did not finish (`_stops`; also when the job was taken over meanwhile)."""
+    with _report_file() as report_file:
+        with _stops(ImportJob, job.pk, what) as end, _cyclic_gc_paused():
+            report = _read(job, report_file, write=write)
+        if end.stopped:
+            return None, end
+        _store_report(job, report_file, "import" if write else "check")
+    end.stopped = not _still_mine(ImportJob, job)
+    return report, end
 
 
 def _read(job: ImportJob, report_file, *, write: bool) -> Reporter:
@@ -270,23 +303,28 @@ def _read(job: ImportJob, report_file, *, write: bool) -> Reporter:
     )
     for error in table.header.errors:
         report.error(error)
-    ignored = [c for c in table.header.ignored if c.strip()]
-    progress = _Progress(job, report)
+    report.ignored = [c for c in table.header.ignored if c.strip()]
+
+    def counts() -> dict[str, int]:
+        return {
+            "created_count": report.created_count,
+            "skipped_count": report.skipped_count,
+            "failed_count": report.failed_count,
+        }
+
+    progress = _Progress(ImportJob, job, counts, fault_point="import_batch")
     try:
         if write:
-            importer.run(batches, actor=_actor(job), report=report, progress=progress)
+            importer.run(batches, actor=_actor(job), report=report, progress=progress, job=job)
         else:
-            rows = 0
             for batch in batches:
                 for record in batch.records:
                     report.classify(record)
-                rows = batch.rows_done
-                progress(rows)
-            progress(rows, force=True)
+                progress(batch.rows_done)
+            progress(progress.rows, force=True)
     finally:
         batches.close()  # also when the pass stops early: the file and the reading thread
-    report.ignored = ignored  # type: ignore[attr-defined]
-    report.rows = progress.rows  # type: ignore[attr-defined]
+    report.rows = progress.rows
     return report
 
 
@@ -309,22 +347,9 @@ def import_job_check(job_id: int) -> ImportJob | None:
     job = _take(ImportJob, job_id, JobStatus.PENDING, JobStatus.VALIDATING)
     if job is None:
         return None
-    with _report_file() as report_file:
-        try:
-            report = _pass(job, report_file, write=False)
-        except JobLost:
-            log.warning("checking import %s: taken over by another attempt", job_id)
-            return None
-        except DATABASE_LOST:
-            log.exception("checking import %s: database lost; the reaper resumes it", job_id)
-            raise
-        except Exception as exc:
-            log.exception("checking import %s failed", job_id)
-            _fail(ImportJob, job_id, exc)
-            return ImportJob.objects.get(pk=job_id)
-        _store_report(job, report_file, "check")
-    if not _still_mine(ImportJob, job):
-        return None
+    report, end = _pass(job, write=False, what=f"checking import {job_id}")
+    if end.stopped:
+        return end.job
     job.total_rows = report.rows
     job.processed_rows = report.rows
     job.error_count = report.error_count
@@ -400,22 +425,9 @@ def import_job_run(job_id: int) -> ImportJob | None:
     )
     if job is None:
         return None
-    with _report_file() as report_file:
-        try:
-            report = _pass(job, report_file, write=True)
-        except JobLost:
-            log.warning("import %s: taken over by another attempt", job_id)
-            return None
-        except DATABASE_LOST:
-            log.exception("import %s: database lost; the reaper resumes it", job_id)
-            raise
-        except Exception as exc:
-            log.exception("import %s failed", job_id)
-            _fail(ImportJob, job_id, exc)
-            return ImportJob.objects.get(pk=job_id)
-        _store_report(job, report_file, "import")
-    if not _still_mine(ImportJob, job):
-        return None
+    report, end = _pass(job, write=True, what=f"import {job_id}")
+    if end.stopped:
+        return end.job
     job.processed_rows = max(report.rows, job.total_rows)
     job.error_count = report.error_count
     job.invalid_count = report.invalid_count
@@ -446,104 +458,6 @@ def _fail(model, job_id: int, exc: BaseException) -> None:
     )
 
 
-# --- Set-based writes -----------------------------------------------------------------------
-
-
-def stock_add_many(
-    entries: Iterable[tuple[int, int, str, int]], *, actor=None, job: ImportJob | None = None
-) -> list[int]:
-    """Add stock to many shelves at once: entries of (shelf id, SKU id, inventory type,
-    quantity). Missing stock rows are created; the rows are locked in primary-key order (the
-    order every service uses) and raised by one UPDATE per 2,000 rows, with one IMPORT ledger
-    row per stock row (the actor, and `job` as the reference). Units waiting for these SKUs
-    are re-allocated after commit. Returns the stock row ids."""
-    totals: Counter = Counter()
-    for shelf_id, sku_id, kind, quantity in entries:
-        if quantity <= 0:
-            raise ValueError(f"Quantity to add must be positive, not {quantity}")
-        totals[(shelf_id, sku_id, kind)] += quantity
-    if not totals:
-        return []
-    shelves = dict(
-        Shelf.objects.filter(pk__in={k[0] for k in totals}).values_list("pk", "facility_id")
-    )
-    gone = {k[0] for k in totals} - set(shelves)
-    if gone:
-        raise ValidationError(f"Shelves {sorted(gone)} no longer exist")
-    with transaction.atomic():
-
-        def existing() -> dict[tuple[int, int, str], int]:
-            rows = Inventory.objects.filter(
-                shelf_id__in={k[0] for k in totals},
-                sku_id__in={k[1] for k in totals},
-                inventory_type__in={k[2] for k in totals},
-            ).values_list("shelf_id", "sku_id", "inventory_type", "pk")
-            return {(s, k, t): pk for s, k, t, pk in rows}
-
-        found = existing()
-        missing = [key for key in totals if key not in found]
-        if missing:
-            Inventory.objects.bulk_create(
-                [
-                    Inventory(
-                        shelf_id=s, sku_id=k, inventory_type=t, facility_id=shelves[s], quantity=0
-                    )
-                    for s, k, t in missing
-                ],
-                ignore_conflicts=True,  # created meanwhile by someone else: we add to theirs
-            )
-            found = existing()
-        by_row = {found[key]: n for key, n in totals.items()}
-        ids = sorted(by_row)
-        list(Inventory.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
-        now = timezone.now()
-        for chunk in chunked(ids):
-            deltas = {pk: by_row[pk] for pk in chunk}
-            add_per_row(Inventory, deltas, ["quantity"], values={"updated_at": now})
-        ref = Ref.of(job)
-        ledger_write(
-            [(pk, by_row[pk], 0, None, ref) for pk in ids],
-            reason=StockReason.IMPORT,
-            actor=Actor.of(actor),
-            at=now,
-        )
-        good = sorted({k[1] for k in totals if k[2] == InventoryType.GOOD_INVENTORY})
-        if good:
-            transaction.on_commit(lambda: _reallocate_later(good))
-    return ids
-
-
-def _reallocate_later(sku_ids: list[int]) -> None:
-    from orders.tasks import reallocate_unfulfillable
-
-    try:
-        reallocate_unfulfillable.delay(sku_ids=sku_ids)
-    except Exception:  # broker down: the periodic re-allocation catches up
-        log.warning("could not queue re-allocation after a stock import", exc_info=True)
-
-
-def serviceability_replace(rows: Iterable[dict], *, actor=None) -> int:
-    """Replace every serviceability row with `rows` (as Uniware's upload does: send all the
-    pincodes), in one transaction, so allocation sees the old rows or the new ones, never a
-    mix or an empty table. Rows are inserted as they come (memory stays flat). Returns the
-    number of rows replaced."""
-    with transaction.atomic():
-        connection = transaction.get_connection()
-        if connection.vendor == "postgresql":  # two uploads at once: one after the other
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtext('serviceability_replace'))")
-        replaced, _ = Serviceability.objects.all().delete()
-        batch: list[Serviceability] = []
-        for row in rows:
-            batch.append(Serviceability(**row))
-            if len(batch) >= 2000:
-                Serviceability.objects.bulk_create(batch)
-                batch = []
-        if batch:
-            Serviceability.objects.bulk_create(batch)
-    return replaced
-
-
 # --- Export ---------------------------------------------------------------------------------
 
 
@@ -562,8 +476,6 @@ def export_job_create(*, kind: str, fmt: str, query: str, user, total: int) -> E
 
 def export_job_run(job_id: int) -> ExportJob | None:
     """Write the export to a file in the default storage, a chunk of records at a time."""
-    from .exporters import export_rows
-
     job = _take(ExportJob, job_id, JobStatus.QUEUED, JobStatus.RUNNING, started_at=timezone.now())
     if job is None:
         return None
@@ -571,14 +483,8 @@ def export_job_run(job_id: int) -> ExportJob | None:
         from .printing import print_job_write
 
         return print_job_write(job)
-    last = [0, time.monotonic()]
-
-    def progress(done: int) -> None:
-        if done - last[0] >= PROGRESS_EVERY_ROWS or time.monotonic() - last[1] >= HEARTBEAT_EVERY:
-            last[0], last[1] = done, time.monotonic()
-            _beat(ExportJob, job, processed_rows=done)
-
-    try:
+    progress = _Progress(ExportJob, job)
+    with _stops(ExportJob, job_id, f"export {job_id}") as end:
         header, rows, counter = export_rows(job.kind, job.created_by, job.query, progress=progress)
         with tempfile.NamedTemporaryFile(suffix=f".{job.format}") as tmp:
             written = write_export(tmp, job.format, header, rows, title=job.kind.lower())
@@ -586,16 +492,8 @@ def export_job_run(job_id: int) -> ExportJob | None:
             tmp.seek(0)
             stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
             job.file.save(f"{job.kind.lower()}-{stamp}.{job.format}", File(tmp), save=False)
-    except JobLost:
-        log.warning("export %s: taken over by another attempt", job_id)
-        return None
-    except DATABASE_LOST:
-        log.exception("export %s: database lost; the reaper resumes it", job_id)
-        raise
-    except Exception as exc:
-        log.exception("export %s failed", job_id)
-        _fail(ExportJob, job_id, exc)
-        return ExportJob.objects.get(pk=job_id)
+    if end.stopped:
+        return end.job
     if not _still_mine(ExportJob, job):
         return None
     job.written_rows = written
@@ -606,34 +504,3 @@ def export_job_run(job_id: int) -> ExportJob | None:
     job.message = f"{written:,} rows written."
     job.save()
     return job
-
-
-def write_export(out, fmt: str, header: list[str], rows: Iterable[list], *, title: str) -> int:
-    """Write rows as CSV or XLSX into a binary file; returns the rows written."""
-    from .writers import XLSX_MAX_ROWS, csv_chunks, xlsx_write
-
-    if fmt == ExportFormat.XLSX:
-
-        def capped() -> Iterable[list]:
-            for n, row in enumerate(rows, 1):
-                if n > XLSX_MAX_ROWS:
-                    raise ValidationError(
-                        f"More than {XLSX_MAX_ROWS:,} rows do not fit in one XLSX sheet: "
-                        "export CSV instead, or filter the list."
-                    )
-                yield row
-
-        return xlsx_write(out, header, capped(), title=title)
-    count = [0]
-
-    def counted() -> Iterable[list]:
-        for row in rows:
-            count[0] += 1
-            yield row
-
-    for chunk in csv_chunks(header, counted()):
-        out.write(chunk)
-    return count[0]
-
-
-ProgressCallback = Callable[[int], None]

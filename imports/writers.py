@@ -14,10 +14,13 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from .models import ExportFormat
 from .parsing import FORMULA_STARTS
 
+XLSX_MAX_ROWS = 1_048_575  # plus the header
 BOM = "\ufeff"  # lets Excel open UTF-8 CSV with the right characters
 NUMBER = re.compile(r"^[+-]?[0-9]+(\.[0-9]+)?$")  # "-5" is a number, not a formula
 
@@ -80,4 +83,27 @@ def xlsx_write(path_or_file, header: list[str], rows: Iterable[list], *, title: 
     return count
 
 
-XLSX_MAX_ROWS = 1_048_575  # plus the header
+def write_export(out, fmt: str, header: list[str], rows: Iterable[list], *, title: str) -> int:
+    """Write rows as CSV or XLSX into a binary file; returns the rows written."""
+    if fmt == ExportFormat.XLSX:
+
+        def capped() -> Iterable[list]:
+            for n, row in enumerate(rows, 1):
+                if n > XLSX_MAX_ROWS:
+                    raise ValidationError(
+                        f"More than {XLSX_MAX_ROWS:,} rows do not fit in one XLSX sheet: "
+                        "export CSV instead, or filter the list."
+                    )
+                yield row
+
+        return xlsx_write(out, header, capped(), title=title)
+    count = [0]
+
+    def counted() -> Iterable[list]:
+        for row in rows:
+            count[0] += 1
+            yield row
+
+    for chunk in csv_chunks(header, counted()):
+        out.write(chunk)
+    return count[0]

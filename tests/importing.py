@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from imports import services, tasks
-from imports.importers import ORDER_COLUMNS
 from imports.models import ImportJob
+from imports.resources import ORDER_COLUMNS
 
 ORDER_HEADER = [c.name for c in ORDER_COLUMNS]
 
@@ -35,6 +35,7 @@ def order_row(order_id: str = "FK-1", line: str = "L1", **values) -> dict:
         "state": "Karnataka",
         "pincode": "560001",
         "country": "IN",
+        "buyer_gstin": "",
     }
     row.update(values)
     return row

@@ -78,6 +78,7 @@ def make_orders(world) -> list[Order]:
             ship_address_line1="12, MG Road\nsecond floor",
             ship_city="Bengaluru",
             ship_state="Karnataka",
+            buyer_gstin="29ABCDE1234F1ZW",  # a business buyer
             lines=[
                 LineInput("OD-100-1", "TSHIRT", 2, "499.00", "20.00"),
                 LineInput("OD-100-2", "TSHIRT", 1, "99.99"),
@@ -121,6 +122,7 @@ def snapshot() -> tuple[list, list]:
             "ship_state",
             "ship_pincode",
             "ship_country",
+            "buyer_gstin",
         )
     )
     units = sorted(
@@ -156,6 +158,9 @@ def test_round_trip_export_then_import_into_an_empty_database(world, client, sal
     else:
         rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 4  # one per order line
+    assert [r["buyer_gstin"] for r in rows if r["channel_order_id"] == "OD-100"] == [
+        "29ABCDE1234F1ZW"
+    ] * 2
 
     empty_the_database()
     assert Order.objects.count() == 0

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from imports import services
-from imports.importers import ORDER_COLUMNS
 from imports.models import JobStatus
 from imports.readers import open_table, read_csv, read_xlsx
+from imports.resources import ORDER_COLUMNS
 from orders.models import Order
 
 from .factories import UserFactory

@@ -23,10 +23,12 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from imports import importers
-from imports import parsing as p
-from imports.importers import INVALID, NEW, SKIPPED, OrderImporter, Record
+from imports import parsing
+from imports.importers import orders as order_import
+from imports.importers.base import INVALID, NEW, SKIPPED, Record, check_cell, check_cells
+from imports.importers.orders import OrderImporter
 from imports.readers import RawRow, open_table
+from uniware.core.money import MAX as MAX_MONEY
 
 from .factories import ChannelFactory
 from .importing import ORDER_HEADER, csv_bytes, order_row
@@ -36,7 +38,7 @@ from .test_import_hypothesis import messy_csv
 
 
 def ref_unescape(value):
-    if len(value) > 1 and value[0] == "'" and value[1] in p.FORMULA_STARTS:
+    if len(value) > 1 and value[0] == "'" and value[1] in parsing.FORMULA_STARTS:
         return value[1:]
     return value
 
@@ -45,110 +47,114 @@ def ref_text(value, *, max_length, required=False):
     value = ref_unescape(value)
     if not value:
         if required:
-            raise p.CellError("required value is missing")
+            raise parsing.CellError("required value is missing")
         return ""
     if "\ufffd" in value:
-        raise p.CellError(
+        raise parsing.CellError(
             "has characters that could not be read (save the file as CSV UTF-8 or XLSX)"
         )
-    if p.CONTROL.search(value):
-        raise p.CellError("contains control characters")
+    if parsing.CONTROL.search(value):
+        raise parsing.CellError("contains control characters")
     if len(value) > max_length:
-        raise p.CellError(f"is {len(value):,} characters long; at most {max_length} are allowed")
+        raise parsing.CellError(
+            f"is {len(value):,} characters long; at most {max_length} are allowed"
+        )
     return value
 
 
 def ref_code(value, *, max_length, what):
     value = ref_text(value, max_length=max_length, required=True)
-    if not p.CODE_RE.match(value):
-        raise p.CellError(f"is not a valid {what}")
+    if not parsing.CODE_RE.match(value):
+        raise parsing.CellError(f"is not a valid {what}")
     return value
 
 
 def ref_quantity(value):
     if not value:
-        raise p.CellError("required value is missing")
+        raise parsing.CellError("required value is missing")
     try:
         number = Decimal(value)
     except InvalidOperation:
-        raise p.CellError("is not a whole number") from None
+        raise parsing.CellError("is not a whole number") from None
     if not number.is_finite() or number != number.to_integral_value():
-        raise p.CellError("is not a whole number")
+        raise parsing.CellError("is not a whole number")
     if number < 1:
-        raise p.CellError("must be at least 1")
-    if number > p.MAX_LINE_QUANTITY:
-        raise p.CellError(f"is more than {p.MAX_LINE_QUANTITY} units on one line")
+        raise parsing.CellError("must be at least 1")
+    if number > parsing.MAX_LINE_QUANTITY:
+        raise parsing.CellError(f"is more than {parsing.MAX_LINE_QUANTITY} units on one line")
     return int(number)
 
 
 def ref_money(value, *, required=True):
     if not value:
         if required:
-            raise p.CellError("required value is missing")
+            raise parsing.CellError("required value is missing")
         return Decimal("0")
     cleaned = value.replace("₹", "").replace("INR", "").strip()
     try:
         amount = Decimal(cleaned)
     except InvalidOperation:
-        raise p.CellError("is not a number (write 1299.50, without thousands separators)") from None
+        raise parsing.CellError(
+            "is not a number (write 1299.50, without thousands separators)"
+        ) from None
     if not amount.is_finite():
-        raise p.CellError("is not a number")
+        raise parsing.CellError("is not a number")
     if amount < 0:
-        raise p.CellError("is negative")
-    if amount > p.MAX_MONEY:
-        raise p.CellError("is too large")
+        raise parsing.CellError("is negative")
+    if amount > MAX_MONEY:
+        raise parsing.CellError("is too large")
     if amount != amount.quantize(Decimal("0.01")):
-        raise p.CellError("has more than 2 decimals")
+        raise parsing.CellError("has more than 2 decimals")
     return amount.quantize(Decimal("0.01"))
 
 
 def ref_order_date(value, *, now=None):
     if not value:
-        raise p.CellError("required value is missing")
+        raise parsing.CellError("required value is missing")
     parsed = None
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
-        for fmt in p.DATE_FORMATS:
+        for fmt in parsing.DATE_FORMATS:
             try:
                 parsed = datetime.strptime(value, fmt)
                 break
             except ValueError:
                 continue
     if parsed is None:
-        raise p.CellError("is not a date (use 2024-05-01, 2024-05-01 14:30 or 01/05/2024)")
+        raise parsing.CellError("is not a date (use 2024-05-01, 2024-05-01 14:30 or 01/05/2024)")
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=ZoneInfo(django_settings.TIME_ZONE))
     now = now or timezone.now()
-    if parsed < p.EARLIEST:
-        raise p.CellError("is before 2000")
+    if parsed < parsing.EARLIEST:
+        raise parsing.CellError("is before 2000")
     if parsed > now + timedelta(days=1):
-        raise p.CellError("is in the future")
+        raise parsing.CellError("is in the future")
     return parsed
 
 
 def ref_payment_method(value):
     if not value:
-        raise p.CellError("required value is missing")
+        raise parsing.CellError("required value is missing")
     normalised = value.strip().upper().replace(" ", "_")
     aliases = {"CASH_ON_DELIVERY": "COD", "PRE_PAID": "PREPAID", "PREPAID": "PREPAID"}
     normalised = aliases.get(normalised, normalised)
     if normalised not in ("COD", "PREPAID"):
-        raise p.CellError("must be COD or PREPAID")
+        raise parsing.CellError("must be COD or PREPAID")
     return normalised
 
 
 def ref_pincode(value, *, country="IN"):
     value = ref_unescape(value).replace(" ", "") if country == "IN" else ref_unescape(value).strip()
     if not value:
-        raise p.CellError("required value is missing")
+        raise parsing.CellError("required value is missing")
     if value.endswith(".0") and value[:-2].isdigit():
         value = value[:-2]
     if country == "IN":
-        if not p.INDIAN_PIN.match(value):
-            raise p.CellError("is not a 6-digit Indian pincode")
-    elif not p.OTHER_POSTCODE.match(value):
-        raise p.CellError("is not a postal code")
+        if not parsing.INDIAN_PIN.match(value):
+            raise parsing.CellError("is not a 6-digit Indian pincode")
+    elif not parsing.OTHER_POSTCODE.match(value):
+        raise parsing.CellError("is not a postal code")
     return value
 
 
@@ -156,9 +162,9 @@ def ref_country(value):
     if not value:
         return "IN"
     upper = value.strip().upper()
-    upper = p.COUNTRY_NAMES.get(upper, upper)
+    upper = parsing.COUNTRY_NAMES.get(upper, upper)
     if not re.fullmatch(r"[A-Z]{2}", upper):
-        raise p.CellError("is not a 2-letter country code (IN)")
+        raise parsing.CellError("is not a 2-letter country code (IN)")
     return upper
 
 
@@ -168,7 +174,7 @@ def ref_email(value):
         try:
             validate_email(value)
         except ValidationError:
-            raise p.CellError("is not an e-mail address") from None
+            raise parsing.CellError("is not an e-mail address") from None
     return value
 
 
@@ -176,7 +182,7 @@ def outcome(parse, value, **kwargs):
     """What a parser makes of a value: its result (with its exact text), or its message."""
     try:
         result = parse(value, **kwargs)
-    except p.CellError as exc:
+    except parsing.CellError as exc:
         return ("error", str(exc))
     return ("ok", type(result).__name__, result, str(result))
 
@@ -334,18 +340,18 @@ TRICKY = [
 ]
 
 PARSERS = [
-    (p.text, ref_text, {"max_length": 100}),
-    (p.text, ref_text, {"max_length": 100, "required": True}),
-    (p.text, ref_text, {"max_length": 255}),
-    (p.code, ref_code, {"max_length": 100, "what": "order id"}),
-    (p.quantity, ref_quantity, {}),
-    (p.money, ref_money, {}),
-    (p.money, ref_money, {"required": False}),
-    (p.payment_method, ref_payment_method, {}),
-    (p.pincode, ref_pincode, {}),
-    (p.pincode, ref_pincode, {"country": "GB"}),
-    (p.country, ref_country, {}),
-    (p.email, ref_email, {}),
+    (parsing.text, ref_text, {"max_length": 100}),
+    (parsing.text, ref_text, {"max_length": 100, "required": True}),
+    (parsing.text, ref_text, {"max_length": 255}),
+    (parsing.code, ref_code, {"max_length": 100, "what": "order id"}),
+    (parsing.quantity, ref_quantity, {}),
+    (parsing.money, ref_money, {}),
+    (parsing.money, ref_money, {"required": False}),
+    (parsing.payment_method, ref_payment_method, {}),
+    (parsing.pincode, ref_pincode, {}),
+    (parsing.pincode, ref_pincode, {"country": "GB"}),
+    (parsing.country, ref_country, {}),
+    (parsing.email, ref_email, {}),
 ]
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=ZoneInfo("UTC"))
 
@@ -361,22 +367,22 @@ def test_order_dates_give_the_same_results_and_messages():
     for value in TRICKY:
         for _ in range(2):
             expected = outcome(ref_order_date, value, now=NOW)
-            assert outcome(p.order_date, value, now=NOW) == expected, value
+            assert outcome(parsing.order_date, value, now=NOW) == expected, value
 
 
 def test_the_date_cache_follows_the_time_zone(settings):
     settings.TIME_ZONE = "Asia/Kolkata"
-    india = p.order_date("2024-05-01 10:30", now=NOW)
+    india = parsing.order_date("2024-05-01 10:30", now=NOW)
     settings.TIME_ZONE = "Europe/London"
-    london = p.order_date("2024-05-01 10:30", now=NOW)
+    london = parsing.order_date("2024-05-01 10:30", now=NOW)
     assert india.utcoffset() == timedelta(hours=5, minutes=30)
     assert london.utcoffset() == timedelta(hours=1)
     assert london == ref_order_date("2024-05-01 10:30", now=NOW)
 
 
 def test_the_future_is_judged_against_the_clock_given():
-    assert outcome(p.order_date, "2024-06-02 11:00", now=NOW)[0] == "ok"
-    assert outcome(p.order_date, "2024-06-02 18:00", now=NOW) == ("error", "is in the future")
+    assert outcome(parsing.order_date, "2024-06-02 11:00", now=NOW)[0] == "ok"
+    assert outcome(parsing.order_date, "2024-06-02 18:00", now=NOW) == ("error", "is in the future")
 
 
 # Text: anything, plausible pieces more often.
@@ -395,7 +401,7 @@ SETTINGS = settings(max_examples=400, deadline=None, suppress_health_check=[Heal
 def test_any_value_gives_the_same_result_and_message(value):
     for parse, reference, kwargs in PARSERS:
         assert outcome(parse, value, **kwargs) == outcome(reference, value, **kwargs)
-    assert outcome(p.order_date, value, now=NOW) == outcome(ref_order_date, value, now=NOW)
+    assert outcome(parsing.order_date, value, now=NOW) == outcome(ref_order_date, value, now=NOW)
 
 
 # --- The importer's own fast paths ----------------------------------------------------------
@@ -404,8 +410,8 @@ def test_any_value_gives_the_same_result_and_message(value):
 def checked_columns(values: dict[str, str]) -> list:
     record = Record(2, 2, "x")
     row = RawRow(2, values)
-    parsers = importers.ORDER_FIELDS + importers.LINE_FIELDS + importers.ORDER_KEY
-    return [importers._check_all(record, row, parsers), [e.as_list() for e in record.errors]]
+    parsers = order_import.ORDER_FIELDS + order_import.LINE_FIELDS + order_import.ORDER_KEY
+    return [check_cells(record, row, parsers), [e.as_list() for e in record.errors]]
 
 
 def expected_columns(values: dict[str, str]) -> list:
@@ -413,7 +419,7 @@ def expected_columns(values: dict[str, str]) -> list:
     references = {
         "payment_method": ref_payment_method,
         "customer_name": lambda v: ref_text(v, max_length=200),
-        "customer_phone": p.phone,
+        "customer_phone": parsing.phone,
         "customer_email": ref_email,
         "address_line1": lambda v: ref_text(v, max_length=255),
         "address_line2": lambda v: ref_text(v, max_length=255),
@@ -425,9 +431,10 @@ def expected_columns(values: dict[str, str]) -> list:
         "selling_price": ref_money,
         "shipping_charges": lambda v: ref_money(v, required=False),
         "channel_order_id": lambda v: ref_code(v, max_length=100, what="order id"),
+        "buyer_gstin": parsing.gstin,  # no fast path: always parsed
     }
-    parsers = importers.ORDER_FIELDS + importers.LINE_FIELDS + importers.ORDER_KEY
-    out = [importers._check(record, 2, c, values.get(c, ""), references[c]) for c, _, _ in parsers]
+    parsers = order_import.ORDER_FIELDS + order_import.LINE_FIELDS + order_import.ORDER_KEY
+    out = [check_cell(record, 2, c, values.get(c, ""), references[c]) for c, _, _ in parsers]
     return [out, [e.as_list() for e in record.errors]]
 
 
@@ -496,7 +503,7 @@ def reference_scattered(data: bytes) -> set:
     for row in table.rows:
         if row.is_blank or row.errors:
             continue
-        key = importers._key(row.values)
+        key = order_import.order_key(row.values)
         if key is None or key == current:
             continue
         if key in seen:
@@ -508,7 +515,7 @@ def reference_scattered(data: bytes) -> set:
 
 def scattered(data: bytes) -> set:
     importer = OrderImporter.__new__(OrderImporter)  # no queries: only the reading is used
-    return importers.scattered_orders(lambda: io.BytesIO(data), "x.csv", importer)
+    return order_import.scattered_orders(lambda: io.BytesIO(data), "x.csv", importer)
 
 
 def test_scattered_orders_are_found_on_the_raw_cells():
@@ -557,7 +564,7 @@ def test_existing_orders_are_skipped_and_a_taken_code_is_an_error(world):
             order_row("X-2"),  # new
             order_row("2", channel="FLIPKART-X"),  # new too: FLIPKART-X-2 is in this file only
         ]
-        + [order_row(f"N-{n}") for n in range(importers.ORDER_BATCH - 3)]
+        + [order_row(f"N-{n}") for n in range(order_import.ORDER_BATCH - 3)]
         + [order_row("1", channel="FLIPKART-X")]  # its code would be FLIPKART-X-1: taken
     )
     table, batches = OrderImporter().batches(lambda: io.BytesIO(data), "x.csv")
@@ -572,7 +579,7 @@ def test_existing_orders_are_skipped_and_a_taken_code_is_an_error(world):
     assert (taken.label, taken.state) == ("FLIPKART-X 1", INVALID)
     assert [e.as_list() for e in taken.errors] == [
         [
-            importers.ORDER_BATCH + 2,
+            order_import.ORDER_BATCH + 2,
             "channel_order_id",
             "1",
             "the order code FLIPKART-X-1 is taken by an order of another channel",

@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
-from imports import importers, services
+from imports import resources, services
+from imports.importers import orders as order_import
 from imports.models import ImportJob, JobStatus
 from inventory.models import Inventory, Serviceability, Shelf
 from orders.models import Order, OrderItem, OrderItemStatus, OrderStatus
@@ -56,6 +57,9 @@ def errors_of(job: ImportJob) -> list[tuple]:
 # --- A good file ------------------------------------------------------------------------------
 
 
+GSTIN = "29abcde1234f1zw"  # a business buyer's, as typed (valid once upper-cased)
+
+
 def test_a_good_file_is_checked_then_imported_through_the_order_service(world, sales):
     world.inventory.quantity = 10
     world.inventory.save()
@@ -63,7 +67,7 @@ def test_a_good_file_is_checked_then_imported_through_the_order_service(world, s
         [
             order_row("FK-1", "L1", quantity="2"),
             order_row("FK-1", "L2", quantity="1", selling_price="99.50", shipping_charges="10"),
-            order_row("FK-2", "L1", payment_method="cod", customer_name=""),
+            order_row("FK-2", "L1", payment_method="cod", customer_name="", buyer_gstin=GSTIN),
         ]
     )
     job = checked(data, sales)
@@ -88,7 +92,9 @@ def test_a_good_file_is_checked_then_imported_through_the_order_service(world, s
     )
     assert first.order_date == datetime.fromisoformat("2024-05-01T10:30:00+05:30")
     assert sorted(first.items.values_list("code", flat=True)) == ["L1-0", "L1-1", "L2-0"]
-    assert Order.objects.get(code="FLIPKART-FK-2").payment_method == "COD"
+    second = Order.objects.get(code="FLIPKART-FK-2")
+    assert (second.payment_method, second.buyer_gstin) == ("COD", GSTIN.upper())
+    assert first.buyer_gstin == ""
     # allocation ran in the service: stock blocked, units FULFILLABLE, shipments made
     assert set(OrderItem.objects.values_list("status", flat=True)) == {OrderItemStatus.FULFILLABLE}
     world.inventory.refresh_from_db()
@@ -184,6 +190,8 @@ BAD_CELLS = [
     ("customer_name", "x" * 201, "at most 200 are allowed"),
     ("channel_line_id", "L\x01", "contains control characters"),
     ("city", "Bengal\ufffduru", "could not be read"),
+    ("buyer_gstin", "29ABCDE1234F1ZX", "is not a valid GSTIN: check character should be W"),
+    ("buyer_gstin", "29ABCDE1234", "is not a valid GSTIN: must be 15 characters (got 11)"),
 ]
 REQUIRED = ["order_date", "payment_method", "channel_line_id", "sku", "quantity", "selling_price"]
 
@@ -349,7 +357,7 @@ def test_an_order_created_between_check_and_import_is_skipped(world, sales):
 
 
 def test_an_order_the_service_refuses_is_reported_and_the_batch_goes_on(world, sales, monkeypatch):
-    real = importers.orders_create
+    real = order_import.orders_create
     calls = []
 
     def picky(inputs, **kwargs):
@@ -358,7 +366,7 @@ def test_an_order_the_service_refuses_is_reported_and_the_batch_goes_on(world, s
             raise ValidationError("Order FK-3: refused by the service")
         return real(inputs, **kwargs)
 
-    monkeypatch.setattr(importers, "orders_create", picky)
+    monkeypatch.setattr(order_import, "orders_create", picky)
     rows = [order_row(f"FK-{n}") for n in range(1, 6)]
     job = imported(checked(csv_bytes(rows), sales), sales)
 
@@ -384,7 +392,7 @@ def test_a_database_that_refuses_every_order_stops_the_job(world, sales, monkeyp
         calls.append(len(inputs))
         raise IntegrityError('null value in column "kind" violates not-null constraint')
 
-    monkeypatch.setattr(importers, "orders_create", broken)
+    monkeypatch.setattr(order_import, "orders_create", broken)
     job = checked(csv_bytes([order_row(f"FK-{n}") for n in range(200)]), sales)
     job = imported(job, sales)
     assert job.status == JobStatus.FAILED
@@ -403,11 +411,41 @@ def test_a_stopped_import_leaves_no_reading_thread(world, sales, monkeypatch):
     def broken(inputs, **kwargs):
         raise IntegrityError("refused")
 
-    monkeypatch.setattr(importers, "orders_create", broken)
-    monkeypatch.setattr(importers, "ORDER_BATCH", 10)
+    monkeypatch.setattr(order_import, "orders_create", broken)
+    monkeypatch.setattr(order_import, "ORDER_BATCH", 10)
     job = checked(csv_bytes([order_row(f"FK-{n}") for n in range(400)]), sales)
     assert imported(job, sales).status == JobStatus.FAILED
     assert not [t for t in threading.enumerate() if t.name == "read-ahead"]
+
+
+def test_the_librarys_row_by_row_import_reads_the_same_column_declarations(world):
+    """django-import-export's own import (the benchmark's baseline) parses the cells with the
+    resource's columns and makes each order through the service, like the streaming one."""
+    from import_export.formats.base_formats import CSV
+
+    from imports.resources import OrderLineResource
+
+    rows = [
+        order_row("FK-1", "L1"),
+        order_row("FK-1", "L2", quantity="2", order_date="", payment_method="", pincode=""),
+        order_row("FK-2", payment_method="cod", buyer_gstin=GSTIN, country=""),
+        order_row("FK-3", quantity="two"),
+    ]
+    dataset = CSV().create_dataset(csv_bytes(rows).decode())
+    result = OrderLineResource(actor="test").import_data(dataset, dry_run=False)
+
+    assert sorted(Order.objects.values_list("code", "item_count")) == [
+        ("FLIPKART-FK-1", 3),
+        ("FLIPKART-FK-2", 1),
+    ]
+    second = Order.objects.get(code="FLIPKART-FK-2")
+    assert (second.payment_method, second.buyer_gstin, second.ship_country) == (
+        "COD",
+        GSTIN.upper(),
+        "IN",
+    )
+    (refused,) = result.invalid_rows
+    assert "Order FK-3: line 'L1': quantity is not a whole number" in str(refused.error)
 
 
 def test_an_order_of_too_many_units_is_refused(world, sales):
@@ -419,16 +457,16 @@ def test_an_order_of_too_many_units_is_refused(world, sales):
 
 
 def test_progress_is_written_while_the_import_runs(world, sales, monkeypatch):
-    monkeypatch.setattr(importers, "ORDER_BATCH", 2)
+    monkeypatch.setattr(order_import, "ORDER_BATCH", 2)
     monkeypatch.setattr(services, "PROGRESS_EVERY_ROWS", 1)
     seen = []
-    real = importers.orders_create
+    real = order_import.orders_create
 
     def watching(inputs, **kwargs):
         seen.append(ImportJob.objects.values_list("status", "processed_rows").get())
         return real(inputs, **kwargs)
 
-    monkeypatch.setattr(importers, "orders_create", watching)
+    monkeypatch.setattr(order_import, "orders_create", watching)
     job = checked(csv_bytes([order_row(f"FK-{n}") for n in range(6)]), sales)
     job = imported(job, sales)
     # a batch is handed out once the next order's first row is read: 3 rows, then 5
@@ -689,6 +727,6 @@ def test_the_readme_documents_every_import_column():
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     section = readme.split("## Importing and exporting orders", 1)[1].split("\n## ", 1)[0]
-    for columns in importers.COLUMNS.values():
+    for columns in resources.COLUMNS.values():
         for column in columns:
             assert f"`{column.name}`" in section, column.name
