@@ -2,7 +2,7 @@
 
 Every write of `Inventory.quantity` or `blocked_quantity` goes through the stock functions
 (`inventory.services.stock_block` / `stock_release` / `stock_consume` / `stock_add` /
-`stock_adjust`, `inventory.putaway.stock_put`, `imports.services.stock_add_many`), and each of
+`stock_adjust`, `inventory.putaway.stock_put`, `imports.bulk.stock_add_many`), and each of
 them calls `ledger_write` in the same transaction as its UPDATE, so no path can move stock
 without a ledger row and a rolled-back movement leaves none. So, per stock row:
 
