@@ -37,7 +37,7 @@ from django.utils import timezone
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
 from uniware.core.db import add_per_row, bulk_set
-from uniware.core.fsm import Change, IllegalTransition, apply_transitions, check_transition
+from uniware.core.fsm import Change, apply_transitions, transition_allowed
 from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 from uniware.core.services import sequence_take
@@ -216,15 +216,6 @@ def _lock_putaways(putaway_ids) -> list[Putaway]:
     )
 
 
-def _check(outcome: Outcome, putaway: Putaway, name: str) -> bool:
-    try:
-        check_transition(putaway, name)
-    except IllegalTransition as exc:
-        outcome.fail(putaway, exc)
-        return False
-    return True
-
-
 def _shelf_id(value) -> int | None:
     if value is None or value == "":
         return None
@@ -274,7 +265,9 @@ def putaways_complete(
         if kind:
             _check_type(kind, f"Putaway item {item_id}")
     with transaction.atomic():
-        putaways = [p for p in _lock_putaways(putaway_ids) if _check(outcome, p, "complete")]
+        putaways = [
+            p for p in _lock_putaways(putaway_ids) if transition_allowed(outcome, p, "complete")
+        ]
         items = list(
             PutawayItem.objects.filter(putaway__in=putaways)
             .select_related("order_item__order", "order_item__shipment")
@@ -364,7 +357,9 @@ def putaways_discard(putaway_ids, *, reason: str, actor=None) -> Outcome:
         )
     outcome = Outcome()
     with transaction.atomic():
-        putaways = [p for p in _lock_putaways(putaway_ids) if _check(outcome, p, "discard")]
+        putaways = [
+            p for p in _lock_putaways(putaway_ids) if transition_allowed(outcome, p, "discard")
+        ]
         follow_ups = _finish_returns(putaways, actor=actor)
         now = timezone.now()
         apply_transitions(

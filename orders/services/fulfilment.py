@@ -21,7 +21,13 @@ from inventory.services import stock_consume, stock_lock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
 from uniware.core.db import bulk_set
-from uniware.core.fsm import Change, IllegalTransition, apply_transitions, check_transition
+from uniware.core.fsm import (
+    Change,
+    IllegalTransition,
+    apply_transitions,
+    check_transition,
+    transition_allowed,
+)
 from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 from uniware.core.services import SequenceNotDefined, sequence_find, sequence_take
@@ -55,15 +61,6 @@ UNITS_BEFORE_DISPATCH = [
 ]
 
 
-def _check(outcome: Outcome, obj, transition: str) -> bool:
-    try:
-        check_transition(obj, transition)
-    except IllegalTransition as exc:
-        outcome.fail(obj, exc)
-        return False
-    return True
-
-
 def _orders_of(shipments) -> dict:
     return {s.order_id: s.order for s in shipments}
 
@@ -95,7 +92,7 @@ def picklist_create(shipment_ids, *, destination: str, actor=None) -> Outcome:
         ok = []
         for s in shipments:
             members = units[s.pk]
-            if not _check(outcome, s, "pick"):
+            if not transition_allowed(outcome, s, "pick"):
                 continue
             if s.status == SS.PICKED and (
                 destination != PicklistDestination.INVOICING
@@ -162,7 +159,7 @@ def picklist_receive(picklist_ids, *, actor=None) -> Outcome:
         picklists = list(
             Picklist.objects.select_for_update().filter(pk__in=list(picklist_ids)).order_by("pk")
         )
-        ok = [p for p in picklists if _check(outcome, p, "receive")]
+        ok = [p for p in picklists if transition_allowed(outcome, p, "receive")]
         if not ok:
             return outcome
         shipment_ids = PicklistItem.objects.filter(picklist__in=ok).values_list(
@@ -253,7 +250,7 @@ def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:
         units = _units_by_shipment(shipments)
         ready = []
         for s in shipments:
-            if not _check(outcome, s, "pack"):
+            if not transition_allowed(outcome, s, "pack"):
                 continue
             active = [u for u in units[s.pk] if u.status != S.CANCELLED]
             if not active or any(u.status != S.PICKING_FOR_INVOICING for u in active):
@@ -290,7 +287,7 @@ def shipments_generate_label(
         ok = []
         for s in shipments:
             if s.status != SS.PACKED:
-                _check(outcome, s, "mark_ready_to_ship")
+                transition_allowed(outcome, s, "mark_ready_to_ship")
                 continue
             given = tracking_numbers.get(s.pk) or s.tracking_number
             if s.order.third_party_shipping and not (given and s.shipping_provider_id):
@@ -302,7 +299,7 @@ def shipments_generate_label(
                 outcome.fail(s, "no shipping provider serves this pincode and payment method")
                 continue
             s.tracking_number = given or f"{s.shipping_provider.code}{s.pk:010d}"
-            if _check(outcome, s, "mark_ready_to_ship"):
+            if transition_allowed(outcome, s, "mark_ready_to_ship"):
                 ok.append(s)
         bulk_set(Shipment, ok, ["tracking_number"])
         apply_transitions(ok, "mark_ready_to_ship", actor=actor)
@@ -381,7 +378,7 @@ def manifest_add_shipments(manifest: Manifest, shipment_ids, *, actor=None) -> O
                 outcome.fail(
                     s, f"its provider is {s.shipping_provider}, not {manifest.shipping_provider}"
                 )
-            elif _check(outcome, s, "add_to_manifest"):
+            elif transition_allowed(outcome, s, "add_to_manifest"):
                 ok.append(s)
         units = _units_by_shipment(ok, status=S.PICKING_FOR_INVOICING)
         for s in ok:
@@ -472,7 +469,7 @@ def manifest_remove_shipments(manifest: Manifest, shipment_ids, *, actor=None) -
         for s in shipments:
             if s.manifest_id != manifest.pk:
                 outcome.fail(s, f"it is not on manifest {manifest}")
-            elif _check(outcome, s, "remove_from_manifest"):
+            elif transition_allowed(outcome, s, "remove_from_manifest"):
                 ok.append(s)
         units = _units_by_shipment(ok, status=S.MANIFESTED)
         for s in ok:
@@ -552,7 +549,7 @@ def shipments_force_dispatch(shipment_ids, *, actor=None, reason: str = "") -> O
         shipment_ids = list(shipment_ids)
         picklists = _lock_open_picklists(shipment_ids)
         shipments = lock_shipments(shipment_ids)
-        allowed = [s for s in shipments if _check(outcome, s, "force_dispatch")]
+        allowed = [s for s in shipments if transition_allowed(outcome, s, "force_dispatch")]
         by_shipment = _units_by_shipment(allowed, status__in=UNITS_BEFORE_DISPATCH)
         # stock rows before the INVOICE sequence: the lock order of orders.locks
         stock_lock_rows(u.inventory_id for group in by_shipment.values() for u in group)
@@ -576,7 +573,7 @@ def shipments_ship(shipment_ids, *, actor=None) -> Outcome:
     outcome = Outcome()
     with transaction.atomic():
         shipments = lock_shipments(shipment_ids)
-        ok = [s for s in shipments if _check(outcome, s, "ship")]
+        ok = [s for s in shipments if transition_allowed(outcome, s, "ship")]
         apply_transitions(ok, "ship", actor=actor)
         outcome.done = ok
     return outcome
@@ -587,7 +584,7 @@ def shipments_deliver(shipment_ids, *, actor=None) -> Outcome:
     outcome = Outcome()
     with transaction.atomic():
         shipments = lock_shipments(shipment_ids)
-        ok = [s for s in shipments if _check(outcome, s, "deliver")]
+        ok = [s for s in shipments if transition_allowed(outcome, s, "deliver")]
         units = [u for g in _units_by_shipment(ok, status=S.DISPATCHED).values() for u in g]
         now = timezone.now()
         apply_transitions(ok, "deliver", actor=actor, values={"delivered_at": now}, now=now)

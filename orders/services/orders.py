@@ -26,7 +26,6 @@ from ..models.order import ITEM_DISPATCHED_OR_LATER
 from ..selectors import orders_existing
 from .limits import check_line, check_order
 
-S = OrderItemStatus
 PAYMENT_METHODS = frozenset(PaymentMethod.values)
 
 
@@ -94,122 +93,150 @@ def orders_create(
     allocated; the audit trail still shows both steps (created, then allocated).
     """
     actor = Actor.of(actor)
+    channels, skus = _channels_and_skus(inputs)
+    now = timezone.now()
+    built = [_build_order(spec, channels, skus, now) for spec in inputs]
+    orders = [order for order, _ in built]
+    _check_new(orders)
+    with transaction.atomic():
+        _insert_and_allocate(built, actor=actor, allocate=allocate, now=now)
+    return orders
+
+
+def _channels_and_skus(inputs: list[OrderInput]) -> tuple[dict[str, Channel], dict[str, Sku]]:
+    """The channels named by code and the SKUs of every line, by code (two queries)."""
     named = {spec.channel for spec in inputs if not isinstance(spec.channel, Channel)}
     channels = {c.code: c for c in Channel.objects.filter(code__in=named)} if named else {}
     sku_codes = {line.sku for o in inputs for line in o.lines}
     skus = {s.code: s for s in Sku.objects.filter(code__in=sku_codes).only("code", "name")}
-    now = timezone.now()
-    orders: list[Order] = []
-    units_by_order: list[list[OrderItem]] = []
-    for spec in inputs:
-        where = f"Order {spec.channel_order_id}"
-        channel = spec.channel if isinstance(spec.channel, Channel) else channels.get(spec.channel)
-        if channel is None:
-            raise ValidationError({"channel": f"{where}: unknown channel {spec.channel!r}"})
-        if spec.payment_method not in PAYMENT_METHODS:
-            raise ValidationError(
-                {
-                    "payment_method": f"{where}: payment method {spec.payment_method!r} "
-                    "is not COD or PREPAID"
-                }
-            )
-        if not spec.ship_pincode:
-            raise ValidationError({"ship_pincode": f"{where}: the shipping pincode is missing"})
-        if not spec.lines:
-            raise ValidationError({"lines": f"{where}: an order needs at least one line"})
-        units = []
-        total = Decimal(0)
-        for line in spec.lines:
-            lwhere = f"{where} line {line.channel_order_item_id}"
-            sku = skus.get(line.sku)
-            if sku is None:
-                raise ValidationError({"sku": f"{lwhere}: unknown SKU {line.sku!r}"})
-            quantity = line.quantity
-            if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
-                raise ValidationError(
-                    {
-                        "quantity": f"{lwhere}: quantity {line.quantity!r} "
-                        "must be a positive whole number"
-                    }
-                )
-            price = _money(line.selling_price, where=lwhere, name="selling_price")
-            shipping = _money(line.shipping_charges, where=lwhere, name="shipping_charges")
-            check_line(quantity, price, shipping, lwhere)
-            total += (price + shipping) * quantity
-            title = line.title or sku.name
-            for n in range(quantity):
-                units.append(
-                    build(
-                        OrderItem,
-                        code=f"{line.channel_order_item_id}-{n}",
-                        channel_order_item_id=line.channel_order_item_id,
-                        sku_id=sku.pk,
-                        channel_product_id=line.channel_product_id,
-                        variant_id=line.variant_id,
-                        title=title,
-                        selling_price=price,
-                        shipping_charges=shipping,
-                    )
-                )
-        order = build(
-            Order,
-            code=f"{channel.code}-{spec.channel_order_id}",
-            channel=channel,
-            channel_order_id=spec.channel_order_id,
-            order_date=spec.order_date or now,
-            status=OrderStatus.PENDING_VERIFICATION
-            if spec.pending_verification
-            else OrderStatus.CREATED,
-            payment_method=spec.payment_method,
-            third_party_shipping=spec.third_party_shipping,
-            currency=spec.currency,
-            on_hold=spec.on_hold,
-            priority=spec.priority,
-            item_count=len(units),
-            total_amount=total,
-            customer_name=spec.customer_name,
-            customer_email=spec.customer_email,
-            customer_phone=spec.customer_phone,
-            ship_address_line1=spec.ship_address_line1,
-            ship_address_line2=spec.ship_address_line2,
-            ship_city=spec.ship_city,
-            ship_state=spec.ship_state,
-            ship_country=spec.ship_country,
-            ship_pincode=spec.ship_pincode,
-            billing_address=spec.billing_address,
-            buyer_gstin=spec.buyer_gstin.strip().upper(),
-        )
-        check_order(order, units, where)
-        orders.append(order)
-        units_by_order.append(units)
-    _check_new(orders)
+    return channels, skus
 
+
+def _build_order(
+    spec: OrderInput, channels: dict[str, Channel], skus: dict[str, Sku], now: datetime
+) -> tuple[Order, list[OrderItem]]:
+    """The unsaved order and its units, checked (ValidationError naming the order)."""
+    where = f"Order {spec.channel_order_id}"
+    channel = spec.channel if isinstance(spec.channel, Channel) else channels.get(spec.channel)
+    _check_spec(spec, channel, where)
+    units: list[OrderItem] = []
+    total = Decimal(0)
+    for line in spec.lines:
+        line_units, amount = _build_units(line, skus, f"{where} line {line.channel_order_item_id}")
+        units += line_units
+        total += amount
+    order = build(
+        Order,
+        code=f"{channel.code}-{spec.channel_order_id}",
+        channel=channel,
+        channel_order_id=spec.channel_order_id,
+        order_date=spec.order_date or now,
+        status=OrderStatus.PENDING_VERIFICATION
+        if spec.pending_verification
+        else OrderStatus.CREATED,
+        payment_method=spec.payment_method,
+        third_party_shipping=spec.third_party_shipping,
+        currency=spec.currency,
+        on_hold=spec.on_hold,
+        priority=spec.priority,
+        item_count=len(units),
+        total_amount=total,
+        customer_name=spec.customer_name,
+        customer_email=spec.customer_email,
+        customer_phone=spec.customer_phone,
+        ship_address_line1=spec.ship_address_line1,
+        ship_address_line2=spec.ship_address_line2,
+        ship_city=spec.ship_city,
+        ship_state=spec.ship_state,
+        ship_country=spec.ship_country,
+        ship_pincode=spec.ship_pincode,
+        billing_address=spec.billing_address,
+        buyer_gstin=spec.buyer_gstin.strip().upper(),
+    )
+    check_order(order, units, where)
+    return order, units
+
+
+def _check_spec(spec: OrderInput, channel: Channel | None, where: str) -> None:
+    """The order-level fields the lines do not check."""
+    if channel is None:
+        raise ValidationError({"channel": f"{where}: unknown channel {spec.channel!r}"})
+    if spec.payment_method not in PAYMENT_METHODS:
+        raise ValidationError(
+            {
+                "payment_method": f"{where}: payment method {spec.payment_method!r} "
+                "is not COD or PREPAID"
+            }
+        )
+    if not spec.ship_pincode:
+        raise ValidationError({"ship_pincode": f"{where}: the shipping pincode is missing"})
+    if not spec.lines:
+        raise ValidationError({"lines": f"{where}: an order needs at least one line"})
+
+
+def _build_units(
+    line: LineInput, skus: dict[str, Sku], where: str
+) -> tuple[list[OrderItem], Decimal]:
+    """One unsaved unit per ordered piece of the line, and what the line costs in all."""
+    sku = skus.get(line.sku)
+    if sku is None:
+        raise ValidationError({"sku": f"{where}: unknown SKU {line.sku!r}"})
+    quantity = line.quantity
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
+        raise ValidationError(
+            {"quantity": f"{where}: quantity {line.quantity!r} must be a positive whole number"}
+        )
+    price = _money(line.selling_price, where=where, name="selling_price")
+    shipping = _money(line.shipping_charges, where=where, name="shipping_charges")
+    check_line(quantity, price, shipping, where)
+    title = line.title or sku.name
+    units = [
+        build(
+            OrderItem,
+            code=f"{line.channel_order_item_id}-{n}",
+            channel_order_item_id=line.channel_order_item_id,
+            sku_id=sku.pk,
+            channel_product_id=line.channel_product_id,
+            variant_id=line.variant_id,
+            title=title,
+            selling_price=price,
+            shipping_charges=shipping,
+        )
+        for n in range(quantity)
+    ]
+    return units, (price + shipping) * quantity
+
+
+def _insert_and_allocate(
+    built: list[tuple[Order, list[OrderItem]]], *, actor: Actor, allocate: bool, now: datetime
+) -> None:
+    """Insert the orders, allocate the units of those that may be allocated now, insert the
+    units (already allocated) and record both steps in the audit trail."""
     from .allocation import allocate_new_units, may_allocate
 
-    with transaction.atomic():
-        insert_new(Order, orders, now=now)
-        all_units: list[OrderItem] = []
-        waiting: list[OrderItem] = []  # units allocated now
-        for order, units in zip(orders, units_by_order, strict=True):
-            for unit in units:
-                link(unit, "order", order)
-            all_units += units
-            if allocate and may_allocate(order):
-                waiting += units
-        created = [Change(u, "", u.status) for u in all_units]
-        moves = []
-        if waiting:
-            _, moves = allocate_new_units(waiting, actor=actor)
-        insert_new(OrderItem, all_units, now=now)
-        record_changes(
-            [Change(o, "", o.status) for o in orders], transition="create", actor=actor, at=now
-        )
-        record_changes(created, transition="create", actor=actor, at=now)
-        for name, changes in moves:
-            record_transitions(changes, name, actor=actor, now=now)
-        if moves:
-            _refresh_statuses(orders, _unit_counts(all_units), actor=actor, reason="")
-    return orders
+    orders = [order for order, _ in built]
+    insert_new(Order, orders, now=now)
+    all_units: list[OrderItem] = []
+    waiting: list[OrderItem] = []  # units allocated now
+    for order, units in built:
+        for unit in units:
+            link(unit, "order", order)
+        all_units += units
+        if allocate and may_allocate(order):
+            waiting += units
+    created = [Change(u, "", u.status) for u in all_units]
+    moves = []
+    if waiting:
+        _, moves = allocate_new_units(waiting, actor=actor)
+    insert_new(OrderItem, all_units, now=now)
+    record_changes(
+        [Change(o, "", o.status) for o in orders], transition="create", actor=actor, at=now
+    )
+    record_changes(created, transition="create", actor=actor, at=now)
+    for name, changes in moves:
+        record_transitions(changes, name, actor=actor, now=now)
+    if moves:
+        _refresh_statuses(orders, _unit_counts(all_units), actor=actor, reason="")
 
 
 def _unit_counts(units: list[OrderItem]) -> dict[int, Counter]:
@@ -257,7 +284,7 @@ def determine_order_status(current: str, unit_counts: dict[str, int]) -> str:
     processing, and COMPLETE is not reopened by returns."""
     if current in (OrderStatus.COMPLETE, OrderStatus.CANCELLED):
         return current  # final: returns and late cancellations do not reopen it
-    active = {s: n for s, n in unit_counts.items() if s != S.CANCELLED and n}
+    active = {s: n for s, n in unit_counts.items() if s != OrderItemStatus.CANCELLED and n}
     if any(unit_counts.values()) and not active:
         return OrderStatus.CANCELLED
     if current == OrderStatus.PENDING_VERIFICATION:
@@ -265,10 +292,10 @@ def determine_order_status(current: str, unit_counts: dict[str, int]) -> str:
     if active and all(s in ITEM_DISPATCHED_OR_LATER for s in active):
         return OrderStatus.COMPLETE
     past_allocation = set(active) - {
-        S.CREATED,
-        S.FULFILLABLE,
-        S.UNFULFILLABLE,
-        S.LOCATION_NOT_SERVICEABLE,
+        OrderItemStatus.CREATED,
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+        OrderItemStatus.LOCATION_NOT_SERVICEABLE,
     }
     if current == OrderStatus.PROCESSING or past_allocation:
         return OrderStatus.PROCESSING

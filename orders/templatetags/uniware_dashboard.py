@@ -6,6 +6,7 @@ the changelist filtered to what it counts, when the user may view that list.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django import template
@@ -28,8 +29,9 @@ from ..models import (
 )
 
 register = template.Library()
-SS = ShipmentStatus
 TOP_CHANNELS = 10
+ATTENTION_COLOUR = "#b45f06"
+UrlFor = Callable[..., str]  # (model, **filters) -> changelist URL, or "" when not viewable
 
 
 @dataclass
@@ -70,9 +72,86 @@ def build_panels(figures: selectors.DashboardFigures, user) -> list[Panel]:
     def url(model, **params) -> str:
         return changelist_url(model, **params) if _can_view(user, model) else ""
 
-    by_status = Panel("Orders by status", note=f"{figures.orders_total:,} orders in all")
+    panels = (
+        _work_panel(figures, url),
+        _attention_panel(figures, url),
+        _status_panel(figures, url),
+        _channel_panel(figures, url),
+    )
+    return [p.scale() for p in panels]
+
+
+def _work_panel(figures: selectors.DashboardFigures, url: UrlFor) -> Panel:
+    """Shipments (and picklists, manifests) waiting at each step of the forward flow."""
+
+    def shipments(label: str, status: str, hint: str) -> Bar:
+        n = figures.shipments_by_status.get(status, 0)
+        return Bar(label, n, url(Shipment, status__exact=status), hint=hint)
+
+    bars = [
+        shipments("To pick", ShipmentStatus.CREATED, "create a picklist"),
+        Bar(
+            "Picklists to receive",
+            figures.picklists_to_receive,
+            url(Picklist, status__exact=PicklistStatus.CREATED),
+            hint="picklists",
+        ),
+        shipments("Being picked", ShipmentStatus.PICKING, "receive their picklist"),
+        shipments("To invoice", ShipmentStatus.PICKED, "invoice and pack"),
+        shipments("To label", ShipmentStatus.PACKED, "generate label"),
+        shipments("To manifest", ShipmentStatus.READY_TO_SHIP, "add to manifest"),
+        shipments("On open manifests", ShipmentStatus.MANIFESTED, "close the manifest"),
+        Bar(
+            "Open manifests to close",
+            figures.manifests_open,
+            url(Manifest, status__exact=ManifestStatus.CREATED),
+            hint="manifests",
+        ),
+    ]
+    return Panel("Work waiting, step by step", bars, note="Shipments unless said otherwise")
+
+
+def _attention_panel(figures: selectors.DashboardFigures, url: UrlFor) -> Panel:
+    """Units and orders that wait for a person, not for the next step."""
+    units, orders = figures.units_by_status, figures.orders_by_status
+    unfulfillable = OrderItemStatus.UNFULFILLABLE
+    not_serviceable = OrderItemStatus.LOCATION_NOT_SERVICEABLE
+    pending = OrderStatus.PENDING_VERIFICATION
+    bars = [
+        Bar(
+            "Unfulfillable units",
+            units.get(unfulfillable, 0),
+            url(OrderItem, status__exact=unfulfillable),
+            hint="no stock in any facility",
+        ),
+        Bar(
+            "Not serviceable units",
+            units.get(not_serviceable, 0),
+            url(OrderItem, status__exact=not_serviceable),
+            hint="no provider serves the pincode",
+        ),
+        Bar(
+            "Orders on hold",
+            figures.orders_on_hold,
+            url(Order, on_hold__exact=1),
+            hint="open orders",
+        ),
+        Bar(
+            "Orders pending verification",
+            orders.get(pending, 0),
+            url(Order, status__exact=pending),
+            hint="accept them",
+        ),
+    ]
+    for bar in bars:
+        bar.colour = ATTENTION_COLOUR
+    return Panel("Needs attention", bars)
+
+
+def _status_panel(figures: selectors.DashboardFigures, url: UrlFor) -> Panel:
+    panel = Panel("Orders by status", note=f"{figures.orders_total:,} orders in all")
     for status in OrderStatus:
-        by_status.bars.append(
+        panel.bars.append(
             Bar(
                 status.label,
                 figures.orders_by_status.get(status, 0),
@@ -80,99 +159,17 @@ def build_panels(figures: selectors.DashboardFigures, user) -> list[Panel]:
                 status_colour(status.value),
             )
         )
-    by_channel = Panel("Orders by channel")
+    return panel
+
+
+def _channel_panel(figures: selectors.DashboardFigures, url: UrlFor) -> Panel:
+    """The channels with the most orders."""
+    panel = Panel("Orders by channel")
     for pk, code, n in figures.orders_by_channel[:TOP_CHANNELS]:
-        by_channel.bars.append(Bar(code, n, url(Order, channel__id__exact=pk)))
+        panel.bars.append(Bar(code, n, url(Order, channel__id__exact=pk)))
     if len(figures.orders_by_channel) > TOP_CHANNELS:
-        by_channel.note = f"Top {TOP_CHANNELS} of {len(figures.orders_by_channel)} channels"
-
-    ship = figures.shipments_by_status
-    work = Panel("Work waiting, step by step", note="Shipments unless said otherwise")
-    steps = [
-        (
-            "To pick",
-            ship.get(SS.CREATED, 0),
-            url(Shipment, status__exact=SS.CREATED),
-            "create a picklist",
-        ),
-        (
-            "Picklists to receive",
-            figures.picklists_to_receive,
-            url(Picklist, status__exact=PicklistStatus.CREATED),
-            "picklists",
-        ),
-        (
-            "Being picked",
-            ship.get(SS.PICKING, 0),
-            url(Shipment, status__exact=SS.PICKING),
-            "receive their picklist",
-        ),
-        (
-            "To invoice",
-            ship.get(SS.PICKED, 0),
-            url(Shipment, status__exact=SS.PICKED),
-            "invoice and pack",
-        ),
-        (
-            "To label",
-            ship.get(SS.PACKED, 0),
-            url(Shipment, status__exact=SS.PACKED),
-            "generate label",
-        ),
-        (
-            "To manifest",
-            ship.get(SS.READY_TO_SHIP, 0),
-            url(Shipment, status__exact=SS.READY_TO_SHIP),
-            "add to manifest",
-        ),
-        (
-            "On open manifests",
-            ship.get(SS.MANIFESTED, 0),
-            url(Shipment, status__exact=SS.MANIFESTED),
-            "close the manifest",
-        ),
-        (
-            "Open manifests to close",
-            figures.manifests_open,
-            url(Manifest, status__exact=ManifestStatus.CREATED),
-            "manifests",
-        ),
-    ]
-    for label, n, link, hint in steps:
-        work.bars.append(Bar(label, n, link, "#1f5f99", hint))
-
-    attention = Panel("Needs attention")
-    attention.bars = [
-        Bar(
-            "Unfulfillable units",
-            figures.units_by_status.get(OrderItemStatus.UNFULFILLABLE, 0),
-            url(OrderItem, status__exact=OrderItemStatus.UNFULFILLABLE),
-            "#b45f06",
-            "no stock in any facility",
-        ),
-        Bar(
-            "Not serviceable units",
-            figures.units_by_status.get(OrderItemStatus.LOCATION_NOT_SERVICEABLE, 0),
-            url(OrderItem, status__exact=OrderItemStatus.LOCATION_NOT_SERVICEABLE),
-            "#b45f06",
-            "no provider serves the pincode",
-        ),
-        Bar(
-            "Orders on hold",
-            figures.orders_on_hold,
-            url(Order, on_hold__exact=1),
-            "#b45f06",
-            "open orders",
-        ),
-        Bar(
-            "Orders pending verification",
-            figures.orders_by_status.get(OrderStatus.PENDING_VERIFICATION, 0),
-            url(Order, status__exact=OrderStatus.PENDING_VERIFICATION),
-            "#b45f06",
-            "accept them",
-        ),
-    ]
-    return [p.scale() for p in (work, attention, by_status, by_channel)]
+        panel.note = f"Top {TOP_CHANNELS} of {len(figures.orders_by_channel)} channels"
+    return panel
 
 
 @register.inclusion_tag("admin/uniware/dashboard.html", takes_context=True)

@@ -26,6 +26,7 @@ from django.utils import timezone
 from django_fsm import ConcurrentTransition, TransitionNotAllowed
 
 from .actors import Actor
+from .results import Outcome
 
 STATUS_FIELD = "status"
 UPDATE_CHUNK = 5000
@@ -80,6 +81,17 @@ def check_transition(obj: models.Model, name: str) -> None:
     ]
     if failed:
         raise IllegalTransition(obj, name, "; ".join(failed))
+
+
+def transition_allowed(outcome: Outcome, obj: models.Model, name: str) -> bool:
+    """Whether `obj.<name>()` may run now; if not, `obj` goes to `outcome.failed` with the
+    reason. Bulk services check each object this way and go on with the others."""
+    try:
+        check_transition(obj, name)
+    except IllegalTransition as exc:
+        outcome.fail(obj, exc)
+        return False
+    return True
 
 
 def can_transition(obj: models.Model, name: str) -> bool:
