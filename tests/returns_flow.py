@@ -17,16 +17,15 @@ from orders.services import (
 )
 from uniware.core.models import Sequence, Tenant
 
-SS = ShipmentStatus
 FORWARD = [
-    SS.PICKING,
-    SS.PICKED,
-    SS.PACKED,
-    SS.READY_TO_SHIP,
-    SS.MANIFESTED,
-    SS.DISPATCHED,
-    SS.SHIPPED,
-    SS.DELIVERED,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
+    ShipmentStatus.DISPATCHED,
+    ShipmentStatus.SHIPPED,
+    ShipmentStatus.DELIVERED,
 ]
 
 
@@ -55,24 +54,24 @@ def advance(shipments: list[Shipment] | Shipment, status: str) -> None:
         shipments = [shipments]
     ids = [s.pk for s in shipments]
     for step in FORWARD[: FORWARD.index(status) + 1]:
-        if step == SS.PICKING:
+        if step == ShipmentStatus.PICKING:
             outcome = picklist_create(ids, destination="INVOICING", actor="test")
-        elif step == SS.PICKED:
+        elif step == ShipmentStatus.PICKED:
             outcome = picklist_receive(
                 Picklist.objects.filter(status=PicklistStatus.CREATED).values_list("pk", flat=True),
                 actor="test",
             )
-        elif step == SS.PACKED:
+        elif step == ShipmentStatus.PACKED:
             outcome = shipments_invoice(ids, actor="test")
-        elif step == SS.READY_TO_SHIP:
+        elif step == ShipmentStatus.READY_TO_SHIP:
             outcome = shipments_generate_label(ids, actor="test")
-        elif step == SS.MANIFESTED:
+        elif step == ShipmentStatus.MANIFESTED:
             outcome = shipments_manifest(ids, actor="test")
-        elif step == SS.DISPATCHED:
+        elif step == ShipmentStatus.DISPATCHED:
             manifests = {fresh(s).manifest for s in shipments}
             for manifest in manifests:
                 outcome = manifest_close(manifest, actor="test")
-        elif step == SS.SHIPPED:
+        elif step == ShipmentStatus.SHIPPED:
             outcome = shipments_ship(ids, actor="test")
         else:
             outcome = shipments_deliver(ids, actor="test")
@@ -108,14 +107,14 @@ def make_return_records(world) -> None:
     if not Sequence.objects.filter(name="RETURN_INVOICE").exists():
         return_invoice_sequence(world)
     returned = world.order("RET-1", 1)
-    advance(shipment_of(returned), SS.DISPATCHED)
+    advance(shipment_of(returned), ShipmentStatus.DISPATCHED)
     shipments_expect_return([shipment_of(returned).pk])
     manifest = return_manifest_create(facility=world.facility)
     return_manifest_add_shipments(manifest, [shipment_of(returned).pk])
     return_manifest_close(manifest)
     customer = world.order("RET-2", 1)
-    advance(shipment_of(customer), SS.DELIVERED)
+    advance(shipment_of(customer), ShipmentStatus.DELIVERED)
     reverse_pickup_create([customer.items.get().pk], reason="defective")
     cancelled = world.order("RET-3", 1)
-    advance(shipment_of(cancelled), SS.PICKED)
+    advance(shipment_of(cancelled), ShipmentStatus.PICKED)
     units_cancel([cancelled.items.get().pk], reason="customer cancelled")

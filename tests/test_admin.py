@@ -49,9 +49,6 @@ from .factories import ChannelFactory, SkuFactory, UserFactory
 from .returns_flow import make_return_records
 from .sync_helpers import make_sync_records
 
-SS = ShipmentStatus
-
-
 # --- Helpers --------------------------------------------------------------------------------
 
 
@@ -109,17 +106,23 @@ def shipment_of(order: Order) -> Shipment:
 def to_status(shipments: list[Shipment], status: str) -> None:
     """Move shipments along the forward flow with the services (test set-up)."""
     ids = [s.pk for s in shipments]
-    steps = [SS.PICKING, SS.PICKED, SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED]
+    steps = [
+        ShipmentStatus.PICKING,
+        ShipmentStatus.PICKED,
+        ShipmentStatus.PACKED,
+        ShipmentStatus.READY_TO_SHIP,
+        ShipmentStatus.MANIFESTED,
+    ]
     for step in steps[: steps.index(status) + 1]:
-        if step == SS.PICKING:
+        if step == ShipmentStatus.PICKING:
             outcome = picklist_create(ids, destination="INVOICING")
-        elif step == SS.PICKED:
+        elif step == ShipmentStatus.PICKED:
             outcome = picklist_receive(
                 Picklist.objects.filter(status=PicklistStatus.CREATED).values_list("pk", flat=True)
             )
-        elif step == SS.PACKED:
+        elif step == ShipmentStatus.PACKED:
             outcome = shipments_invoice(ids)
-        elif step == SS.READY_TO_SHIP:
+        elif step == ShipmentStatus.READY_TO_SHIP:
             outcome = shipments_generate_label(ids)
         else:
             outcome = shipments_manifest(ids)
@@ -171,7 +174,7 @@ def test_every_model_is_registered():
 
 def test_every_changelist_and_change_page_renders(world, admin_client):
     order = world.order("FK-1", 2)
-    to_status([shipment_of(order)], SS.MANIFESTED)
+    to_status([shipment_of(order)], ShipmentStatus.MANIFESTED)
     make_sync_records(world.channel, order)
     make_return_records(world)
     from django.apps import apps
@@ -194,35 +197,35 @@ def test_pick_and_pack_takes_a_shipment_from_picklist_to_dispatch(world, login):
     client = login("Pick and Pack")
 
     response = act(client, Shipment, "pick_for_invoicing", [shipment])
-    assert fresh(shipment).status == SS.PICKING
+    assert fresh(shipment).status == ShipmentStatus.PICKING
     picklist = Picklist.objects.get()
     assert f"Put on a picklist for invoicing 1 shipment: {shipment.code}" in texts(response)[0]
     assert picklist.code in texts(response)[0]
 
     response = act(client, Picklist, "receive", [picklist])
     assert fresh(picklist).status == PicklistStatus.RECEIVED
-    assert fresh(shipment).status == SS.PICKED
+    assert fresh(shipment).status == ShipmentStatus.PICKED
     assert texts(response) == [f"Received 1 picklist: {picklist.code}."]
 
     response = act(client, Shipment, "invoice", [shipment])
-    assert fresh(shipment).status == SS.PACKED
+    assert fresh(shipment).status == ShipmentStatus.PACKED
     assert Invoice.objects.get(shipment=shipment).code == "INV-WH1-000001"
     assert texts(response) == [f"Invoiced 1 shipment: {shipment.code}."]
     assert fresh(picklist).status == PicklistStatus.CLOSED
 
     response = act(client, Shipment, "generate_label", [shipment])
-    assert fresh(shipment).status == SS.READY_TO_SHIP
+    assert fresh(shipment).status == ShipmentStatus.READY_TO_SHIP
     assert fresh(shipment).tracking_number.startswith("BLUEDART")
 
     response = act(client, Shipment, "add_to_manifest", [shipment])
     manifest = Manifest.objects.get()
-    assert fresh(shipment).status == SS.MANIFESTED
+    assert fresh(shipment).status == ShipmentStatus.MANIFESTED
     assert fresh(shipment).manifest == manifest
     assert manifest.code in texts(response)[0]
 
     response = act(client, Manifest, "close", [manifest])
     assert fresh(manifest).status == ManifestStatus.CLOSED
-    assert fresh(shipment).status == SS.DISPATCHED
+    assert fresh(shipment).status == ShipmentStatus.DISPATCHED
     assert fresh(order).status == OrderStatus.COMPLETE
     assert set(order.items.values_list("status", flat=True)) == {OrderItemStatus.DISPATCHED}
     assert texts(response) == [f"Closed 1 manifest: {manifest.code} (1 shipment dispatched)."]
@@ -232,9 +235,9 @@ def test_pick_and_pack_takes_a_shipment_from_picklist_to_dispatch(world, login):
     assert "mark_shipped" not in action_names(client, Shipment)
     client = login("Warehouse Manager")
     act(client, Shipment, "mark_shipped", [shipment])
-    assert fresh(shipment).status == SS.SHIPPED
+    assert fresh(shipment).status == ShipmentStatus.SHIPPED
     response = act(client, Shipment, "mark_delivered", [shipment])
-    assert fresh(shipment).status == SS.DELIVERED
+    assert fresh(shipment).status == ShipmentStatus.DELIVERED
     assert set(order.items.values_list("status", flat=True)) == {OrderItemStatus.DELIVERED}
     assert texts(response) == [f"Marked delivered 1 shipment: {shipment.code}."]
 
@@ -246,12 +249,12 @@ def test_staging_picklist_then_invoicing_picklist(world, login):
     staged = Picklist.objects.get()
     assert staged.destination == "STAGING"
     act(client, Picklist, "receive", [staged])
-    assert fresh(shipment).status == SS.PICKED
+    assert fresh(shipment).status == ShipmentStatus.PICKED
     response = act(client, Shipment, "invoice", [shipment])
-    assert fresh(shipment).status == SS.PICKED
+    assert fresh(shipment).status == ShipmentStatus.PICKED
     assert "staged units need an INVOICING picklist" in texts(response)[0]
     act(client, Shipment, "pick_for_invoicing", [shipment])
-    assert fresh(shipment).status == SS.PICKING
+    assert fresh(shipment).status == ShipmentStatus.PICKING
     assert Picklist.objects.count() == 2
 
 
@@ -266,11 +269,11 @@ def test_invoice_reports_each_shipment_that_failed_and_why(world, login):
     first, second = world.order("FK-1"), world.order("FK-2")
     ok, bad = shipment_of(first), shipment_of(second)
     assert (ok.facility.code, bad.facility.code) == ("WH1", "WH2")
-    to_status([ok, bad], SS.PICKED)
+    to_status([ok, bad], ShipmentStatus.PICKED)
 
     response = act(login("Pick and Pack"), Shipment, "invoice", [ok, bad])
 
-    assert (fresh(ok).status, fresh(bad).status) == (SS.PACKED, SS.PICKED)
+    assert (fresh(ok).status, fresh(bad).status) == (ShipmentStatus.PACKED, ShipmentStatus.PICKED)
     assert not Invoice.objects.filter(shipment=bad).exists()
     success, failure = texts(response)
     assert success == f"Invoiced 1 shipment: {ok.code}."
@@ -281,7 +284,7 @@ def test_invoice_reports_each_shipment_that_failed_and_why(world, login):
 def test_an_illegal_step_is_reported_per_object_not_a_500(world, login):
     created = shipment_of(world.order("FK-1"))
     picked = shipment_of(world.order("FK-2"))
-    to_status([picked], SS.PICKED)
+    to_status([picked], ShipmentStatus.PICKED)
     response = act(login("Pick and Pack"), Shipment, "generate_label", [created, picked])
     assert response.status_code == 200
     failure = texts(response)[0]
@@ -289,7 +292,10 @@ def test_an_illegal_step_is_reported_per_object_not_a_500(world, login):
     assert f"{created.code}: Shipment {created.code} is CREATED: cannot mark ready to ship" in (
         failure
     )
-    assert fresh(created).status == SS.CREATED and fresh(picked).status == SS.PICKED
+    assert (
+        fresh(created).status == ShipmentStatus.CREATED
+        and fresh(picked).status == ShipmentStatus.PICKED
+    )
 
 
 def test_a_concurrent_change_becomes_an_error_message(world, login, monkeypatch):
@@ -315,14 +321,14 @@ def test_pick_and_pack_can_invoice_but_cannot_force_dispatch(world, login):
     assert not {"force_dispatch", "merge", "split", "mark_delivered"} & names
 
     response = act(client, Shipment, "force_dispatch", [shipment])  # POSTed anyway
-    assert fresh(shipment).status == SS.CREATED
+    assert fresh(shipment).status == ShipmentStatus.CREATED
     assert texts(response) == ["No action selected."]
 
 
 def test_warehouse_manager_can_force_dispatch(world, login):
     shipment = shipment_of(world.order("FK-1", 2))
     response = act(login("Warehouse Manager"), Shipment, "force_dispatch", [shipment])
-    assert fresh(shipment).status == SS.DISPATCHED
+    assert fresh(shipment).status == ShipmentStatus.DISPATCHED
     assert texts(response) == [f"Dispatched 1 shipment: {shipment.code}."]
     assert Invoice.objects.filter(shipment=shipment).exists()  # invoiced on the way
     change = StateChange.objects.get(object_code=shipment.code, transition="force_dispatch")
@@ -334,14 +340,14 @@ def test_force_dispatch_with_item_traceability_refuses_unpacked_shipments(world,
     Tenant.objects.filter(pk=1).update(traceability="ITEM")
     shipment = shipment_of(world.order("FK-1"))
     response = act(login("Warehouse Manager"), Shipment, "force_dispatch", [shipment])
-    assert fresh(shipment).status == SS.CREATED
+    assert fresh(shipment).status == ShipmentStatus.CREATED
     assert "with ITEM traceability only PACKED" in texts(response)[0]
 
 
 def test_sales_manager_holds_orders_but_cannot_close_manifests(world, login):
     order = world.order("FK-1")
     shipment = shipment_of(order)
-    to_status([shipment], SS.MANIFESTED)
+    to_status([shipment], ShipmentStatus.MANIFESTED)
     manifest = Manifest.objects.get()
     client = login("Sales Manager")
 
@@ -354,7 +360,7 @@ def test_sales_manager_holds_orders_but_cannot_close_manifests(world, login):
     response = client.post(url(Manifest), {"action": "close", ACTION_CHECKBOX_NAME: [manifest.pk]})
     assert response.status_code == 403
     assert fresh(manifest).status == ManifestStatus.CREATED
-    assert fresh(shipment).status == SS.MANIFESTED
+    assert fresh(shipment).status == ShipmentStatus.MANIFESTED
 
 
 def test_pick_and_pack_cannot_hold_or_allocate_orders(world, login):
@@ -457,15 +463,15 @@ def test_split_a_shipment_on_an_intermediate_page_then_merge_back(world, login):
         confirm_split="yes",
         **{f"group_{units[0].pk}": "1", f"group_{units[1].pk}": "2", f"group_{units[2].pk}": "2"},
     )
-    assert fresh(shipment).status == SS.SPLITTED
+    assert fresh(shipment).status == ShipmentStatus.SPLITTED
     parts = list(Shipment.objects.filter(parent=shipment).order_by("pk"))
     assert [p.items.count() for p in parts] == [1, 2]
     assert texts(response) == [f"Split {shipment.code} into {parts[0].code}, {parts[1].code}."]
 
     response = act(client, Shipment, "merge", parts)
-    merged = Shipment.objects.get(order=order, status=SS.CREATED)
+    merged = Shipment.objects.get(order=order, status=ShipmentStatus.CREATED)
     assert merged.items.count() == 3
-    assert {fresh(p).status for p in parts} == {SS.MERGED}
+    assert {fresh(p).status for p in parts} == {ShipmentStatus.MERGED}
     assert f"Merged {parts[0].code}, {parts[1].code} into {merged.code}." in texts(response)[0]
 
 
@@ -482,16 +488,16 @@ def test_split_refuses_a_single_group_and_merge_needs_one_order(world, login):
         confirm_split="yes",
         **{f"group_{u.pk}": "1" for u in units},
     )
-    assert fresh(first).status == SS.CREATED
+    assert fresh(first).status == ShipmentStatus.CREATED
     assert "a split needs at least two non-empty groups" in texts(response)[0]
     response = act(client, Shipment, "merge", [first, second])
-    assert {fresh(first).status, fresh(second).status} == {SS.CREATED}
+    assert {fresh(first).status, fresh(second).status} == {ShipmentStatus.CREATED}
     assert "Merge: " in texts(response)[0] and "belongs to order" in texts(response)[0]
 
 
 def test_manifest_add_form_close_refusal_remove_and_discard(world, login):
     shipment = shipment_of(world.order("FK-1"))
-    to_status([shipment], SS.READY_TO_SHIP)
+    to_status([shipment], ShipmentStatus.READY_TO_SHIP)
     client = login("Pick and Pack")
     response = client.post(
         url(Manifest, "add"),
@@ -520,7 +526,10 @@ def test_manifest_add_form_close_refusal_remove_and_discard(world, login):
     assert "it still has shipments" in texts(response)[0]
 
     response = act(client, Shipment, "remove_from_manifest", [shipment])
-    assert fresh(shipment).status == SS.READY_TO_SHIP and fresh(shipment).manifest_id is None
+    assert (
+        fresh(shipment).status == ShipmentStatus.READY_TO_SHIP
+        and fresh(shipment).manifest_id is None
+    )
     response = act(client, Manifest, "discard", [manifest])
     assert fresh(manifest).status == ManifestStatus.DISCARDED
     assert texts(response) == [f"Discarded 1 manifest: {manifest.code}."]
@@ -528,7 +537,7 @@ def test_manifest_add_form_close_refusal_remove_and_discard(world, login):
 
 def test_closing_a_manifest_with_a_held_order_is_refused(world, login):
     order = world.order("FK-1")
-    to_status([shipment_of(order)], SS.MANIFESTED)
+    to_status([shipment_of(order)], ShipmentStatus.MANIFESTED)
     Order.objects.filter(pk=order.pk).update(on_hold=True)
     manifest = Manifest.objects.get()
     response = act(login("Warehouse Manager"), Manifest, "close", [manifest])
@@ -539,7 +548,7 @@ def test_closing_a_manifest_with_a_held_order_is_refused(world, login):
 def test_recheck_serviceability(world, login):
     order = world.order("FK-1", pincode="400001")
     shipment = shipment_of(order)
-    assert shipment.status == SS.LOCATION_NOT_SERVICEABLE
+    assert shipment.status == ShipmentStatus.LOCATION_NOT_SERVICEABLE
     client = login("Warehouse Manager")
     response = act(client, Shipment, "recheck_serviceability", [shipment])
     assert "still no provider" in texts(response)[0]
@@ -547,7 +556,7 @@ def test_recheck_serviceability(world, login):
         shipping_provider=world.provider, pincode="400001", payment_method="PREPAID"
     )
     response = act(client, Shipment, "recheck_serviceability", [shipment])
-    assert fresh(shipment).status == SS.CREATED
+    assert fresh(shipment).status == ShipmentStatus.CREATED
     assert texts(response) == [f"Serviceable again 1 shipment: {shipment.code}."]
 
 
@@ -599,7 +608,7 @@ def test_add_order_names_the_line_and_field_of_each_error(world, login):
         "Line 3 ('TSHIRT, two, 10'): quantity 'two' is not a positive whole number",
         "Line 4 ('TSHIRT, 1'): expected 'SKU code, quantity, unit price[, shipping charges]', "
         "got 2 fields",
-        "Line 5 ('TSHIRT, 1, -5'): unit price '-5' is not an amount (e.g. 499.00)",
+        "Line 5 ('TSHIRT, 1, -5'): unit price '-5' is negative",
         "Line 6 ('TSHIRT, 5000, 1'): quantity 5000 is more than 1000 units",
     ]
     assert not Order.objects.exists()
@@ -661,7 +670,7 @@ def test_order_page_queries_do_not_grow_with_units(world, admin_client):
 def test_shipment_manifest_and_picklist_pages_show_their_parts(world, admin_client):
     order = world.order("FK-1", 2)
     shipment = shipment_of(order)
-    to_status([shipment], SS.MANIFESTED)
+    to_status([shipment], ShipmentStatus.MANIFESTED)
     invoice = Invoice.objects.get()
     page = admin_client.get(url(Shipment, "change", shipment.pk))
     tables = {t.title: t for t in page.context["related_tables"]}
@@ -720,7 +729,10 @@ def test_status_fields_cannot_be_edited(world, admin_client):
             "status": "DISPATCHED",
         },
     )
-    assert (fresh(shipment).status, fresh(shipment).tracking_number) == (SS.CREATED, "AWB1")
+    assert (fresh(shipment).status, fresh(shipment).tracking_number) == (
+        ShipmentStatus.CREATED,
+        "AWB1",
+    )
 
 
 def test_saving_an_order_form_does_not_overwrite_a_newer_status(world, admin_client):
@@ -743,7 +755,7 @@ def test_saving_an_order_form_does_not_overwrite_a_newer_status(world, admin_cli
 
 def test_invoices_and_state_changes_are_read_only(world, admin_client):
     shipment = shipment_of(world.order("FK-1"))
-    to_status([shipment], SS.PACKED)
+    to_status([shipment], ShipmentStatus.PACKED)
     invoice = Invoice.objects.get()
     change = StateChange.objects.first()
     for obj in (invoice, change):
@@ -856,7 +868,7 @@ def test_order_search_uses_exact_codes_sku_and_tracking_number(world, admin_clie
         )
     )
     shipment = shipment_of(second)
-    to_status([shipment], SS.READY_TO_SHIP)
+    to_status([shipment], ShipmentStatus.READY_TO_SHIP)
     tracking = fresh(shipment).tracking_number
 
     assert _listed(admin_client, Order, q="FLIPKART-FK-1") == [first.code]
@@ -945,7 +957,9 @@ def test_other_big_changelists_do_not_query_per_row(world, admin_client, model):
     counts = []
     for n in (3, 12):
         _orders(world, n, start=len(counts) * 3)
-        to_status(list(Shipment.objects.filter(status=SS.CREATED)), SS.MANIFESTED)
+        to_status(
+            list(Shipment.objects.filter(status=ShipmentStatus.CREATED)), ShipmentStatus.MANIFESTED
+        )
         with CaptureQueriesContext(connection) as ctx:
             assert admin_client.get(url(model)).status_code == 200
         counts.append(len(ctx.captured_queries))

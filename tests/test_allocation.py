@@ -26,8 +26,6 @@ from uniware.core.models import StateChange
 
 from .factories import FacilityFactory, ProviderFactory, ShelfFactory, SkuFactory
 
-S, SS = OrderItemStatus, ShipmentStatus
-
 
 def units(order: Order) -> list[tuple]:
     return list(order.items.order_by("pk").values_list("status", "facility__code", "inventory_id"))
@@ -56,11 +54,11 @@ def second_facility(world, *, priority=2, stock=5, code="WH2", provider=True):
 
 def test_fulfillable_blocks_one_unit_each_and_makes_one_shipment(world):
     order = world.order("FK-1", quantity=3)
-    assert units(order) == [(S.FULFILLABLE, "WH1", world.inventory.pk)] * 3
+    assert units(order) == [(OrderItemStatus.FULFILLABLE, "WH1", world.inventory.pk)] * 3
     assert blocked(world.inventory) == (10, 3)
     [shipment] = Shipment.objects.filter(order=order)
     assert (shipment.status, shipment.facility, shipment.shipping_provider) == (
-        SS.CREATED,
+        ShipmentStatus.CREATED,
         world.facility,
         world.provider,
     )
@@ -71,7 +69,7 @@ def test_fulfillable_blocks_one_unit_each_and_makes_one_shipment(world):
 def test_no_stock_is_unfulfillable_and_blocks_nothing(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=0)
     order = world.order("FK-1", quantity=2)
-    assert units(order) == [(S.UNFULFILLABLE, None, None)] * 2
+    assert units(order) == [(OrderItemStatus.UNFULFILLABLE, None, None)] * 2
     assert blocked(world.inventory) == (0, 0)
     assert not Shipment.objects.exists()
     assert order.status == OrderStatus.CREATED
@@ -80,17 +78,21 @@ def test_no_stock_is_unfulfillable_and_blocks_nothing(world):
 def test_partial_stock_blocks_exactly_what_there_is(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=2)
     order = world.order("FK-1", quantity=3)
-    assert statuses(order) == [S.FULFILLABLE, S.FULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(order) == [
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+    ]
     assert blocked(world.inventory) == (2, 2)
     other = world.order("FK-2")
-    assert statuses(other) == [S.UNFULFILLABLE]
+    assert statuses(other) == [OrderItemStatus.UNFULFILLABLE]
     assert blocked(world.inventory) == (2, 2)
 
 
 def test_stock_already_blocked_is_not_allocated_again(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=3, blocked_quantity=2)
     order = world.order("FK-1", quantity=2)
-    assert statuses(order) == [S.FULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(order) == [OrderItemStatus.FULFILLABLE, OrderItemStatus.UNFULFILLABLE]
     assert blocked(world.inventory) == (3, 3)
 
 
@@ -99,35 +101,40 @@ def test_only_good_inventory_is_allocated(world):
         inventory_type=InventoryType.BAD_INVENTORY
     )
     order = world.order("FK-1")
-    assert statuses(order) == [S.UNFULFILLABLE]
+    assert statuses(order) == [OrderItemStatus.UNFULFILLABLE]
     assert blocked(world.inventory) == (10, 0)
 
 
 def test_pincode_not_served_is_location_not_serviceable_with_stock_blocked(world):
     order = world.order("FK-1", quantity=2, pincode="110001")
-    assert units(order) == [(S.LOCATION_NOT_SERVICEABLE, "WH1", world.inventory.pk)] * 2
+    assert (
+        units(order) == [(OrderItemStatus.LOCATION_NOT_SERVICEABLE, "WH1", world.inventory.pk)] * 2
+    )
     assert blocked(world.inventory) == (10, 2)
     [shipment] = Shipment.objects.filter(order=order)
-    assert (shipment.status, shipment.shipping_provider) == (SS.LOCATION_NOT_SERVICEABLE, None)
+    assert (shipment.status, shipment.shipping_provider) == (
+        ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+        None,
+    )
 
 
 def test_serviceability_depends_on_payment_method(world):
     Serviceability.objects.filter(payment_method="COD").delete()
     prepaid = world.order("FK-1", payment_method="PREPAID")
     cod = world.order("FK-2", payment_method="COD")
-    assert statuses(prepaid) == [S.FULFILLABLE]
-    assert statuses(cod) == [S.LOCATION_NOT_SERVICEABLE]
+    assert statuses(prepaid) == [OrderItemStatus.FULFILLABLE]
+    assert statuses(cod) == [OrderItemStatus.LOCATION_NOT_SERVICEABLE]
 
 
 def test_provider_must_pick_up_from_the_facility(world):
     world.facility.shipping_providers.clear()
     order = world.order("FK-1")
-    assert statuses(order) == [S.LOCATION_NOT_SERVICEABLE]
+    assert statuses(order) == [OrderItemStatus.LOCATION_NOT_SERVICEABLE]
 
 
 def test_inactive_provider_does_not_count(world):
     type(world.provider).objects.filter(pk=world.provider.pk).update(is_active=False)
-    assert statuses(world.order("FK-1")) == [S.LOCATION_NOT_SERVICEABLE]
+    assert statuses(world.order("FK-1")) == [OrderItemStatus.LOCATION_NOT_SERVICEABLE]
 
 
 def test_lowest_priority_number_provider_wins(world):
@@ -152,9 +159,9 @@ def test_lowest_priority_number_provider_wins(world):
 
 def test_third_party_shipping_skips_the_serviceability_check(world):
     order = world.order("FK-1", pincode="999999", third_party_shipping=True)
-    assert statuses(order) == [S.FULFILLABLE]
+    assert statuses(order) == [OrderItemStatus.FULFILLABLE]
     shipment = Shipment.objects.get(order=order)
-    assert (shipment.status, shipment.shipping_provider) == (SS.CREATED, None)
+    assert (shipment.status, shipment.shipping_provider) == (ShipmentStatus.CREATED, None)
     assert blocked(world.inventory) == (10, 1)
 
 
@@ -175,7 +182,7 @@ def test_first_facility_with_stock_is_used(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=0)
     wh2, row2 = second_facility(world, priority=2, stock=5)
     order = world.order("FK-1")
-    assert units(order) == [(S.FULFILLABLE, "WH2", row2.pk)]
+    assert units(order) == [(OrderItemStatus.FULFILLABLE, "WH2", row2.pk)]
     assert Shipment.objects.get(order=order).facility == wh2
 
 
@@ -183,8 +190,8 @@ def test_inactive_facility_is_skipped(world):
     type(world.facility).objects.filter(pk=world.facility.pk).update(is_active=False)
     wh2, row2 = second_facility(world, stock=1)
     assert units(world.order("FK-1", quantity=2)) == [
-        (S.FULFILLABLE, "WH2", row2.pk),
-        (S.UNFULFILLABLE, None, None),
+        (OrderItemStatus.FULFILLABLE, "WH2", row2.pk),
+        (OrderItemStatus.UNFULFILLABLE, None, None),
     ]
     assert blocked(world.inventory) == (10, 0)
 
@@ -210,7 +217,10 @@ def test_serviceable_and_not_serviceable_units_get_separate_shipments(world):
     wh2, _ = second_facility(world, provider=False)
     order = world.order("FK-1", quantity=2)
     got = sorted(Shipment.objects.filter(order=order).values_list("facility__code", "status"))
-    assert got == [("WH1", SS.CREATED), ("WH2", SS.LOCATION_NOT_SERVICEABLE)]
+    assert got == [
+        ("WH1", ShipmentStatus.CREATED),
+        ("WH2", ShipmentStatus.LOCATION_NOT_SERVICEABLE),
+    ]
 
 
 # --- who is allocated, in which order ----------------------------------------------------
@@ -221,7 +231,9 @@ def test_held_and_pending_verification_orders_are_not_allocated(world):
     pending = world.order("FK-2", pending_verification=True)
     result = allocate_units(order_ids=[held.pk, pending.pk])
     assert result.fulfillable == [] and result.unfulfillable == []
-    assert statuses(held) == [S.CREATED] and statuses(pending) == [S.CREATED]
+    assert statuses(held) == [OrderItemStatus.CREATED] and statuses(pending) == [
+        OrderItemStatus.CREATED
+    ]
     assert blocked(world.inventory) == (10, 0)
 
 
@@ -256,9 +268,9 @@ def test_priority_then_older_orders_get_scarce_stock_first(world):
         allocate=False,
     )
     allocate_units(order_ids=[new.pk, old.pk, urgent.pk])
-    assert statuses(urgent) == [S.FULFILLABLE]
-    assert statuses(old) == [S.FULFILLABLE]
-    assert statuses(new) == [S.UNFULFILLABLE]
+    assert statuses(urgent) == [OrderItemStatus.FULFILLABLE]
+    assert statuses(old) == [OrderItemStatus.FULFILLABLE]
+    assert statuses(new) == [OrderItemStatus.UNFULFILLABLE]
 
 
 def test_new_orders_are_allocated_as_they_are_created_with_both_steps_audited(world):
@@ -279,8 +291,14 @@ def test_new_orders_are_allocated_as_they_are_created_with_both_steps_audited(wo
         ],
         actor="import:test",
     )
-    assert statuses(order) == [S.FULFILLABLE, S.FULFILLABLE, S.UNFULFILLABLE]
-    assert statuses(waiting) == [S.CREATED] and statuses(held) == [S.CREATED]
+    assert statuses(order) == [
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+    ]
+    assert statuses(waiting) == [OrderItemStatus.CREATED] and statuses(held) == [
+        OrderItemStatus.CREATED
+    ]
     assert blocked(world.inventory) == (2, 2)
     [shipment] = Shipment.objects.filter(order=order)
     assert set(order.items.exclude(shipment=None).values_list("shipment", flat=True)) == {
@@ -295,7 +313,7 @@ def test_new_orders_are_allocated_as_they_are_created_with_both_steps_audited(wo
         assert history == [
             ("create", "", "CREATED", "import:test"),
             (
-                "allocate" if unit.status == S.FULFILLABLE else "mark_unfulfillable",
+                "allocate" if unit.status == OrderItemStatus.FULFILLABLE else "mark_unfulfillable",
                 "CREATED",
                 unit.status,
                 "import:test",
@@ -326,11 +344,19 @@ def test_reallocate_waiting_units_after_stock_arrives(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=1)
     order = world.order("FK-1", quantity=3)
     [shipment] = Shipment.objects.filter(order=order)
-    assert statuses(order) == [S.FULFILLABLE, S.UNFULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(order) == [
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+    ]
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=2)
     result = reallocate_waiting_units(sku_ids=[world.sku.pk])
     assert len(result.fulfillable) == 1
-    assert statuses(order) == [S.FULFILLABLE, S.FULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(order) == [
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.FULFILLABLE,
+        OrderItemStatus.UNFULFILLABLE,
+    ]
     assert blocked(world.inventory) == (2, 2)
     assert set(order.items.exclude(shipment=None).values_list("shipment", flat=True)) == {
         shipment.pk
@@ -347,7 +373,9 @@ def test_reallocate_only_touches_the_given_skus(world):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=5)
     Inventory.objects.create(facility=world.facility, shelf=world.shelf, sku=mug, quantity=5)
     reallocate_waiting_units(sku_ids=[mug.pk])
-    assert statuses(a) == [S.UNFULFILLABLE] and statuses(b) == [S.FULFILLABLE]
+    assert statuses(a) == [OrderItemStatus.UNFULFILLABLE] and statuses(b) == [
+        OrderItemStatus.FULFILLABLE
+    ]
 
 
 def test_stock_add_reallocates_waiting_units_after_commit(
@@ -358,12 +386,12 @@ def test_stock_add_reallocates_waiting_units_after_commit(
     )
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=0)
     order = world.order("FK-1", quantity=2)
-    assert statuses(order) == [S.UNFULFILLABLE] * 2
+    assert statuses(order) == [OrderItemStatus.UNFULFILLABLE] * 2
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         row = stock_add(shelf=world.shelf, sku=world.sku, quantity=1)
     assert len(callbacks) == 1
     assert row.pk == world.inventory.pk
-    assert statuses(order) == [S.FULFILLABLE, S.UNFULFILLABLE]
+    assert statuses(order) == [OrderItemStatus.FULFILLABLE, OrderItemStatus.UNFULFILLABLE]
     assert blocked(world.inventory) == (1, 1)
     row = StateChange.objects.get(order=order, transition="allocate")
     assert row.actor == "task:reallocate_unfulfillable"
@@ -407,7 +435,10 @@ def test_allocation_queries_do_not_grow_with_the_batch(world):
     small, large = allocate("S", 20), allocate("L", 200)
     assert large <= small + 10, (small, large)
     assert blocked(world.inventory) == (1000, 440)
-    assert OrderItem.objects.filter(status=S.FULFILLABLE, shipment__isnull=False).count() == 440
+    assert (
+        OrderItem.objects.filter(status=OrderItemStatus.FULFILLABLE, shipment__isnull=False).count()
+        == 440
+    )
 
 
 def test_reallocation_does_not_let_orders_without_stock_hold_back_newer_ones(world, monkeypatch):
@@ -423,15 +454,17 @@ def test_reallocation_does_not_let_orders_without_stock_hold_back_newer_ones(wor
     newer = [world.order(f"NEW-{n}", 1) for n in range(3)]
     held = world.order("HELD", 1)
     orders_hold([held.pk])
-    assert set(OrderItem.objects.values_list("status", flat=True)) == {S.UNFULFILLABLE}
+    assert set(OrderItem.objects.values_list("status", flat=True)) == {
+        OrderItemStatus.UNFULFILLABLE
+    }
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=3)
 
     result = allocation.reallocate_waiting_units()
 
     assert len(result.fulfillable) == 3  # in batches of at most 2 orders
     for order in newer:
-        assert order.items.get().status == S.FULFILLABLE
-    assert held.items.get().status == S.UNFULFILLABLE
+        assert order.items.get().status == OrderItemStatus.FULFILLABLE
+    assert held.items.get().status == OrderItemStatus.UNFULFILLABLE
     assert set(OrderItem.objects.filter(sku__code="GONE").values_list("status", flat=True)) == {
-        S.UNFULFILLABLE
+        OrderItemStatus.UNFULFILLABLE
     }

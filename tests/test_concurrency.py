@@ -51,7 +51,6 @@ from .test_fulfilment import to_manifested
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
-S, SS = OrderItemStatus, ShipmentStatus
 TIMEOUT = 60
 
 
@@ -132,9 +131,14 @@ def test_scarce_stock_is_never_allocated_twice(world):
     results = in_parallel(12, lambda i: allocate_units(order_ids=[orders[i].pk]))
     assert errors(results) == []
     statuses = Counter(OrderItem.objects.values_list("status", flat=True))
-    assert statuses == {S.FULFILLABLE: 5, S.UNFULFILLABLE: 7}
+    assert statuses == {OrderItemStatus.FULFILLABLE: 5, OrderItemStatus.UNFULFILLABLE: 7}
     assert stock(world) == (5, 5)
-    assert OrderItem.objects.filter(status=S.FULFILLABLE, inventory=world.inventory).count() == 5
+    assert (
+        OrderItem.objects.filter(
+            status=OrderItemStatus.FULFILLABLE, inventory=world.inventory
+        ).count()
+        == 5
+    )
     assert Shipment.objects.count() == 5
 
 
@@ -153,8 +157,8 @@ def test_concurrent_order_creation_with_allocation(world):
     )
     assert errors(results) == []
     assert Counter(OrderItem.objects.values_list("status", flat=True)) == {
-        S.FULFILLABLE: 10,
-        S.UNFULFILLABLE: 8,
+        OrderItemStatus.FULFILLABLE: 10,
+        OrderItemStatus.UNFULFILLABLE: 8,
     }
     assert stock(world) == (10, 10)
     codes = list(Shipment.objects.values_list("code", flat=True))
@@ -169,7 +173,7 @@ def test_same_order_allocated_by_two_threads_is_allocated_once(world):
     results = in_parallel(2, lambda i: allocate_units(order_ids=[order.pk]))
     assert errors(results) == []
     assert sorted(len(r.fulfillable) for _, r in results) == [0, 3]
-    assert list(order.items.values_list("status", flat=True)) == [S.FULFILLABLE] * 3
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.FULFILLABLE] * 3
     assert stock(world) == (10, 3)
     assert Shipment.objects.filter(order=order).count() == 1
     assert StateChange.objects.filter(order=order, transition="allocate").count() == 3
@@ -194,7 +198,7 @@ def test_concurrent_invoicing_gives_gap_free_unique_numbers(world):
     assert codes == [f"INV-WH1-{n:06d}" for n in range(1, 31)]
     assert Counter(Invoice.objects.values_list("shipment_id", flat=True)) == Counter(ids)
     assert Sequence.objects.get(name="INVOICE").next_value == 31
-    assert set(Shipment.objects.values_list("status", flat=True)) == {SS.PACKED}
+    assert set(Shipment.objects.values_list("status", flat=True)) == {ShipmentStatus.PACKED}
     assert set(Picklist.objects.values_list("status", flat=True)) == {PicklistStatus.CLOSED}
 
 
@@ -213,7 +217,7 @@ def test_manifest_closed_by_two_threads_dispatches_once(world):
     assert len(failed) == 1 and isinstance(failed[0], IllegalTransition)
     assert f"Manifest {manifest.code} is CLOSED: cannot close" in str(failed[0])
     assert stock(world) == (4, 0), "stock consumed once"
-    assert set(Shipment.objects.values_list("status", flat=True)) == {SS.DISPATCHED}
+    assert set(Shipment.objects.values_list("status", flat=True)) == {ShipmentStatus.DISPATCHED}
     assert StateChange.objects.filter(transition="dispatch").count() == 3 + 6
     assert type(manifest).objects.get(pk=manifest.pk).status == ManifestStatus.CLOSED
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.COMPLETE}
@@ -257,7 +261,7 @@ def test_allocation_while_a_manifest_closes_on_the_same_stock(world):
     assert stock(world) == (6, 6)
     assert Counter(
         OrderItem.objects.filter(order__in=waiting).values_list("status", flat=True)
-    ) == {S.FULFILLABLE: 6, S.UNFULFILLABLE: 2}
+    ) == {OrderItemStatus.FULFILLABLE: 6, OrderItemStatus.UNFULFILLABLE: 2}
 
 
 def test_force_dispatch_while_allocating_on_the_same_stock(world):
@@ -277,7 +281,7 @@ def test_force_dispatch_while_allocating_on_the_same_stock(world):
     assert stock(world) == (6, 6)
     assert Counter(
         OrderItem.objects.filter(order__in=waiting).values_list("status", flat=True)
-    ) == {S.FULFILLABLE: 6, S.UNFULFILLABLE: 2}
+    ) == {OrderItemStatus.FULFILLABLE: 6, OrderItemStatus.UNFULFILLABLE: 2}
     assert sorted(Invoice.objects.values_list("code", flat=True)) == [
         f"INV-WH1-{n:06d}" for n in range(1, 5)
     ]

@@ -17,7 +17,6 @@ from orders.services import orders_hold, picklist_create, shipments_manifest
 from .factories import ChannelFactory, SkuFactory, UserFactory
 from .test_admin import to_status
 
-SS = ShipmentStatus
 INDEX = "/admin/"
 
 
@@ -47,9 +46,9 @@ def warehouse(world):
     serviceable."""
     orders = [world.order(f"FK-{i}") for i in range(1, 8)]
     shipments = [Shipment.objects.get(order=o) for o in orders]
-    to_status(shipments[6:7], SS.MANIFESTED)
-    to_status(shipments[5:6], SS.READY_TO_SHIP)
-    to_status(shipments[4:5], SS.PACKED)
+    to_status(shipments[6:7], ShipmentStatus.MANIFESTED)
+    to_status(shipments[5:6], ShipmentStatus.READY_TO_SHIP)
+    to_status(shipments[4:5], ShipmentStatus.PACKED)
     assert not picklist_create([shipments[3].pk], destination="STAGING").failed
     SkuFactory(code="MUG")
     world.order("FK-8", sku="MUG")  # no stock: unfulfillable
@@ -87,7 +86,7 @@ def test_to_pick_count_matches_the_shipments_it_links_to(warehouse, admin_client
     assert link == reverse("admin:orders_shipment_changelist") + "?status__exact=CREATED"
     listed = admin_client.get(link).context["cl"].result_list
     assert len(listed) == bars(html)["To pick"]
-    assert {s.status for s in listed} == {SS.CREATED}
+    assert {s.status for s in listed} == {ShipmentStatus.CREATED}
 
 
 @pytest.mark.parametrize(
@@ -161,7 +160,7 @@ def test_dashboard_on_an_empty_system(db, admin_client):
 
 
 def test_manifesting_moves_a_shipment_between_bars(warehouse, admin_client):
-    shipment = Shipment.objects.get(status=SS.READY_TO_SHIP)
+    shipment = Shipment.objects.get(status=ShipmentStatus.READY_TO_SHIP)
     shipments_manifest([shipment.pk])
     cache.clear()
     html = admin_client.get(INDEX).content.decode()

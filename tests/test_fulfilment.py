@@ -43,10 +43,6 @@ from uniware.core.models import Sequence, StateChange, Tenant, Traceability
 
 from .factories import ChannelFactory, FacilityFactory, ProviderFactory, ShelfFactory
 
-S = OrderItemStatus
-SS = ShipmentStatus
-
-
 # --- helpers (also used by test_concurrency) ---------------------------------------------
 
 
@@ -105,31 +101,31 @@ def test_forward_flow_invoicing_picklist_to_delivery(world):
     order = world.order("FK-1", quantity=2)
     shipment = shipment_of(order)
     assert stock_of(world) == (10, 2)
-    assert status(shipment) == SS.CREATED and order.status == OrderStatus.CREATED
+    assert status(shipment) == ShipmentStatus.CREATED and order.status == OrderStatus.CREATED
 
     outcome = picklist_create([shipment.pk], destination="INVOICING", actor="picker")
     assert outcome.ok and outcome.done == [shipment]
     [picklist] = outcome.created
     assert picklist.items.count() == 2
     assert picklist.items.filter(shelf=world.shelf).count() == 2
-    assert status(shipment) == SS.PICKING
-    assert unit_statuses(order) == [S.PICKING_FOR_INVOICING] * 2
+    assert status(shipment) == ShipmentStatus.PICKING
+    assert unit_statuses(order) == [OrderItemStatus.PICKING_FOR_INVOICING] * 2
     assert status(order) == OrderStatus.PROCESSING
 
     assert picklist_receive([picklist.pk], actor="picker").ok
     assert status(picklist) == PicklistStatus.RECEIVED
-    assert status(shipment) == SS.PICKED
+    assert status(shipment) == ShipmentStatus.PICKED
 
     outcome = shipments_invoice([shipment.pk], actor="packer")
     assert outcome.ok and outcome.done == [shipment]
-    assert status(shipment) == SS.PACKED
+    assert status(shipment) == ShipmentStatus.PACKED
     [invoice] = Invoice.objects.filter(shipment=shipment)
     assert invoice.code == "INV-WH1-000001" and invoice.total_amount == 998
     assert status(picklist) == PicklistStatus.CLOSED, "all its shipments are invoiced"
 
     assert shipments_generate_label([shipment.pk], actor="packer").ok
     shipment.refresh_from_db()
-    assert shipment.status == SS.READY_TO_SHIP
+    assert shipment.status == ShipmentStatus.READY_TO_SHIP
     assert shipment.shipping_provider == world.provider
     assert shipment.tracking_number == f"BLUEDART{shipment.pk:010d}"
 
@@ -141,26 +137,26 @@ def test_forward_flow_invoicing_picklist_to_delivery(world):
         world.provider,
         world.facility,
     )
-    assert status(shipment) == SS.MANIFESTED
-    assert unit_statuses(order) == [S.MANIFESTED] * 2
+    assert status(shipment) == ShipmentStatus.MANIFESTED
+    assert unit_statuses(order) == [OrderItemStatus.MANIFESTED] * 2
     assert stock_of(world) == (10, 2), "nothing leaves the shelf before dispatch"
 
     outcome = manifest_close(manifest, actor="lead")
     assert outcome.ok and outcome.done == [shipment]
     assert status(manifest) == ManifestStatus.CLOSED
     shipment.refresh_from_db()
-    assert shipment.status == SS.DISPATCHED and shipment.dispatched_at is not None
-    assert unit_statuses(order) == [S.DISPATCHED] * 2
+    assert shipment.status == ShipmentStatus.DISPATCHED and shipment.dispatched_at is not None
+    assert unit_statuses(order) == [OrderItemStatus.DISPATCHED] * 2
     assert stock_of(world) == (8, 0)
     assert status(order) == OrderStatus.COMPLETE
     assert status(picklist) == PicklistStatus.CLOSED
 
     assert shipments_ship([shipment.pk], actor="task:tracking").ok
-    assert status(shipment) == SS.SHIPPED
+    assert status(shipment) == ShipmentStatus.SHIPPED
     assert shipments_deliver([shipment.pk], actor="task:tracking").ok
     shipment.refresh_from_db()
-    assert shipment.status == SS.DELIVERED and shipment.delivered_at is not None
-    assert unit_statuses(order) == [S.DELIVERED] * 2
+    assert shipment.status == ShipmentStatus.DELIVERED and shipment.delivered_at is not None
+    assert unit_statuses(order) == [OrderItemStatus.DELIVERED] * 2
     assert status(order) == OrderStatus.COMPLETE
     assert stock_of(world) == (8, 0)
 
@@ -200,8 +196,8 @@ def test_staging_picklist_then_invoicing_picklist(world):
     order = world.order("FK-1", quantity=2)
     shipment = shipment_of(order)
     staging = to_picked([shipment], destination="STAGING")
-    assert unit_statuses(order) == [S.PICKING_FOR_STAGING] * 2
-    assert status(shipment) == SS.PICKED
+    assert unit_statuses(order) == [OrderItemStatus.PICKING_FOR_STAGING] * 2
+    assert status(shipment) == ShipmentStatus.PICKED
 
     outcome = shipments_invoice([shipment.pk])
     assert outcome.done == [] and "not picked for invoicing" in outcome.failed[0][1]
@@ -211,10 +207,10 @@ def test_staging_picklist_then_invoicing_picklist(world):
     assert refused.done == [] and "to INVOICING" in refused.failed[0][1]
 
     invoicing = to_picked([shipment], destination="INVOICING")
-    assert unit_statuses(order) == [S.PICKING_FOR_INVOICING] * 2
-    assert status(shipment) == SS.PICKED
+    assert unit_statuses(order) == [OrderItemStatus.PICKING_FOR_INVOICING] * 2
+    assert status(shipment) == ShipmentStatus.PICKED
     assert shipments_invoice([shipment.pk]).ok
-    assert status(shipment) == SS.PACKED
+    assert status(shipment) == ShipmentStatus.PACKED
     assert status(staging) == PicklistStatus.CLOSED
     assert status(invoicing) == PicklistStatus.CLOSED
 
@@ -262,7 +258,7 @@ def test_invoice_without_sequence_changes_nothing(db):
     outcome = shipments_invoice([shipment.pk], actor="packer")
     assert outcome.done == []
     assert outcome.failed == [(shipment.code, "Sequence INVOICE is not defined for facility WH1")]
-    assert status(shipment) == SS.PICKED
+    assert status(shipment) == ShipmentStatus.PICKED
     assert status(picklist) == PicklistStatus.RECEIVED
     assert not Invoice.objects.exists()
     assert StateChange.objects.count() == states_before
@@ -327,7 +323,7 @@ def test_label_uses_given_tracking_number(world):
     to_packed([shipment])
     assert shipments_generate_label([shipment.pk], tracking_numbers={shipment.pk: "AWB9"}).ok
     shipment.refresh_from_db()
-    assert (shipment.status, shipment.tracking_number) == (SS.READY_TO_SHIP, "AWB9")
+    assert (shipment.status, shipment.tracking_number) == (ShipmentStatus.READY_TO_SHIP, "AWB9")
 
 
 def test_third_party_shipping_needs_channel_provider_and_tracking(world):
@@ -337,11 +333,11 @@ def test_third_party_shipping_needs_channel_provider_and_tracking(world):
     to_packed([shipment])
     outcome = shipments_generate_label([shipment.pk])
     assert outcome.done == [] and "channel ships this order" in outcome.failed[0][1]
-    assert status(shipment) == SS.PACKED
+    assert status(shipment) == ShipmentStatus.PACKED
     Shipment.objects.filter(pk=shipment.pk).update(shipping_provider=world.provider)
     assert shipments_generate_label([shipment.pk], tracking_numbers={shipment.pk: "FK123"}).ok
     shipment.refresh_from_db()
-    assert (shipment.status, shipment.tracking_number) == (SS.READY_TO_SHIP, "FK123")
+    assert (shipment.status, shipment.tracking_number) == (ShipmentStatus.READY_TO_SHIP, "FK123")
 
 
 # --- manifests ---------------------------------------------------------------------------
@@ -372,7 +368,7 @@ def test_manifest_takes_only_same_channel_provider_and_facility(world):
     assert "DTDC, not BLUEDART" in reasons[other_provider.code]
     assert "ships from WH2" in reasons[other_facility.code]
     for s in (other_channel, other_provider, other_facility):
-        assert status(s) == SS.READY_TO_SHIP
+        assert status(s) == ShipmentStatus.READY_TO_SHIP
         assert Shipment.objects.get(pk=s.pk).manifest_id is None
     assert Shipment.objects.get(pk=good.pk).manifest_id == manifest.pk
 
@@ -427,8 +423,8 @@ def test_remove_from_manifest_and_discard_only_when_empty(world):
     outcome = manifest_remove_shipments(manifest, [shipment.pk])
     assert outcome.ok
     shipment.refresh_from_db()
-    assert (shipment.status, shipment.manifest_id) == (SS.READY_TO_SHIP, None)
-    assert unit_statuses(shipment.order) == [S.PICKING_FOR_INVOICING]
+    assert (shipment.status, shipment.manifest_id) == (ShipmentStatus.READY_TO_SHIP, None)
+    assert unit_statuses(shipment.order) == [OrderItemStatus.PICKING_FOR_INVOICING]
 
     manifest_discard(manifest)
     assert status(manifest) == ManifestStatus.DISCARDED
@@ -443,7 +439,7 @@ def test_close_with_held_order_is_refused_and_changes_nothing(world):
     with pytest.raises(IllegalTransition, match="orders on hold"):
         manifest_close(manifest)
     assert status(manifest) == ManifestStatus.CREATED
-    assert status(shipment) == SS.MANIFESTED
+    assert status(shipment) == ShipmentStatus.MANIFESTED
     assert stock_of(world) == (10, 1)
 
 
@@ -455,7 +451,7 @@ def test_manifest_close_dispatches_many_and_consumes_exact_stock(world):
     outcome = manifest_close(manifest, actor="lead")
     assert sorted(s.pk for s in outcome.done) == sorted(s.pk for s in shipments)
     assert stock_of(world) == (2, 0)
-    assert set(Shipment.objects.values_list("status", flat=True)) == {SS.DISPATCHED}
+    assert set(Shipment.objects.values_list("status", flat=True)) == {ShipmentStatus.DISPATCHED}
     assert set(Order.objects.values_list("status", flat=True)) == {OrderStatus.COMPLETE}
     assert StateChange.objects.filter(transition="dispatch", actor="lead").count() == 4 + 8
 
@@ -476,7 +472,7 @@ def test_held_order_is_not_picked_invoiced_or_labelled(world):
     orders_hold([order.pk])
     outcome = shipments_invoice([shipment.pk])
     assert outcome.done == [] and "the order is on hold" in outcome.failed[0][1]
-    assert status(shipment) == SS.PICKED and status(picklist) == PicklistStatus.RECEIVED
+    assert status(shipment) == ShipmentStatus.PICKED and status(picklist) == PicklistStatus.RECEIVED
     assert not Invoice.objects.exists()
     held = StateChange.objects.filter(order=order, transition="hold").order_by("id").first()
     assert (held.actor, held.reason) == ("sales", "address check")
@@ -503,9 +499,9 @@ def test_force_dispatch_invoices_first_and_consumes_stock(world):
     outcome = shipments_force_dispatch([shipment.pk], actor="lead", reason="courier at door")
     assert outcome.ok and outcome.done == [shipment]
     shipment.refresh_from_db()
-    assert shipment.status == SS.DISPATCHED and shipment.dispatched_at is not None
+    assert shipment.status == ShipmentStatus.DISPATCHED and shipment.dispatched_at is not None
     assert Invoice.objects.get(shipment=shipment).code == "INV-WH1-000001"
-    assert unit_statuses(order) == [S.DISPATCHED] * 3
+    assert unit_statuses(order) == [OrderItemStatus.DISPATCHED] * 3
     assert stock_of(world) == (7, 0)
     assert status(order) == OrderStatus.COMPLETE
     row = StateChange.objects.get(object_id=shipment.pk, transition="force_dispatch")
@@ -528,8 +524,8 @@ def test_force_dispatch_without_sequence_changes_nothing(db):
     shipment = shipment_of(order)
     outcome = shipments_force_dispatch([shipment.pk])
     assert outcome.failed == [(shipment.code, "Sequence INVOICE is not defined for facility WH1")]
-    assert status(shipment) == SS.CREATED
-    assert unit_statuses(order) == [S.FULFILLABLE]
+    assert status(shipment) == ShipmentStatus.CREATED
+    assert unit_statuses(order) == [OrderItemStatus.FULFILLABLE]
     assert stock_of(world) == (10, 1)
     assert not Invoice.objects.exists()
 
@@ -542,7 +538,7 @@ def test_force_dispatch_under_item_traceability_needs_packed(world):
     outcome = shipments_force_dispatch([created.pk, packed.pk])
     assert outcome.done == [packed]
     assert "only PACKED, READY_TO_SHIP or MANIFESTED" in dict(outcome.failed)[created.code]
-    assert status(created) == SS.CREATED
+    assert status(created) == ShipmentStatus.CREATED
     assert stock_of(world) == (9, 1)
 
 
@@ -571,21 +567,21 @@ def test_split_then_merge_shipments_of_one_order(world):
     units = list(order.items.order_by("pk"))
     parts = shipment_split(original, [[units[0].pk]], actor="lead")
     assert len(parts) == 2
-    assert status(original) == SS.SPLITTED
+    assert status(original) == ShipmentStatus.SPLITTED
     assert [list(p.items.values_list("pk", flat=True)) for p in parts] == [
         [units[0].pk],
         [units[1].pk, units[2].pk],
     ]
-    assert all(p.parent_id == original.pk and p.status == SS.CREATED for p in parts)
+    assert all(p.parent_id == original.pk and p.status == ShipmentStatus.CREATED for p in parts)
     assert stock_of(world) == (10, 3), "splitting moves no stock"
 
     merged = shipments_merge([p.pk for p in parts], actor="lead")
     assert merged.items.count() == 3 and merged.order_id == order.pk
-    assert {status(p) for p in parts} == {SS.MERGED}
-    assert status(merged) == SS.CREATED
+    assert {status(p) for p in parts} == {ShipmentStatus.MERGED}
+    assert status(merged) == ShipmentStatus.CREATED
     # the merged shipment goes through the flow as usual
     to_packed([merged])
-    assert status(merged) == SS.PACKED
+    assert status(merged) == ShipmentStatus.PACKED
 
 
 def test_split_needs_two_groups_and_known_units(world):
@@ -596,7 +592,7 @@ def test_split_needs_two_groups_and_known_units(world):
         shipment_split(shipment, [list(order.items.values_list("pk", flat=True))])
     with pytest.raises(IllegalTransition, match="are not in it"):
         shipment_split(shipment, [[other_unit.pk]])
-    assert status(shipment) == SS.CREATED
+    assert status(shipment) == ShipmentStatus.CREATED
     assert Shipment.objects.count() == 2
 
 
@@ -605,7 +601,7 @@ def test_merge_refuses_shipments_of_different_orders(world):
     b = shipment_of(world.order("FK-2"))
     with pytest.raises(IllegalTransition, match="belongs to order FLIPKART-FK-2"):
         shipments_merge([a.pk, b.pk])
-    assert {status(a), status(b)} == {SS.CREATED}
+    assert {status(a), status(b)} == {ShipmentStatus.CREATED}
     assert Shipment.objects.count() == 2
 
 
@@ -615,7 +611,7 @@ def test_merge_and_split_refused_after_picking(world):
     to_picked([shipment])
     with pytest.raises(IllegalTransition, match="is PICKED: cannot split"):
         shipment_split(shipment, [[order.items.first().pk]])
-    assert status(shipment) == SS.PICKED
+    assert status(shipment) == ShipmentStatus.PICKED
 
 
 def test_facility_sequence_for_shipment_codes(world):
@@ -631,7 +627,7 @@ def test_facility_sequence_for_shipment_codes(world):
 def test_location_not_serviceable_shipment_cannot_be_picked_or_forced(world):
     order = world.order("FK-1", pincode="110001")
     shipment = shipment_of(order)
-    assert status(shipment) == SS.LOCATION_NOT_SERVICEABLE
+    assert status(shipment) == ShipmentStatus.LOCATION_NOT_SERVICEABLE
     outcome = picklist_create([shipment.pk], destination="INVOICING")
     assert outcome.done == [] and "is LOCATION_NOT_SERVICEABLE: cannot pick" in outcome.failed[0][1]
     forced = shipments_force_dispatch([shipment.pk])

@@ -27,8 +27,6 @@ from uniware.core.services import SequenceNotDefined, sequence_take
 from .factories import SkuFactory
 from .test_fulfilment import shipment_of, to_packed, to_picked
 
-SS = ShipmentStatus
-
 
 def _order(world, oid: str, lines, **kwargs):
     """lines: [(sku code, quantity, price, shipping per unit)]."""
@@ -125,7 +123,7 @@ def test_invoicing_refuses_a_missing_particular_and_changes_nothing(world, chang
     outcome = shipments_invoice([shipment.pk], actor="test")
 
     assert outcome.failed == [(shipment.code, message)]
-    assert Shipment.objects.get(pk=shipment.pk).status == SS.PICKED
+    assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.PICKED
     assert not Invoice.objects.exists()
     assert Sequence.objects.get(name="INVOICE").next_value == before
 

@@ -63,7 +63,6 @@ from simulator import SimulatorServer
 from simulator.contract import parse_updated
 from uniware.core.models import Sequence, Tenant
 
-SS = ShipmentStatus
 FORWARD = ["PICKING", "PICKED", "PACKED", "READY_TO_SHIP", "MANIFESTED", "DISPATCHED"]
 JOURNEY = ["CREATED", *FORWARD, "SHIPPED", "DELIVERED"]
 SEED_FORWARD_FIELDS = {"orderItemId", "status", "IsReverse", "courier_status", "updated"}
@@ -247,7 +246,7 @@ def test_reverse_courier_fields_only_with_courier_allocated(status):
 
 
 def test_every_shipment_status_is_one_seed_003_sends():
-    assert set(SS.values) == set(FORWARD_STATUSES)
+    assert set(ShipmentStatus.values) == set(FORWARD_STATUSES)
 
 
 def test_cancel_body_counts_units_per_line_and_leaves_out_unknown_ids():

@@ -18,8 +18,6 @@ from .sync_helpers import channel_order
 
 pytest_plugins = ["tests.sync_fixtures"]
 
-S = OrderItemStatus
-
 
 def put(sim, *orders) -> None:
     sim.store.put_orders("FLIPKART", list(orders))
@@ -49,8 +47,8 @@ def test_new_orders_are_created_with_their_units_and_allocated(world, channel, s
         998,
     )
     assert list(order.items.values_list("code", "status")) == [
-        ("OD-0-1-0", S.FULFILLABLE),
-        ("OD-0-1-1", S.FULFILLABLE),
+        ("OD-0-1-0", OrderItemStatus.FULFILLABLE),
+        ("OD-0-1-1", OrderItemStatus.FULFILLABLE),
     ]
     assert order.shipments.count() == 1
     cod_order = Order.objects.get(channel_order_id="OD-9")
@@ -111,14 +109,14 @@ def test_pending_verification_orders_are_created_pending_and_accepted_later(worl
     assert first.report == [
         ["FLIPKART-OD-1", "CHANGED", "created with 1 unit (pending verification)"]
     ]
-    assert list(order.items.values_list("status", flat=True)) == [S.CREATED]
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.CREATED]
 
     sim.store.apply_changes("FLIPKART", [{"orderId": "OD-1", "orderStatus": "CREATED"}])
     second = pull_orders(channel)
 
     order.refresh_from_db()
     assert order.status == OrderStatus.CREATED
-    assert list(order.items.values_list("status", flat=True)) == [S.FULFILLABLE]
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.FULFILLABLE]
     assert second.report == [["FLIPKART-OD-1", "CHANGED", "accepted (the channel verified it)"]]
 
 

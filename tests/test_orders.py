@@ -25,8 +25,6 @@ from uniware.core.models import StateChange
 
 from .factories import ChannelFactory, SkuFactory
 
-S, OS = OrderItemStatus, OrderStatus
-
 
 def spec(world, channel_order_id="FK-1", lines=None, **kwargs) -> OrderInput:
     kwargs.setdefault("ship_pincode", "560001")
@@ -75,7 +73,9 @@ def test_one_unit_per_quantity_with_line_codes(world):
     created = StateChange.objects.filter(transition="create", order=order, actor="task:order_pull")
     assert created.count() == 1 + 4 + 1, "the order, its units, the TSHIRT shipment"
     statuses = list(order.items.order_by("pk").values_list("status", flat=True))
-    assert statuses == [S.FULFILLABLE] * 3 + [S.UNFULFILLABLE], "no MUG in stock"
+    assert statuses == [OrderItemStatus.FULFILLABLE] * 3 + [OrderItemStatus.UNFULFILLABLE], (
+        "no MUG in stock"
+    )
 
 
 def test_channel_may_be_given_by_code(world):
@@ -85,7 +85,7 @@ def test_channel_may_be_given_by_code(world):
 
 def test_create_without_allocation_leaves_units_created(world):
     order = order_create(spec(world), allocate=False)
-    assert list(order.items.values_list("status", flat=True)) == [S.CREATED]
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.CREATED]
     assert stock(world) == (10, 0)
 
 
@@ -172,38 +172,42 @@ def test_bulk_create_runs_a_fixed_number_of_queries(world, django_assert_max_num
     many = [spec(world, f"FK-B{n}", lines=[LineInput("L1", "TSHIRT", 2)]) for n in range(50)]
     with django_assert_max_num_queries(40):
         orders_create(many)
-    assert OrderItem.objects.filter(status=S.UNFULFILLABLE).count() == 100
+    assert OrderItem.objects.filter(status=OrderItemStatus.UNFULFILLABLE).count() == 100
 
 
 # --- derived status ----------------------------------------------------------------------
 
-C = OS
+C = OrderStatus  # short, for the table below
 STATUS_CASES = [
     # current, unit counts, derived
-    (C.CREATED, {S.CREATED: 2}, C.CREATED),
-    (C.CREATED, {S.FULFILLABLE: 1, S.UNFULFILLABLE: 1}, C.CREATED),
-    (C.CREATED, {S.LOCATION_NOT_SERVICEABLE: 1}, C.CREATED),
-    (C.CREATED, {S.FULFILLABLE: 1, S.PICKING_FOR_STAGING: 1}, C.PROCESSING),
-    (C.CREATED, {S.PICKING_FOR_INVOICING: 1}, C.PROCESSING),
-    (C.CREATED, {S.MANIFESTED: 1}, C.PROCESSING),
-    (C.CREATED, {S.DISPATCHED: 1, S.UNFULFILLABLE: 1}, C.PROCESSING),
-    (C.CREATED, {S.DISPATCHED: 2}, C.COMPLETE),
-    (C.PROCESSING, {S.DISPATCHED: 1, S.MANIFESTED: 1}, C.PROCESSING),
-    (C.PROCESSING, {S.DISPATCHED: 1, S.DELIVERED: 1}, C.COMPLETE),
-    (C.PROCESSING, {S.FULFILLABLE: 1}, C.PROCESSING),  # never back to CREATED
-    (C.PROCESSING, {S.DISPATCHED: 1, S.CANCELLED: 2}, C.COMPLETE),
-    (C.CREATED, {S.CANCELLED: 3}, C.CANCELLED),
-    (C.PROCESSING, {S.CANCELLED: 1}, C.CANCELLED),
-    (C.CREATED, {S.CANCELLED: 1, S.FULFILLABLE: 1}, C.CREATED),
-    (C.PENDING_VERIFICATION, {S.CREATED: 2}, C.PENDING_VERIFICATION),
-    (C.PENDING_VERIFICATION, {S.CANCELLED: 2}, C.CANCELLED),
-    (C.COMPLETE, {S.RESHIPPED: 1}, C.COMPLETE),
-    (C.COMPLETE, {S.REPLACED: 1, S.DELIVERED: 1}, C.COMPLETE),
-    (C.COMPLETE, {S.CANCELLED: 1}, C.COMPLETE),  # returns do not reopen it
-    (C.COMPLETE, {S.FULFILLABLE: 1}, C.COMPLETE),
-    (C.CANCELLED, {S.CANCELLED: 1}, C.CANCELLED),
+    (C.CREATED, {OrderItemStatus.CREATED: 2}, C.CREATED),
+    (C.CREATED, {OrderItemStatus.FULFILLABLE: 1, OrderItemStatus.UNFULFILLABLE: 1}, C.CREATED),
+    (C.CREATED, {OrderItemStatus.LOCATION_NOT_SERVICEABLE: 1}, C.CREATED),
+    (
+        C.CREATED,
+        {OrderItemStatus.FULFILLABLE: 1, OrderItemStatus.PICKING_FOR_STAGING: 1},
+        C.PROCESSING,
+    ),
+    (C.CREATED, {OrderItemStatus.PICKING_FOR_INVOICING: 1}, C.PROCESSING),
+    (C.CREATED, {OrderItemStatus.MANIFESTED: 1}, C.PROCESSING),
+    (C.CREATED, {OrderItemStatus.DISPATCHED: 1, OrderItemStatus.UNFULFILLABLE: 1}, C.PROCESSING),
+    (C.CREATED, {OrderItemStatus.DISPATCHED: 2}, C.COMPLETE),
+    (C.PROCESSING, {OrderItemStatus.DISPATCHED: 1, OrderItemStatus.MANIFESTED: 1}, C.PROCESSING),
+    (C.PROCESSING, {OrderItemStatus.DISPATCHED: 1, OrderItemStatus.DELIVERED: 1}, C.COMPLETE),
+    (C.PROCESSING, {OrderItemStatus.FULFILLABLE: 1}, C.PROCESSING),  # never back to CREATED
+    (C.PROCESSING, {OrderItemStatus.DISPATCHED: 1, OrderItemStatus.CANCELLED: 2}, C.COMPLETE),
+    (C.CREATED, {OrderItemStatus.CANCELLED: 3}, C.CANCELLED),
+    (C.PROCESSING, {OrderItemStatus.CANCELLED: 1}, C.CANCELLED),
+    (C.CREATED, {OrderItemStatus.CANCELLED: 1, OrderItemStatus.FULFILLABLE: 1}, C.CREATED),
+    (C.PENDING_VERIFICATION, {OrderItemStatus.CREATED: 2}, C.PENDING_VERIFICATION),
+    (C.PENDING_VERIFICATION, {OrderItemStatus.CANCELLED: 2}, C.CANCELLED),
+    (C.COMPLETE, {OrderItemStatus.RESHIPPED: 1}, C.COMPLETE),
+    (C.COMPLETE, {OrderItemStatus.REPLACED: 1, OrderItemStatus.DELIVERED: 1}, C.COMPLETE),
+    (C.COMPLETE, {OrderItemStatus.CANCELLED: 1}, C.COMPLETE),  # returns do not reopen it
+    (C.COMPLETE, {OrderItemStatus.FULFILLABLE: 1}, C.COMPLETE),
+    (C.CANCELLED, {OrderItemStatus.CANCELLED: 1}, C.CANCELLED),
     (C.CREATED, {}, C.CREATED),
-    (C.CREATED, {S.CANCELLED: 0, S.CREATED: 1}, C.CREATED),
+    (C.CREATED, {OrderItemStatus.CANCELLED: 0, OrderItemStatus.CREATED: 1}, C.CREATED),
 ]
 
 
@@ -214,10 +218,10 @@ def test_determine_order_status(current, counts, expected):
 
 def test_refresh_moves_orders_through_declared_transitions(world):
     order = order_create(spec(world, lines=[LineInput("L1", "TSHIRT", 2)]))
-    OrderItem.objects.filter(order=order).update(status=S.CANCELLED)
+    OrderItem.objects.filter(order=order).update(status=OrderItemStatus.CANCELLED)
     orders_refresh_status({order.pk: order}, actor=Actor.of("task:sync"), reason="channel")
     order.refresh_from_db()
-    assert order.status == OS.CANCELLED
+    assert order.status == OrderStatus.CANCELLED
     row = StateChange.objects.get(order=order, transition="cancel")
     assert (row.from_state, row.to_state, row.actor, row.reason) == (
         "CREATED",
@@ -240,13 +244,13 @@ def test_refresh_leaves_unchanged_orders_alone(world, django_assert_num_queries)
 
 def test_pending_verification_waits_for_accept(world):
     order = order_create(spec(world, pending_verification=True))
-    assert order.status == OS.PENDING_VERIFICATION
-    assert list(order.items.values_list("status", flat=True)) == [S.CREATED]
+    assert order.status == OrderStatus.PENDING_VERIFICATION
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.CREATED]
     assert stock(world) == (10, 0) and not Shipment.objects.exists()
 
     order = order_accept(order, actor="sales")
-    assert order.status == OS.CREATED
-    assert list(order.items.values_list("status", flat=True)) == [S.FULFILLABLE]
+    assert order.status == OrderStatus.CREATED
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.FULFILLABLE]
     assert stock(world) == (10, 1)
     with pytest.raises(IllegalTransition, match="is CREATED: cannot accept"):
         order_accept(order)
@@ -255,13 +259,13 @@ def test_pending_verification_waits_for_accept(world):
 def test_held_order_is_not_allocated_until_unheld(world):
     order = order_create(spec(world, on_hold=True))
     assert order.on_hold
-    assert list(order.items.values_list("status", flat=True)) == [S.CREATED]
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.CREATED]
     assert stock(world) == (10, 0)
     outcome = orders_unhold([order.pk], actor="sales", reason="verified")
     assert outcome.done == [order]
     order.refresh_from_db()
     assert not order.on_hold
-    assert list(order.items.values_list("status", flat=True)) == [S.FULFILLABLE]
+    assert list(order.items.values_list("status", flat=True)) == [OrderItemStatus.FULFILLABLE]
     assert stock(world) == (10, 1)
     row = StateChange.objects.get(order=order, transition="unhold")
     assert (row.actor, row.reason, row.from_state, row.to_state) == (

@@ -43,8 +43,6 @@ from .factories import ShelfFactory, SkuFactory, UserFactory
 from .returns_flow import advance, return_invoice_sequence, shipment_of
 from .workers import celery_worker
 
-SS = ShipmentStatus
-
 
 @pytest.fixture(autouse=True)
 def _pdftotext(require_services):
@@ -129,7 +127,7 @@ def manifested(world):
     (JEANS on shelf B1) and FK-2 (TSHIRT on shelf A1), so FK-2 is picked first."""
     first = shipment_of(second_shelf_order(world, "FK-1"))
     second = shipment_of(world.order("FK-2"))
-    advance([first, second], SS.MANIFESTED)
+    advance([first, second], ShipmentStatus.MANIFESTED)
     return [Shipment.objects.get(pk=s.pk) for s in (first, second)]
 
 
@@ -137,7 +135,7 @@ def credit_note(world, channel_order_id: str) -> Invoice:
     """A courier return received on a return manifest: its credit note."""
     return_invoice_sequence(world)
     shipment = shipment_of(world.order(channel_order_id))
-    advance(shipment, SS.DISPATCHED)
+    advance(shipment, ShipmentStatus.DISPATCHED)
     shipments_expect_return([shipment.pk])
     manifest = return_manifest_create(facility=world.facility)
     return_manifest_add_shipments(manifest, [shipment.pk])
@@ -191,7 +189,7 @@ def test_manifest_page_prints_the_handover_sheet(manifested, client):
 
 def test_buttons_show_only_what_can_be_printed_by_whom(world, manifested, client):
     packed = shipment_of(world.order("FK-3"))
-    advance(packed, SS.PACKED)  # invoiced, no label yet
+    advance(packed, ShipmentStatus.PACKED)  # invoiced, no label yet
     client.force_login(staff("Pick and Pack"))
     assert "Print label" not in buttons(client, packed)
     assert "Print invoice" in buttons(client, packed)
@@ -231,7 +229,7 @@ def test_bulk_invoices_from_shipments_and_from_the_invoice_list(manifested, clie
 
 def test_bulk_picklists_and_handover_sheets(world, manifested, client):
     later = shipment_of(world.order("FK-3"))
-    advance(later, SS.MANIFESTED)  # a second picklist, on the same open manifest
+    advance(later, ShipmentStatus.MANIFESTED)  # a second picklist, on the same open manifest
     client.force_login(staff("Returns Manager"))  # may view them: may print them
     picklists = list(Picklist.objects.order_by("pk"))
     assert len(picklists) == 2
@@ -268,7 +266,7 @@ def test_roles_without_the_permission_get_no_action_and_no_pdf(manifested, clien
 
 def test_what_cannot_be_printed_is_named_and_nothing_is_printed(world, manifested, client):
     packed = shipment_of(world.order("FK-3"))
-    advance(packed, SS.PACKED)
+    advance(packed, ShipmentStatus.PACKED)
     fresh = shipment_of(world.order("FK-4"))  # not even invoiced
     client.force_login(staff("Pick and Pack"))
     response = act(client, Shipment, "print_labels", [*manifested, packed], follow=True)
@@ -287,7 +285,7 @@ def test_what_cannot_be_printed_is_named_and_nothing_is_printed(world, manifeste
 
 def _labelled(world, n: int) -> list[Shipment]:
     shipments = [shipment_of(world.order(f"BIG-{i}")) for i in range(n)]
-    advance(shipments, SS.READY_TO_SHIP)
+    advance(shipments, ShipmentStatus.READY_TO_SHIP)
     return list(Shipment.objects.filter(pk__in=[s.pk for s in shipments]).order_by("code"))
 
 
@@ -340,7 +338,7 @@ def test_a_big_selection_with_an_unprintable_record_makes_no_job(world, client, 
     settings.PRINT_INLINE_MAX = 2
     shipments = _labelled(world, 2)
     packed = shipment_of(world.order("FK-3"))
-    advance(packed, SS.PACKED)
+    advance(packed, ShipmentStatus.PACKED)
     client.force_login(staff("Pick and Pack"))
     response = act(client, Shipment, "print_labels", [*shipments, packed], follow=True)
     [message] = shown(response)
@@ -437,7 +435,7 @@ def test_render_document_refuses_with_the_code_named(world, manifested, tmp_path
     note = credit_note(world, "RET-1")
     sale = invoice_of(manifested[0])
     packed = shipment_of(world.order("FK-3"))
-    advance(packed, SS.PACKED)
+    advance(packed, ShipmentStatus.PACKED)
     out = str(tmp_path / "x.pdf")
     refusals = [
         (["invoice", note.code], note.code),

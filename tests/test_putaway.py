@@ -22,8 +22,6 @@ from uniware.core.models import StateChange
 from .factories import FacilityFactory, ShelfFactory, make_world
 from .returns_flow import advance, fresh, return_invoice_sequence, shelf, shipment_of, stock
 
-S = OrderItemStatus
-SS = ShipmentStatus
 GOOD = ("A1", "TSHIRT", "GOOD_INVENTORY")
 
 
@@ -33,7 +31,9 @@ def world(world):
     return world
 
 
-def picked_putaway(world, quantity: int = 1, coid: str = "FK-1", stage=SS.PICKED) -> Putaway:
+def picked_putaway(
+    world, quantity: int = 1, coid: str = "FK-1", stage=ShipmentStatus.PICKED
+) -> Putaway:
     """A pending putaway of `quantity` units cancelled after picking (or invoicing)."""
     order = world.order(coid, quantity)
     advance(shipment_of(order), stage)
@@ -105,7 +105,7 @@ def test_one_refused_putaway_does_not_stop_the_others(world):
 
 
 def test_discard_writes_units_off_with_a_reason(world):
-    putaway = picked_putaway(world, 2, stage=SS.PACKED)
+    putaway = picked_putaway(world, 2, stage=ShipmentStatus.PACKED)
     with pytest.raises(ValidationError, match="Say why"):
         putaways_discard([putaway.pk], reason=" ")
     assert putaways_discard([putaway.pk], reason="water damage", actor="test").ok
@@ -123,11 +123,11 @@ def test_completing_reallocates_units_waiting_for_the_sku(
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=1)
     putaway = picked_putaway(world, 1, "FK-1")
     waiting = world.order("FK-2", 1)
-    assert waiting.items.get().status == S.UNFULFILLABLE
+    assert waiting.items.get().status == OrderItemStatus.UNFULFILLABLE
     assert stock() == {}  # the only unit is in a tote: nothing to allocate
     with django_capture_on_commit_callbacks(execute=True):
         assert putaways_complete([putaway.pk]).ok
-    assert waiting.items.get().status == S.FULFILLABLE
+    assert waiting.items.get().status == OrderItemStatus.FULFILLABLE
     assert stock() == {GOOD: (1, 1)}
 
 
@@ -138,7 +138,7 @@ def test_bad_stock_does_not_reallocate(world, django_capture_on_commit_callbacks
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         assert putaways_complete([putaway.pk], inventory_type="BAD_INVENTORY").ok
     assert callbacks == []
-    assert waiting.items.get().status == S.UNFULFILLABLE
+    assert waiting.items.get().status == OrderItemStatus.UNFULFILLABLE
     assert stock() == {("A1", "TSHIRT", "BAD_INVENTORY"): (1, 0)}
 
 
@@ -203,7 +203,7 @@ def test_completing_one_putaway_in_parallel_adds_stock_once(pg_world):
 @pytest.mark.django_db(transaction=True)
 def test_cancelling_the_same_units_in_parallel_puts_them_away_once(pg_world):
     order = pg_world.order("FK-1", 3)
-    advance(shipment_of(order), SS.PACKED)
+    advance(shipment_of(order), ShipmentStatus.PACKED)
     ids = list(order.items.values_list("pk", flat=True))
     results = in_parallel(3, lambda i: units_cancel(ids, reason=f"r{i}"))
     assert sum(len(r.done) for r in results) == 3, results
@@ -215,7 +215,7 @@ def test_cancelling_the_same_units_in_parallel_puts_them_away_once(pg_world):
 @pytest.mark.django_db(transaction=True)
 def test_cancel_racing_manifest_close_counts_each_unit_once(pg_world):
     orders = [pg_world.order(f"FK-{k}", 1) for k in range(4)]
-    advance([shipment_of(o) for o in orders], SS.MANIFESTED)
+    advance([shipment_of(o) for o in orders], ShipmentStatus.MANIFESTED)
     manifest = fresh(shipment_of(orders[0])).manifest
     ids = [o.items.get().pk for o in orders]
 
@@ -223,8 +223,8 @@ def test_cancel_racing_manifest_close_counts_each_unit_once(pg_world):
         return manifest_close(manifest) if i == 0 else units_cancel(ids[i - 1 :], reason="x")
 
     in_parallel(3, work)
-    dispatched = sum(1 for o in orders if o.items.get().status == S.DISPATCHED)
-    cancelled = sum(1 for o in orders if o.items.get().status == S.CANCELLED)
+    dispatched = sum(1 for o in orders if o.items.get().status == OrderItemStatus.DISPATCHED)
+    cancelled = sum(1 for o in orders if o.items.get().status == OrderItemStatus.CANCELLED)
     assert dispatched + cancelled == 4
     assert PutawayItem.objects.count() == cancelled
     # dispatched units left at dispatch, cancelled ones at cancel (they wait on the putaway)

@@ -28,15 +28,13 @@ from uniware.core.models import StateChange
 
 from .returns_flow import advance, fresh, return_invoice_sequence, shipment_of
 
-S, SS = OrderItemStatus, ShipmentStatus
-
 
 @pytest.fixture
 def manifested(world):
     return_invoice_sequence(world)
     order = world.order("RP-1", 2)
     shipment = shipment_of(order)
-    advance(shipment, SS.MANIFESTED)
+    advance(shipment, ShipmentStatus.MANIFESTED)
     return order, fresh(shipment)
 
 
@@ -49,9 +47,12 @@ def test_a_manifested_box_that_loses_a_unit_leaves_its_manifest_and_waits(world,
 
     assert outcome.ok, outcome.failed
     shipment = fresh(shipment)
-    assert (shipment.status, shipment.manifest_id) == (SS.READY_TO_SHIP, None)
+    assert (shipment.status, shipment.manifest_id) == (ShipmentStatus.READY_TO_SHIP, None)
     assert shipment.repack_reason == f"take out cancelled unit(s) {gone.code}"
-    assert (fresh(gone).status, fresh(kept).status) == (S.CANCELLED, S.PICKING_FOR_INVOICING)
+    assert (fresh(gone).status, fresh(kept).status) == (
+        OrderItemStatus.CANCELLED,
+        OrderItemStatus.PICKING_FOR_INVOICING,
+    )
     assert StateChange.objects.filter(transition="wait_for_repacking").count() == 1
     with pytest.raises(IllegalTransition, match="it has no shipments"):
         manifest_close(manifest)
@@ -98,7 +99,10 @@ def test_confirming_the_re_packing_re_invoices_and_lets_the_box_go(world, manife
     assert shipments_manifest([shipment.pk]).ok
     manifest = Manifest.objects.get(status="CREATED")
     assert manifest_close(manifest).ok
-    assert (fresh(kept).status, fresh(gone).status) == (S.DISPATCHED, S.CANCELLED)
+    assert (fresh(kept).status, fresh(gone).status) == (
+        OrderItemStatus.DISPATCHED,
+        OrderItemStatus.CANCELLED,
+    )
     putaway = Putaway.objects.get()
     assert putaways_complete([putaway.pk], shelf=world.shelf).ok
     row = Inventory.objects.get(pk=world.inventory.pk)
@@ -122,5 +126,5 @@ def test_a_box_that_loses_every_unit_is_cancelled_not_re_packed(world, manifeste
     order, shipment = manifested
     units_cancel(list(order.items.values_list("pk", flat=True)), reason="customer cancelled")
     shipment = fresh(shipment)
-    assert shipment.status == SS.CANCELLED and shipment.repack_reason == ""
+    assert shipment.status == ShipmentStatus.CANCELLED and shipment.repack_reason == ""
     assert putaways_complete([Putaway.objects.get().pk], shelf=world.shelf).ok

@@ -60,9 +60,6 @@ from .returns_flow import (
     traceability,
 )
 
-S = OrderItemStatus
-SS = ShipmentStatus
-RP = ReversePickupStatus
 GOOD = ("A1", "TSHIRT", "GOOD_INVENTORY")
 
 
@@ -82,7 +79,7 @@ def commit(django_capture_on_commit_callbacks):
 def dispatched(world, coid: str = "FK-1", quantity: int = 1):
     order = world.order(coid, quantity)
     shipment = shipment_of(order)
-    advance(shipment, SS.DISPATCHED)
+    advance(shipment, ShipmentStatus.DISPATCHED)
     return order, fresh(shipment)
 
 
@@ -98,23 +95,25 @@ def item_traceability_rto(world, shipment):
 # --- Courier returns -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("stage", [SS.DISPATCHED, SS.SHIPPED])
+@pytest.mark.parametrize("stage", [ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED])
 def test_expect_return_from_dispatched_or_shipped(world, stage):
     order = world.order("FK-1", 1)
     shipment = shipment_of(order)
     advance(shipment, stage)
     outcome = shipments_expect_return([shipment.pk], reason="door locked")
-    assert outcome.ok and fresh(shipment).status == SS.RETURN_EXPECTED
+    assert outcome.ok and fresh(shipment).status == ShipmentStatus.RETURN_EXPECTED
     row = StateChange.objects.filter(transition="expect_return").get()
     assert row.reason == "door locked"
-    assert order.items.get().status == S.DISPATCHED  # units keep their forward status
+    assert order.items.get().status == OrderItemStatus.DISPATCHED  # units keep their forward status
 
 
-@pytest.mark.parametrize("stage", [SS.CREATED, SS.PACKED, SS.DELIVERED])
+@pytest.mark.parametrize(
+    "stage", [ShipmentStatus.CREATED, ShipmentStatus.PACKED, ShipmentStatus.DELIVERED]
+)
 def test_expect_return_is_refused_before_dispatch_and_after_delivery(world, stage):
     order = world.order("FK-1", 1)
     shipment = shipment_of(order)
-    if stage != SS.CREATED:
+    if stage != ShipmentStatus.CREATED:
         advance(shipment, stage)
     [(label, why)] = shipments_expect_return([shipment.pk]).failed
     assert label == shipment.code and f"is {stage}: cannot expect return" in why
@@ -130,11 +129,11 @@ def test_rto_with_item_traceability_end_to_end(world):
     assert putaway.item_count == 2
     [credit] = Invoice.objects.filter(invoice_type=InvoiceType.SALE_RETURN)
     assert credit.total_amount == Decimal("998.00")
-    assert fresh(shipment).status == SS.RETURN_ACKNOWLEDGED
+    assert fresh(shipment).status == ShipmentStatus.RETURN_ACKNOWLEDGED
     assert stock() == {GOOD: (8, 0)}
 
     assert putaways_complete([putaway.pk]).ok
-    assert fresh(shipment).status == SS.RETURNED
+    assert fresh(shipment).status == ShipmentStatus.RETURNED
     assert stock() == {GOOD: (10, 0)}
     assert fresh(order).status == OrderStatus.COMPLETE
 
@@ -186,7 +185,7 @@ def test_discarding_a_courier_return_putaway_closes_the_return_without_stock(wor
     assert outcome.ok
     assert fresh(putaway).status == PutawayStatus.DISCARDED
     assert fresh(putaway).discard_reason == "crushed in transit"
-    assert fresh(shipment).status == SS.RETURNED
+    assert fresh(shipment).status == ShipmentStatus.RETURNED
     assert stock() == {GOOD: (9, 0)}
 
 
@@ -210,7 +209,7 @@ def test_mark_returned_refuses_a_shelf_of_another_facility_and_missing_sequences
     Sequence.objects.filter(name="RETURN_INVOICE").delete()
     [(_, why)] = shipments_mark_returned([shipment.pk]).failed
     assert why == "Sequence RETURN_INVOICE is not defined for facility WH1"
-    assert fresh(shipment).status == SS.DISPATCHED and stock() == {GOOD: (9, 0)}
+    assert fresh(shipment).status == ShipmentStatus.DISPATCHED and stock() == {GOOD: (9, 0)}
     assert not Putaway.objects.exists()
 
 
@@ -230,7 +229,7 @@ def test_reverse_pickup_lifecycle_to_complete(world):
 
     assert (pickup.code, pickup.status, pickup.facility) == (
         "RP-000001",
-        RP.CREATED,
+        ReversePickupStatus.CREATED,
         world.facility,
     )
     assert pickup.order == order and [i.order_item for i in pickup.items.all()] == [first]
@@ -245,7 +244,7 @@ def test_reverse_pickup_lifecycle_to_complete(world):
     )
     pickup = fresh(pickup)
     assert (pickup.status, pickup.courier_name, pickup.courier_code, pickup.return_awb) == (
-        RP.COURIER_ALLOCATED,
+        ReversePickupStatus.COURIER_ALLOCATED,
         "Delhivery",
         "DEL",
         "RAWB1",
@@ -254,7 +253,7 @@ def test_reverse_pickup_lifecycle_to_complete(world):
 
     outcome = reverse_pickups_complete([pickup.pk], actor="test")
 
-    assert outcome.ok and fresh(pickup).status == RP.COMPLETE
+    assert outcome.ok and fresh(pickup).status == ReversePickupStatus.COMPLETE
     putaway, credit = outcome.created
     assert putaway.putaway_type == PutawayType.PUTAWAY_REVERSE_PICKUP_ITEM
     assert putaway.reverse_pickup == pickup and putaway.item_count == 1
@@ -266,8 +265,11 @@ def test_reverse_pickup_lifecycle_to_complete(world):
     assert stock() == {GOOD: (8, 0)}  # back only when the putaway completes
     assert putaways_complete([putaway.pk]).ok
     assert stock() == {GOOD: (9, 0)}
-    assert fresh(first).status == S.DELIVERED and fresh(second).status == S.DELIVERED
-    assert fresh(shipment).status == SS.DELIVERED
+    assert (
+        fresh(first).status == OrderItemStatus.DELIVERED
+        and fresh(second).status == OrderItemStatus.DELIVERED
+    )
+    assert fresh(shipment).status == ShipmentStatus.DELIVERED
     with pytest.raises(ValidationError, match="already on reverse pickup RP-000001"):
         reverse_pickup_create([first.pk], reason="again")
 
@@ -280,7 +282,7 @@ def test_reverse_pickup_not_received_then_a_new_one(world):
     assert "is CREATED: cannot mark not received" in why
     reverse_pickup_allocate_courier(pickup, courier_name="", courier_code="DEL", return_awb="R1")
     assert reverse_pickups_mark_not_received([pickup.pk], reason="customer absent").ok
-    assert fresh(pickup).status == RP.NOT_RECEIVED
+    assert fresh(pickup).status == ReversePickupStatus.NOT_RECEIVED
     again = reverse_pickup_create([unit.pk], reason="defective")
     assert again.code == "RP-000002"
     assert stock() == {GOOD: (9, 0)} and not Putaway.objects.exists()
@@ -292,7 +294,7 @@ def test_reverse_pickup_is_cancelled_only_whole_and_needs_a_reason(world):
     with pytest.raises(ValidationError, match="reason is required"):
         reverse_pickups_cancel([pickup.pk], reason="")
     assert reverse_pickups_cancel([pickup.pk], reason="customer kept it").ok
-    assert fresh(pickup).status == RP.CANCELLED
+    assert fresh(pickup).status == ReversePickupStatus.CANCELLED
     [(_, why)] = reverse_pickups_complete([pickup.pk]).failed
     assert "is CANCELLED: cannot complete" in why
 
@@ -320,7 +322,7 @@ def test_a_unit_on_a_reverse_pickup_cannot_also_come_back_by_courier(world):
     assert why == "a unit of it is on a reverse pickup (customer return)"
     [(_, why)] = units_cancel([order.items.get().pk], reason="channel cancel").failed
     assert "is on a reverse pickup" in why
-    assert fresh(shipment).status == SS.DISPATCHED
+    assert fresh(shipment).status == ShipmentStatus.DISPATCHED
 
 
 def test_reverse_pickup_complete_needs_the_return_invoice_sequence(world):
@@ -333,7 +335,10 @@ def test_reverse_pickup_complete_needs_the_return_invoice_sequence(world):
         "RP-000001",
         "Sequence RETURN_INVOICE is not defined for facility WH1",
     )
-    assert fresh(pickup).status == RP.COURIER_ALLOCATED and not Putaway.objects.exists()
+    assert (
+        fresh(pickup).status == ReversePickupStatus.COURIER_ALLOCATED
+        and not Putaway.objects.exists()
+    )
 
 
 # --- Reship ----------------------------------------------------------------------------------
@@ -350,24 +355,27 @@ def test_reship_wait_for_return_goes_out_when_the_return_is_put_away(world, comm
 
     assert outcome.ok and outcome.created == []
     unit = fresh(unit)
-    assert unit.status == S.DISPATCHED and unit.reship_option == ReshipOption.WAIT_FOR_RETURN
+    assert (
+        unit.status == OrderItemStatus.DISPATCHED
+        and unit.reship_option == ReshipOption.WAIT_FOR_RETURN
+    )
     [(_, why)] = units_reship([unit.pk], option=ReshipOption.WAIT_FOR_RETURN).failed
     assert why == "it already waits for its return to be reshipped"
 
     manifest = return_manifest_create(facility=world.facility)
     return_manifest_add_shipments(manifest, [shipment.pk])
     putaway = return_manifest_close(manifest).created[0]
-    assert fresh(unit).status == S.DISPATCHED
+    assert fresh(unit).status == OrderItemStatus.DISPATCHED
     with commit():
         done = putaways_complete([putaway.pk], actor="test")
     assert done.ok
-    assert fresh(unit).status == S.RESHIPPED
+    assert fresh(unit).status == OrderItemStatus.RESHIPPED
     [reship] = done.created
     reship = fresh(reship)
     assert reship.code == "FLIPKART-FK-1-RS1" and reship.channel_order_id == "FK-1-RS1"
     assert (reship.kind, reship.source_order) == (OrderKind.RESHIPMENT, order)
     new_unit = reship.items.get()
-    assert new_unit.source_item == unit and new_unit.status == S.FULFILLABLE
+    assert new_unit.source_item == unit and new_unit.status == OrderItemStatus.FULFILLABLE
     assert new_unit.selling_price == unit.selling_price
     # the returned unit is back on the shelf, and the reshipment blocked one unit
     assert stock() == {GOOD: (10, 1)}
@@ -380,8 +388,8 @@ def test_reship_wait_for_return_after_the_return_reships_at_once(world, commit):
     with commit():
         outcome = units_reship([order.items.get().pk], option=ReshipOption.WAIT_FOR_RETURN)
     [reship] = outcome.created
-    assert order.items.get().status == S.RESHIPPED
-    assert fresh(reship).items.get().status == S.FULFILLABLE
+    assert order.items.get().status == OrderItemStatus.RESHIPPED
+    assert fresh(reship).items.get().status == OrderItemStatus.FULFILLABLE
     assert stock() == {GOOD: (10, 1)}
 
 
@@ -392,7 +400,7 @@ def test_wait_for_return_then_mark_returned_reships(world, commit):
     with commit():
         outcome = shipments_mark_returned([shipment.pk])
     reship = [o for o in outcome.created if isinstance(o, Order)]
-    assert len(reship) == 1 and order.items.get().status == S.RESHIPPED
+    assert len(reship) == 1 and order.items.get().status == OrderItemStatus.RESHIPPED
     assert stock() == {GOOD: (10, 1)}
 
 
@@ -403,9 +411,9 @@ def test_reship_immediately_and_expect_return(world, commit):
     with commit():
         outcome = units_reship([order.items.get().pk], option=ReshipOption.RESHIP_EXPECT_RETURN)
     [reship] = outcome.created
-    assert order.items.get().status == S.RESHIPPED
+    assert order.items.get().status == OrderItemStatus.RESHIPPED
     assert order.items.get().reship_option == ReshipOption.RESHIP_EXPECT_RETURN
-    assert fresh(shipment).status == SS.RETURN_EXPECTED  # the return goes on
+    assert fresh(shipment).status == ShipmentStatus.RETURN_EXPECTED  # the return goes on
     assert stock() == {GOOD: (9, 1)}
     manifest = return_manifest_create(facility=world.facility)
     return_manifest_add_shipments(manifest, [shipment.pk])
@@ -413,7 +421,7 @@ def test_reship_immediately_and_expect_return(world, commit):
     assert putaway.item_count == 1  # the RESHIPPED unit is in the returning package
     assert putaways_complete([putaway.pk]).ok
     assert stock() == {GOOD: (10, 1)}
-    assert fresh(shipment).status == SS.RETURNED
+    assert fresh(shipment).status == ShipmentStatus.RETURNED
     assert Order.objects.filter(source_order=order).count() == 1
 
 
@@ -430,7 +438,7 @@ def test_reship_immediately_and_dont_expect_return(world, commit):
     assert outcome.ok
     reship, credit = outcome.created
     assert fresh(reship).items.count() == 2 and credit.total_amount == Decimal("998.00")
-    assert fresh(shipment).status == SS.RETURNED
+    assert fresh(shipment).status == ShipmentStatus.RETURNED
     assert not Putaway.objects.exists()  # nothing comes back
     assert stock() == {GOOD: (8, 2)}
     assert StateChange.objects.filter(transition="write_off_return").count() == 1
@@ -474,11 +482,14 @@ def test_replacement_makes_a_linked_order(world, commit):
         outcome = units_replace([first.pk], reason="defective", actor="test")
     [replacement] = outcome.created
     replacement = fresh(replacement)
-    assert fresh(first).status == S.REPLACED and fresh(second).status == S.DELIVERED
+    assert (
+        fresh(first).status == OrderItemStatus.REPLACED
+        and fresh(second).status == OrderItemStatus.DELIVERED
+    )
     assert replacement.code == "FLIPKART-FK-1-R1" and replacement.kind == OrderKind.REPLACEMENT
     assert replacement.source_order == order
     assert replacement.items.get().source_item == first
-    assert replacement.items.get().status == S.FULFILLABLE
+    assert replacement.items.get().status == OrderItemStatus.FULFILLABLE
     assert stock() == {GOOD: (8, 1)}
     assert fresh(order).status == OrderStatus.COMPLETE
     with commit():
@@ -504,7 +515,7 @@ def test_replacement_refusals(world):
 
 def test_a_unit_cannot_be_on_two_putaways(world):
     order = world.order("FK-1", 1)
-    advance(shipment_of(order), SS.PICKED)
+    advance(shipment_of(order), ShipmentStatus.PICKED)
     [putaway] = units_cancel([order.items.get().pk], reason="x").created
     with pytest.raises(IntegrityError), transaction.atomic():
         PutawayItem.objects.create(putaway=putaway, order_item=order.items.get(), sku=world.sku)
@@ -515,10 +526,16 @@ def test_a_unit_cannot_be_on_two_putaways(world):
 NEW_TRANSITIONS = {
     ReturnManifest: {"close": (["CREATED"], "CLOSED")},
     ReversePickup: {
-        "allocate_courier": ([RP.CREATED], RP.COURIER_ALLOCATED),
-        "complete": ([RP.COURIER_ALLOCATED], RP.COMPLETE),
-        "mark_not_received": ([RP.COURIER_ALLOCATED], RP.NOT_RECEIVED),
-        "cancel": ([RP.CREATED, RP.COURIER_ALLOCATED], RP.CANCELLED),
+        "allocate_courier": ([ReversePickupStatus.CREATED], ReversePickupStatus.COURIER_ALLOCATED),
+        "complete": ([ReversePickupStatus.COURIER_ALLOCATED], ReversePickupStatus.COMPLETE),
+        "mark_not_received": (
+            [ReversePickupStatus.COURIER_ALLOCATED],
+            ReversePickupStatus.NOT_RECEIVED,
+        ),
+        "cancel": (
+            [ReversePickupStatus.CREATED, ReversePickupStatus.COURIER_ALLOCATED],
+            ReversePickupStatus.CANCELLED,
+        ),
     },
     Putaway: {
         "complete": ([PutawayStatus.CREATED], PutawayStatus.COMPLETE),

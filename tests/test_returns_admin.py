@@ -37,8 +37,6 @@ from .returns_flow import (
     traceability,
 )
 
-S = OrderItemStatus
-SS = ShipmentStatus
 GOOD = ("A1", "TSHIRT", "GOOD_INVENTORY")
 
 
@@ -92,7 +90,7 @@ def buttons(client, obj) -> list[str]:
     return [b["name"] for b in page.context["object_action_buttons"]]
 
 
-def pending_putaway(world, coid="FK-1", quantity=1, stage=SS.PICKED) -> Putaway:
+def pending_putaway(world, coid="FK-1", quantity=1, stage=ShipmentStatus.PICKED) -> Putaway:
     order = world.order(coid, quantity)
     advance(shipment_of(order), stage)
     outcome = units_cancel(list(order.items.values_list("pk", flat=True)), reason="test")
@@ -104,7 +102,7 @@ def pending_putaway(world, coid="FK-1", quantity=1, stage=SS.PICKED) -> Putaway:
 
 def test_inbound_manager_sees_the_pending_work_list_per_facility_and_type(world, login):
     picked = pending_putaway(world, "FK-1", 2)
-    invoiced = pending_putaway(world, "FK-2", 1, SS.PACKED)
+    invoiced = pending_putaway(world, "FK-2", 1, ShipmentStatus.PACKED)
     done = pending_putaway(world, "FK-3", 1)
     from inventory.putaway import putaways_complete
 
@@ -229,7 +227,7 @@ def test_sales_manager_cancels_an_order_with_a_reason(world, login):
 
 def test_cancelling_units_reports_per_unit_and_links_the_putaway(world, login):
     order = world.order("FK-1", 2)
-    advance(shipment_of(order), SS.PICKED)
+    advance(shipment_of(order), ShipmentStatus.PICKED)
     first, second = order.items.order_by("pk")
     client = login("Sales Manager")
     response = confirm(client, OrderItem, "cancel_units", [first], reason="one unit less")
@@ -240,7 +238,7 @@ def test_cancelling_units_reports_per_unit_and_links_the_putaway(world, login):
         f"Could not cancel 1 unit: {order.code}/{first.code}: unit is CANCELLED: nothing left "
         "to cancel"
     ]
-    assert fresh(second).status == S.PICKING_FOR_INVOICING
+    assert fresh(second).status == OrderItemStatus.PICKING_FOR_INVOICING
 
 
 @pytest.mark.parametrize("role", ["Pick and Pack", "Returns Manager", "Inbound Manager"])
@@ -259,12 +257,12 @@ def test_roles_that_cannot_cancel(world, login, role):
 def test_returns_manager_expects_and_marks_a_return_from_the_shipment_page(world, login):
     order = world.order("FK-1", 1)
     shipment = shipment_of(order)
-    advance(shipment, SS.DISPATCHED)
+    advance(shipment, ShipmentStatus.DISPATCHED)
     client = login("Returns Manager")
     assert buttons(client, shipment) == ["expect_return", "mark_returned"]
     response = act(client, Shipment, "expect_return", [shipment])
     assert texts(response) == [f"Expecting the return of 1 shipment: {shipment.code}."]
-    assert fresh(shipment).status == SS.RETURN_EXPECTED
+    assert fresh(shipment).status == ShipmentStatus.RETURN_EXPECTED
     assert buttons(client, fresh(shipment)) == ["receive_return", "mark_returned"]
 
     shelf(world, "RET")
@@ -279,13 +277,13 @@ def test_returns_manager_expects_and_marks_a_return_from_the_shipment_page(world
         shelf_code="RET",
     )
     assert texts(response) == [f"Marked returned 1 shipment: {shipment.code}."]
-    assert fresh(shipment).status == SS.RETURNED
+    assert fresh(shipment).status == ShipmentStatus.RETURNED
     assert stock() == {GOOD: (9, 0), ("RET", "TSHIRT", "BAD_INVENTORY"): (1, 0)}
 
 
 def test_mark_returned_from_the_order_page(world, login):
     order = world.order("FK-1", 1)
-    advance(shipment_of(order), SS.SHIPPED)
+    advance(shipment_of(order), ShipmentStatus.SHIPPED)
     client = login("Returns Manager")
     assert "mark_orders_returned" in buttons(client, order)
     response = confirm(
@@ -304,7 +302,7 @@ def test_item_traceability_receive_close_and_put_away(world, login):
     traceability(Traceability.ITEM)
     order = world.order("FK-1", 1)
     shipment = shipment_of(order)
-    advance(shipment, SS.DISPATCHED)
+    advance(shipment, ShipmentStatus.DISPATCHED)
     shipments_expect_return([shipment.pk])
     client = login("Returns Manager")
     assert buttons(client, fresh(shipment)) == ["receive_return"]  # no mark returned
@@ -319,13 +317,13 @@ def test_item_traceability_receive_close_and_put_away(world, login):
     response = confirm(
         client, Putaway, "complete", [putaway], inventory_type="GOOD_INVENTORY", shelf_code=""
     )
-    assert fresh(shipment).status == SS.RETURNED and stock() == {GOOD: (10, 0)}
+    assert fresh(shipment).status == ShipmentStatus.RETURNED and stock() == {GOOD: (10, 0)}
 
 
 def test_return_manifest_add_form_and_scanning(world, login):
     first = world.order("FK-1", 1)
     second = world.order("FK-2", 1)
-    advance([shipment_of(first), shipment_of(second)], SS.DISPATCHED)
+    advance([shipment_of(first), shipment_of(second)], ShipmentStatus.DISPATCHED)
     shipments_expect_return([shipment_of(first).pk])
     client = login("Returns Manager")
     response = client.post(
@@ -346,7 +344,7 @@ def test_return_manifest_add_form_and_scanning(world, login):
         failed
     )
     assert "NOPE: no shipment has this code or AWB" in failed
-    assert shipment_of(first).status == SS.RETURN_ACKNOWLEDGED
+    assert shipment_of(first).status == ShipmentStatus.RETURN_ACKNOWLEDGED
 
 
 # --- Reverse pickups, reship, replace ---------------------------------------------------------
@@ -354,7 +352,7 @@ def test_return_manifest_add_form_and_scanning(world, login):
 
 def test_reverse_pickup_from_the_order_page_to_complete(world, login):
     order = world.order("FK-1", 2)
-    advance(shipment_of(order), SS.DELIVERED)
+    advance(shipment_of(order), ShipmentStatus.DELIVERED)
     client = login("Returns Manager")
     assert "create_order_reverse_pickup" in buttons(client, order)
     response = confirm(client, Order, "create_order_reverse_pickup", [order], reason="wrong colour")
@@ -384,7 +382,7 @@ def test_reverse_pickup_from_the_order_page_to_complete(world, login):
 
 def test_reverse_pickup_cancel_needs_a_reason_and_sales_cannot(world, login):
     order = world.order("FK-1", 1)
-    advance(shipment_of(order), SS.DISPATCHED)
+    advance(shipment_of(order), ShipmentStatus.DISPATCHED)
     pickup = reverse_pickup_create([order.items.get().pk], reason="defective")
     assert "cancel" not in action_names(login("Sales Manager"), ReversePickup)
     client = login("Returns Manager")
@@ -397,7 +395,7 @@ def test_reverse_pickup_cancel_needs_a_reason_and_sales_cannot(world, login):
 def test_reship_and_replace_from_the_units_list(world, login, django_capture_on_commit_callbacks):
     returned = world.order("FK-1", 1)
     delivered = world.order("FK-2", 1)
-    advance([shipment_of(returned), shipment_of(delivered)], SS.DISPATCHED)
+    advance([shipment_of(returned), shipment_of(delivered)], ShipmentStatus.DISPATCHED)
     from orders.services import shipments_deliver
 
     shipments_deliver([shipment_of(delivered).pk])
@@ -417,11 +415,11 @@ def test_reship_and_replace_from_the_units_list(world, login, django_capture_on_
     reship = Order.objects.get(kind=OrderKind.RESHIPMENT)
     assert texts(response)[0].startswith("Reshipped (or waiting for their return) 1 unit")
     assert reship.code in texts(response)[0]
-    assert reship.items.get().status == S.FULFILLABLE
+    assert reship.items.get().status == OrderItemStatus.FULFILLABLE
     with django_capture_on_commit_callbacks(execute=True):
         confirm(client, OrderItem, "replace_units", [delivered.items.get()], reason="broken")
     replacement = Order.objects.get(kind=OrderKind.REPLACEMENT)
-    assert delivered.items.get().status == S.REPLACED
+    assert delivered.items.get().status == OrderItemStatus.REPLACED
     tables = {
         t.title: t for t in client.get(url(Order, "change", delivered.pk)).context["related_tables"]
     }
@@ -434,19 +432,19 @@ def test_reship_and_replace_from_the_units_list(world, login, django_capture_on_
 def test_roles_without_return_permissions(world, login, role):
     order = world.order("FK-1", 1)
     shipment = shipment_of(order)
-    advance(shipment, SS.DISPATCHED)
+    advance(shipment, ShipmentStatus.DISPATCHED)
     client = login(role)
     names = action_names(client, Shipment) | action_names(client, OrderItem)
     assert not names & {"expect_return", "mark_returned", "reship_units", "replace_units"}
     act(client, Shipment, "expect_return", [shipment])
-    assert fresh(shipment).status == SS.DISPATCHED
+    assert fresh(shipment).status == ShipmentStatus.DISPATCHED
     assert not ({"close", "receive_shipments"} & action_names(client, ReturnManifest))
 
 
 def test_order_page_queries_do_not_grow_with_returned_units(world, admin_client):
     def count(quantity: int, coid: str) -> int:
         order = world.order(coid, quantity)
-        advance(shipment_of(order), SS.DELIVERED)
+        advance(shipment_of(order), ShipmentStatus.DELIVERED)
         reverse_pickup_create(list(order.items.values_list("pk", flat=True)), reason="x")
         with CaptureQueriesContext(connection) as queries:
             assert admin_client.get(url(Order, "change", order.pk)).status_code == 200

@@ -46,8 +46,6 @@ from .sync_helpers import advance, channel_order, mirror, point_at
 
 pytest_plugins = ["tests.sync_fixtures"]
 
-S, SS = OrderItemStatus, ShipmentStatus
-
 
 def units(order) -> list[str]:
     return list(order.items.order_by("pk").values_list("status", flat=True))
@@ -85,8 +83,8 @@ def test_dispatched_fulfillable_units_with_a_created_shipment_are_invoiced_and_d
     order = world.order("FK-1", 2)
     shipment = order.shipments.get()
     assert (shipment.status, units(order), stock(world)) == (
-        SS.CREATED,
-        [S.FULFILLABLE] * 2,
+        ShipmentStatus.CREATED,
+        [OrderItemStatus.FULFILLABLE] * 2,
         (10, 2),
     )
     mirror(sim, order, status="DISPATCHED")
@@ -98,9 +96,9 @@ def test_dispatched_fulfillable_units_with_a_created_shipment_are_invoiced_and_d
     shipment.refresh_from_db()
     order.refresh_from_db()
     assert (shipment.status, order.status, units(order)) == (
-        SS.DISPATCHED,
+        ShipmentStatus.DISPATCHED,
         OrderStatus.COMPLETE,
-        [S.DISPATCHED] * 2,
+        [OrderItemStatus.DISPATCHED] * 2,
     )
     assert shipment.dispatched_at is not None
     invoice = Invoice.objects.get(shipment=shipment)
@@ -121,7 +119,7 @@ def test_dispatched_unfulfillable_units_get_a_shipment_and_are_dispatched(
 ):
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=0)
     order = world.order("FK-2", 2)
-    assert units(order) == [S.UNFULFILLABLE] * 2 and not order.shipments.exists()
+    assert units(order) == [OrderItemStatus.UNFULFILLABLE] * 2 and not order.shipments.exists()
     mirror(sim, order, status="DISPATCHED")
 
     run = sync_status(channel, SyncKind.STATUS)
@@ -129,18 +127,18 @@ def test_dispatched_unfulfillable_units_get_a_shipment_and_are_dispatched(
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
     shipment = order.shipments.get()
     assert (shipment.status, shipment.facility, shipment.code) == (
-        SS.DISPATCHED,
+        ShipmentStatus.DISPATCHED,
         world.facility,
         "SP-000001",
     )
     assert set(order.items.values_list("facility__code", "shipment_id")) == {("WH1", shipment.pk)}
     assert Invoice.objects.filter(shipment=shipment).count() == 1
-    assert units(order) == [S.DISPATCHED] * 2
+    assert units(order) == [OrderItemStatus.DISPATCHED] * 2
     assert stock(world) == (0, 0)  # no stock was blocked, none is consumed
     history = StateChange.objects.filter(object_id=shipment.pk, content_type__model="shipment")
     assert list(history.order_by("pk").values_list("transition", "to_state")) == [
-        ("create", SS.CREATED),
-        ("dispatch_from_channel", SS.DISPATCHED),
+        ("create", ShipmentStatus.CREATED),
+        ("dispatch_from_channel", ShipmentStatus.DISPATCHED),
     ]
 
 
@@ -155,7 +153,9 @@ def test_dispatched_for_units_further_along_is_a_force_dispatch(world, channel, 
 
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
     shipment.refresh_from_db()
-    assert shipment.status == SS.DISPATCHED and units(order) == [S.DISPATCHED]
+    assert shipment.status == ShipmentStatus.DISPATCHED and units(order) == [
+        OrderItemStatus.DISPATCHED
+    ]
     assert Invoice.objects.filter(shipment=shipment).count() == 1  # never invoiced twice
     assert stock(world) == (9, 0)
     # the picklist has nothing left to pick: closed, as after a force dispatch
@@ -181,8 +181,8 @@ def test_a_missing_invoice_sequence_leaves_the_order_untouched_and_is_recorded(
 
     assert counts(run) == (RunOutcome.PARTIAL, 2, 1, 0, 1)
     in_wh1.refresh_from_db()
-    assert in_wh1.status == OrderStatus.CREATED and units(in_wh1) == [S.FULFILLABLE]
-    assert in_wh1.shipments.get().status == SS.CREATED
+    assert in_wh1.status == OrderStatus.CREATED and units(in_wh1) == [OrderItemStatus.FULFILLABLE]
+    assert in_wh1.shipments.get().status == ShipmentStatus.CREATED
     assert not Invoice.objects.filter(shipment__order=in_wh1).exists()
     assert stock(world) == (10, 1)
     assert StateChange.objects.filter(order=in_wh1).count() == changes_before
@@ -192,13 +192,13 @@ def test_a_missing_invoice_sequence_leaves_the_order_untouched_and_is_recorded(
         "SEQUENCE",
         "Sequence INVOICE is not defined for facility WH1",
     )
-    assert units(in_wh2) == [S.DISPATCHED]  # the other order was not held up
+    assert units(in_wh2) == [OrderItemStatus.DISPATCHED]  # the other order was not held up
 
     # once the sequence exists, the next run gets it right
     Sequence.objects.create(name="INVOICE", facility=world.facility, prefix="INV-WH1-")
     again = sync_status(channel, SyncKind.STATUS)
     assert counts(again) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
-    assert units(in_wh1) == [S.DISPATCHED]
+    assert units(in_wh1) == [OrderItemStatus.DISPATCHED]
 
 
 def test_running_a_sync_again_changes_nothing(world, channel, sim, live):
@@ -233,10 +233,14 @@ def test_a_partial_dispatch_moves_the_reported_units_into_a_shipment_of_their_ow
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
     new = order.shipments.exclude(pk=old.pk).get()
     old.refresh_from_db()
-    assert (new.status, new.parent_id, old.status) == (SS.DISPATCHED, old.pk, SS.CREATED)
+    assert (new.status, new.parent_id, old.status) == (
+        ShipmentStatus.DISPATCHED,
+        old.pk,
+        ShipmentStatus.CREATED,
+    )
     assert dict(order.items.values_list("channel_order_item_id", "status")) == {
-        "FK-7-L1": S.DISPATCHED,
-        "FK-7-L2": S.FULFILLABLE,
+        "FK-7-L1": OrderItemStatus.DISPATCHED,
+        "FK-7-L2": OrderItemStatus.FULFILLABLE,
     }
     assert Invoice.objects.get(shipment=new).total_amount == 499
     order.refresh_from_db()
@@ -249,7 +253,7 @@ def test_channel_shipped_orders_take_the_channels_tracking_number(world, channel
     sync_status(channel, SyncKind.STATUS)
     shipment = order.shipments.get()
     assert (shipment.status, shipment.tracking_number, shipment.shipping_provider) == (
-        SS.DISPATCHED,
+        ShipmentStatus.DISPATCHED,
         "AWB-42",
         world.provider,  # found by its name
     )
@@ -257,7 +261,10 @@ def test_channel_shipped_orders_take_the_channels_tracking_number(world, channel
 
 def test_a_verified_pending_order_is_accepted_then_dispatched(world, channel, sim, live):
     order = world.order("FK-9", 1, pending_verification=True)
-    assert (order.status, units(order)) == (OrderStatus.PENDING_VERIFICATION, [S.CREATED])
+    assert (order.status, units(order)) == (
+        OrderStatus.PENDING_VERIFICATION,
+        [OrderItemStatus.CREATED],
+    )
     mirror(sim, order, status="DISPATCHED")
 
     run = sync_status(channel, SyncKind.STATUS)
@@ -268,7 +275,7 @@ def test_a_verified_pending_order_is_accepted_then_dispatched(world, channel, si
     order.refresh_from_db()
     assert (order.status, units(order), stock(world)) == (
         OrderStatus.COMPLETE,
-        [S.DISPATCHED],
+        [OrderItemStatus.DISPATCHED],
         (9, 0),
     )
 
@@ -279,14 +286,16 @@ def test_held_orders_follow_the_channel_but_unallocated_units_wait_for_release(
     allocated = world.order("FK-10", 1)
     orders_hold([allocated.pk], reason="customer asked")
     never = world.order("FK-11", 1, on_hold=True)
-    assert units(never) == [S.CREATED]
+    assert units(never) == [OrderItemStatus.CREATED]
     for order in (allocated, never):
         mirror(sim, order, status="DISPATCHED")
 
     run = sync_status(channel, SyncKind.STATUS)
 
-    assert units(allocated) == [S.DISPATCHED]  # the goods left: the channel's word wins
-    assert units(never) == [S.CREATED]
+    assert units(allocated) == [
+        OrderItemStatus.DISPATCHED
+    ]  # the goods left: the channel's word wins
+    assert units(never) == [OrderItemStatus.CREATED]
     assert SyncError.objects.get(run=run).message == (
         "the order is on hold: release it so its units can be allocated"
     )
@@ -305,10 +314,11 @@ def test_a_conflict_changes_nothing_and_is_recorded_on_the_order(world, channel,
 
     assert counts(run) == (RunOutcome.PARTIAL, 1, 0, 0, 1)
     first.refresh_from_db()
-    assert first.status == S.CANCELLED
+    assert first.status == OrderItemStatus.CANCELLED
     assert dict(order.items.values_list("channel_order_item_id", "status")) == {
-        "FK-12-L1": S.CANCELLED,
-        "FK-12-L2": S.DISPATCHED,  # the unit that does not conflict follows the channel
+        "FK-12-L1": OrderItemStatus.CANCELLED,
+        # the unit that does not conflict follows the channel
+        "FK-12-L2": OrderItemStatus.DISPATCHED,
     }
     error = SyncError.objects.get(run=run)
     assert (error.order, error.kind, error.message) == (
@@ -342,7 +352,7 @@ def test_cancelled_on_the_channel_is_cancelled_with_the_handling_of_its_stage(
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
     unit = order.items.get()
     assert (unit.status, unit.cancellation_reason) == (
-        S.CANCELLED,
+        OrderItemStatus.CANCELLED,
         "Cancelled on FLIPKART (status sync)",
     )
     order.refresh_from_db()
@@ -366,8 +376,8 @@ def test_cancelled_after_we_dispatched_is_a_courier_return(world, channel, sim, 
     shipment.refresh_from_db()
     unit = order.items.get()
     assert (shipment.status, unit.status, unit.cancellation_reason) == (
-        SS.RETURN_EXPECTED,
-        S.DISPATCHED,
+        ShipmentStatus.RETURN_EXPECTED,
+        OrderItemStatus.DISPATCHED,
         "Cancelled on FLIPKART (status sync)",
     )
 
@@ -380,8 +390,8 @@ def test_delivered_marks_shipment_and_units_delivered(world, channel, sim, live)
     run = sync_status(channel, SyncKind.DELIVERY)
 
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
-    assert order.shipments.get().status == SS.DELIVERED
-    assert units(order) == [S.DELIVERED] * 2
+    assert order.shipments.get().status == ShipmentStatus.DELIVERED
+    assert units(order) == [OrderItemStatus.DELIVERED] * 2
     assert sync_status(channel, SyncKind.DELIVERY).seen == 0  # no longer in transit
 
 
@@ -392,7 +402,9 @@ def test_delivered_before_we_dispatched_dispatches_and_delivers_in_one_step(
     mirror(sim, order, status="DELIVERED")
     run = sync_status(channel, SyncKind.STATUS)
     assert run.report == [["FLIPKART-FK-16", "CHANGED", "dispatched 1 unit; delivered 1 unit"]]
-    assert order.shipments.get().status == SS.DELIVERED and units(order) == [S.DELIVERED]
+    assert order.shipments.get().status == ShipmentStatus.DELIVERED and units(order) == [
+        OrderItemStatus.DELIVERED
+    ]
 
 
 def test_courier_return_expects_the_shipment_back(world, channel, sim, live):
@@ -403,8 +415,8 @@ def test_courier_return_expects_the_shipment_back(world, channel, sim, live):
     run = sync_status(channel, SyncKind.DELIVERY)
 
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
-    assert order.shipments.get().status == SS.RETURN_EXPECTED
-    assert units(order) == [S.DISPATCHED]
+    assert order.shipments.get().status == ShipmentStatus.RETURN_EXPECTED
+    assert units(order) == [OrderItemStatus.DISPATCHED]
     again = sync_selected([order.pk])[0]
     assert counts(again) == (RunOutcome.SUCCESS, 1, 0, 1, 0)
 
@@ -441,7 +453,7 @@ def test_status_syncs_refuse_until_the_tenant_is_live_but_order_pull_runs(world,
 
     assert scheduled()["outcome"] == RunOutcome.REFUSED  # beat's call: one run, no channel
     assert SyncRun.objects.filter(channel=None, message=NOT_LIVE).count() == 1
-    assert units(order) == [S.FULFILLABLE]
+    assert units(order) == [OrderItemStatus.FULFILLABLE]
 
     pulled = pull_orders(channel)
     assert pulled.outcome == RunOutcome.SUCCESS and pulled.changed == 1
@@ -462,7 +474,9 @@ def test_amazon_syncs_only_the_orders_it_ships(world, sim, live):
     run = sync_status(amazon, SyncKind.STATUS)
 
     assert counts(run) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
-    assert units(amazon_ships) == [S.DISPATCHED] and units(seller_ships) == [S.FULFILLABLE]
+    assert units(amazon_ships) == [OrderItemStatus.DISPATCHED] and units(seller_ships) == [
+        OrderItemStatus.FULFILLABLE
+    ]
     shipment = amazon_ships.shipments.get()
     assert shipment.tracking_number == "AWBAMZ-2-L1"  # the channel ships: its AWB
     (manual,) = sync_selected([seller_ships.pk, amazon_ships.pk])
@@ -470,7 +484,7 @@ def test_amazon_syncs_only_the_orders_it_ships(world, sim, live):
         ["AMAZON-AMZ-1", "UNCHANGED", "not synced: AMAZON syncs only the orders it ships itself"],
         ["AMAZON-AMZ-2", "UNCHANGED", "in sync with the channel"],
     ]
-    assert units(seller_ships) == [S.FULFILLABLE]
+    assert units(seller_ships) == [OrderItemStatus.FULFILLABLE]
 
 
 def test_one_failing_order_never_stops_the_others(world, channel, sim, live, monkeypatch):
@@ -491,7 +505,11 @@ def test_one_failing_order_never_stops_the_others(world, channel, sim, live, mon
     run = sync_status(channel, SyncKind.STATUS)
 
     assert counts(run) == (RunOutcome.PARTIAL, 3, 2, 0, 1)
-    assert [units(o) for o in orders] == [[S.DISPATCHED], [S.FULFILLABLE], [S.DISPATCHED]]
+    assert [units(o) for o in orders] == [
+        [OrderItemStatus.DISPATCHED],
+        [OrderItemStatus.FULFILLABLE],
+        [OrderItemStatus.DISPATCHED],
+    ]
     error = SyncError.objects.get(run=run)
     assert (error.order, error.kind, error.message) == (orders[1], "ERROR", "disk on fire")
 
@@ -561,7 +579,7 @@ def test_our_cursor_moves_and_resync_from_reaches_back(world, channel, sim, live
     resync_from(channel, SyncKind.STATUS, timezone.now() - timedelta(days=3))
     second = sync_status(channel, SyncKind.STATUS)
     assert counts(second) == (RunOutcome.SUCCESS, 1, 1, 0, 0)
-    assert done.shipments.get().status == SS.RETURN_EXPECTED
+    assert done.shipments.get().status == ShipmentStatus.RETURN_EXPECTED
     cursor.refresh_from_db()
     assert cursor.resync_from is None and cursor.last_run == second
     with pytest.raises(ValueError, match="in the future"):
@@ -582,7 +600,11 @@ def test_a_channel_that_stays_down_stops_the_run_and_says_so(
     run = sync_status(channel, SyncKind.STATUS)
 
     assert counts(run) == (RunOutcome.PARTIAL, 6, 2, 0, 4)
-    assert [units(o) for o in orders[:3]] == [[S.DISPATCHED], [S.DISPATCHED], [S.FULFILLABLE]]
+    assert [units(o) for o in orders[:3]] == [
+        [OrderItemStatus.DISPATCHED],
+        [OrderItemStatus.DISPATCHED],
+        [OrderItemStatus.FULFILLABLE],
+    ]
     lines = run.message.splitlines()
     assert lines[0].startswith(
         "Status sync stopped: Channel FLIPKART: get order status (2 orders from FK-42): "
@@ -611,7 +633,9 @@ def test_answers_received_before_the_channel_stops_are_kept(world, channel, sim,
     run = sync_status(channel, SyncKind.STATUS)
 
     assert counts(run) == (RunOutcome.PARTIAL, 6, 2, 0, 4)
-    assert [units(o) for o in orders] == [[S.DISPATCHED]] * 2 + [[S.FULFILLABLE]] * 4
+    assert [units(o) for o in orders] == [[OrderItemStatus.DISPATCHED]] * 2 + [
+        [OrderItemStatus.FULFILLABLE]
+    ] * 4
     errors = SyncError.objects.filter(run=run).order_by("channel_order_id")
     assert [e.channel_order_id for e in errors] == ["FK-52", "FK-53"]
     assert all("(2 orders from FK-52)" in e.message for e in errors)

@@ -79,12 +79,15 @@ from uniware.core.services import SequenceNotDefined
 
 from .factories import make_world
 
-S = OrderItemStatus
-SS = ShipmentStatus
 START = 6
 REFUSALS = (TransitionNotAllowed, ValidationError, SequenceNotDefined, ValueError)
 # Units that left the shelves at dispatch (and are not back unless on a putaway).
-DISPATCHED_UNITS = [S.DISPATCHED, S.DELIVERED, S.RESHIPPED, S.REPLACED]
+DISPATCHED_UNITS = [
+    OrderItemStatus.DISPATCHED,
+    OrderItemStatus.DELIVERED,
+    OrderItemStatus.RESHIPPED,
+    OrderItemStatus.REPLACED,
+]
 
 OPS = [
     "order",
@@ -145,7 +148,12 @@ class Run:
 
     def forward(self, n, m):
         """Move one shipment 1 to 8 steps along the forward flow."""
-        pk = self.pick(Shipment.objects.exclude(status__in=[SS.CANCELLED, SS.SPLITTED]), n)
+        pk = self.pick(
+            Shipment.objects.exclude(
+                status__in=[ShipmentStatus.CANCELLED, ShipmentStatus.SPLITTED]
+            ),
+            n,
+        )
         for _ in range(1 + m % 8):
             if pk is None or not self.forward_one(pk, m):
                 return
@@ -153,37 +161,42 @@ class Run:
     @staticmethod
     def forward_one(pk: int, m: int) -> bool:
         status = Shipment.objects.get(pk=pk).status
-        if status == SS.CREATED:
+        if status == ShipmentStatus.CREATED:
             outcome = picklist_create([pk], destination="INVOICING")
-        elif status == SS.PICKING:
+        elif status == ShipmentStatus.PICKING:
             outcome = picklist_receive(
                 PicklistItem.objects.filter(shipment_id=pk, picklist__status="CREATED").values_list(
                     "picklist_id", flat=True
                 )
             )
-        elif status == SS.PICKED:
+        elif status == ShipmentStatus.PICKED:
             outcome = shipments_invoice([pk])
-        elif status == SS.PACKED:
+        elif status == ShipmentStatus.PACKED:
             outcome = shipments_generate_label([pk])
-        elif status == SS.READY_TO_SHIP:
+        elif status == ShipmentStatus.READY_TO_SHIP:
             outcome = shipments_manifest([pk])
-        elif status == SS.MANIFESTED:
+        elif status == ShipmentStatus.MANIFESTED:
             outcome = manifest_close(Shipment.objects.get(pk=pk).manifest)
-        elif status == SS.DISPATCHED and m % 3 == 0:
+        elif status == ShipmentStatus.DISPATCHED and m % 3 == 0:
             outcome = shipments_ship([pk])
-        elif status in (SS.DISPATCHED, SS.SHIPPED) and m % 3 == 1:
+        elif status in (ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED) and m % 3 == 1:
             outcome = shipments_deliver([pk])
         else:
             return False
         return bool(outcome.done)
 
     def force_dispatch(self, n, m):
-        pk = self.pick(Shipment.objects.filter(status__in=[SS.CREATED, SS.PACKED, SS.PICKED]), n)
+        pk = self.pick(
+            Shipment.objects.filter(
+                status__in=[ShipmentStatus.CREATED, ShipmentStatus.PACKED, ShipmentStatus.PICKED]
+            ),
+            n,
+        )
         if pk:
             shipments_force_dispatch([pk])
 
     def cancel_unit(self, n, m):
-        pk = self.pick(OrderItem.objects.exclude(status=S.CANCELLED), n)
+        pk = self.pick(OrderItem.objects.exclude(status=OrderItemStatus.CANCELLED), n)
         if pk:
             units_cancel([pk], reason="property test", by_channel=bool(m % 2))
 
@@ -193,12 +206,19 @@ class Run:
             orders_cancel([pk], reason="property test")
 
     def expect_return(self, n, m):
-        pk = self.pick(Shipment.objects.filter(status__in=[SS.DISPATCHED, SS.SHIPPED]), n)
+        pk = self.pick(
+            Shipment.objects.filter(status__in=[ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED]),
+            n,
+        )
         if pk:
             shipments_expect_return([pk])
 
     def receive_return(self, n, m):
-        statuses = [SS.RETURN_EXPECTED] if m % 2 else [SS.RETURN_EXPECTED, SS.DISPATCHED]
+        statuses = (
+            [ShipmentStatus.RETURN_EXPECTED]
+            if m % 2
+            else [ShipmentStatus.RETURN_EXPECTED, ShipmentStatus.DISPATCHED]
+        )
         pk = self.pick(Shipment.objects.filter(status__in=statuses), n)
         if pk is None:
             return
@@ -232,7 +252,12 @@ class Run:
 
     def reverse_pickup(self, n, m):
         """A customer return, often taken on to its end right away."""
-        pk = self.pick(OrderItem.objects.filter(status__in=[S.DISPATCHED, S.DELIVERED]), n)
+        pk = self.pick(
+            OrderItem.objects.filter(
+                status__in=[OrderItemStatus.DISPATCHED, OrderItemStatus.DELIVERED]
+            ),
+            n,
+        )
         if pk:
             pickup = reverse_pickup_create([pk], reason="property test")
             if m % 3:
@@ -264,16 +289,24 @@ class Run:
 
     def reship(self, n, m):
         """Reship a dispatched unit, usually after announcing its courier return."""
-        pk = self.pick(OrderItem.objects.filter(status=S.DISPATCHED), n)
+        pk = self.pick(OrderItem.objects.filter(status=OrderItemStatus.DISPATCHED), n)
         if pk is None:
             return
         shipment_id = OrderItem.objects.get(pk=pk).shipment_id
-        if m % 4 and Shipment.objects.get(pk=shipment_id).status in (SS.DISPATCHED, SS.SHIPPED):
+        if m % 4 and Shipment.objects.get(pk=shipment_id).status in (
+            ShipmentStatus.DISPATCHED,
+            ShipmentStatus.SHIPPED,
+        ):
             shipments_expect_return([shipment_id])
         units_reship([pk], option=ReshipOption.values[m % 3])
 
     def replace(self, n, m):
-        pk = self.pick(OrderItem.objects.filter(status__in=[S.DISPATCHED, S.DELIVERED]), n)
+        pk = self.pick(
+            OrderItem.objects.filter(
+                status__in=[OrderItemStatus.DISPATCHED, OrderItemStatus.DELIVERED]
+            ),
+            n,
+        )
         if pk and m % 2:
             units_replace([pk])
 
@@ -294,7 +327,9 @@ class Run:
 
     def channel_cancel(self, n, m):
         """The channel cancels the live units of an order (or one of them)."""
-        pk = self.pick(OrderItem.objects.exclude(status__in=[S.CANCELLED, *DISPATCHED_UNITS]), n)
+        pk = self.pick(
+            OrderItem.objects.exclude(status__in=[OrderItemStatus.CANCELLED, *DISPATCHED_UNITS]), n
+        )
         if pk is None:
             return
         ids = [pk]
@@ -302,7 +337,7 @@ class Run:
             order_id = OrderItem.objects.get(pk=pk).order_id
             ids = list(
                 OrderItem.objects.filter(order_id=order_id)
-                .exclude(status=S.CANCELLED)
+                .exclude(status=OrderItemStatus.CANCELLED)
                 .values_list("pk", flat=True)
             )
         units_cancel(ids, reason="cancelled by the channel", by_channel=True)

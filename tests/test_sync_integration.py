@@ -44,7 +44,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 pytest_plugins = ["tests.sync_fixtures"]
 
 ROOT = Path(__file__).resolve().parent.parent
-S, SS = OrderItemStatus, ShipmentStatus
 
 
 def _broker_problem() -> str:
@@ -190,7 +189,7 @@ def test_seed_000_scenarios_through_beats_entry_points(world, sim, worker):
     shipments_force_dispatch([returning.shipments.get().pk])
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=F("blocked_quantity"))
     unfulfillable = world.order("FK-7", 2)  # no stock left: a shipment is made at dispatch
-    assert units(unfulfillable) == [S.UNFULFILLABLE] * 2
+    assert units(unfulfillable) == [OrderItemStatus.UNFULFILLABLE] * 2
     before = Inventory.objects.get(pk=world.inventory.pk)
     assert (before.quantity, before.blocked_quantity) == (5, 5)
     for order, status in [
@@ -217,20 +216,20 @@ def test_seed_000_scenarios_through_beats_entry_points(world, sim, worker):
         "SCHEDULE",
     )
     assert (status_run.seen, status_run.changed, status_run.failed) == (5, 4, 1)
-    assert units(fulfillable) == [S.DISPATCHED] * 2
-    assert packed.shipments.get().status == SS.DISPATCHED
+    assert units(fulfillable) == [OrderItemStatus.DISPATCHED] * 2
+    assert packed.shipments.get().status == ShipmentStatus.DISPATCHED
     assert Invoice.objects.filter(shipment__order=packed).count() == 1
-    assert units(cancelled) == [S.CANCELLED]
-    assert units(conflict) == [S.CANCELLED, S.DISPATCHED]
-    assert units(unfulfillable) == [S.DISPATCHED] * 2
-    assert unfulfillable.shipments.get().status == SS.DISPATCHED
+    assert units(cancelled) == [OrderItemStatus.CANCELLED]
+    assert units(conflict) == [OrderItemStatus.CANCELLED, OrderItemStatus.DISPATCHED]
+    assert units(unfulfillable) == [OrderItemStatus.DISPATCHED] * 2
+    assert unfulfillable.shipments.get().status == ShipmentStatus.DISPATCHED
     error = SyncError.objects.get(run=status_run)
     assert (error.order, error.kind) == (conflict, "CONFLICT")
     # the daily run follows the shipments in transit: one delivered, one asked back; the
     # conflict is still there (and still recorded) until staff settle it
     assert (delivery_run.seen, delivery_run.changed, delivery_run.failed) == (6, 2, 1)
     assert SyncError.objects.get(run=delivery_run).order == conflict
-    assert in_transit.shipments.get().status == SS.DELIVERED
+    assert in_transit.shipments.get().status == ShipmentStatus.DELIVERED
     assert ReversePickup.objects.filter(order=returning).count() == 1
     assert (returns_run.seen, returns_run.changed, returns_run.failed) == (6, 0, 1)
     row = Inventory.objects.get(pk=world.inventory.pk)
@@ -261,7 +260,7 @@ def test_go_live_gating_and_order_pull_before_go_live(world, sim, worker):
     )
     assert (pulled.outcome, pulled.changed, pulled.channel) == (RunOutcome.SUCCESS, 1, channel)
     order = Order.objects.get(channel_order_id="OD-1")
-    assert units(order) == [S.FULFILLABLE] * 2
+    assert units(order) == [OrderItemStatus.FULFILLABLE] * 2
 
 
 def test_amazon_and_the_missing_invoice_sequence(world, sim, worker):
@@ -284,14 +283,14 @@ def test_amazon_and_the_missing_invoice_sequence(world, sim, worker):
     assert SyncError.objects.get(run=first).message == (
         "Sequence INVOICE is not defined for facility WH1"
     )
-    assert units(amazon_ships) == [S.FULFILLABLE] and not Invoice.objects.exists()
+    assert units(amazon_ships) == [OrderItemStatus.FULFILLABLE] and not Invoice.objects.exists()
 
     Sequence.objects.create(name="INVOICE", facility=world.facility, prefix="INV-")
     tasks.sync_status.delay(channel_id=amazon.pk)
     second = finished_runs(SyncKind.STATUS, 2, worker)[-1]
     assert (second.outcome, second.seen, second.changed) == (RunOutcome.SUCCESS, 1, 1)
-    assert units(amazon_ships) == [S.DISPATCHED]
-    assert units(seller_ships) == [S.FULFILLABLE]  # Amazon: only the orders it ships
+    assert units(amazon_ships) == [OrderItemStatus.DISPATCHED]
+    assert units(seller_ships) == [OrderItemStatus.FULFILLABLE]  # Amazon: only the orders it ships
 
 
 # --- faults -------------------------------------------------------------------------------------
@@ -330,7 +329,7 @@ def test_faults_are_retried_recorded_and_end_correct(world, sim, worker):
     tasks.sync_status.delay(channel_id=channel.pk)
     second = finished_runs(SyncKind.STATUS, 2, worker)[-1]
     assert (second.outcome, second.seen, second.changed) == (RunOutcome.SUCCESS, 2, 2)
-    assert all(units(o) == [S.DISPATCHED] for o in orders)
+    assert all(units(o) == [OrderItemStatus.DISPATCHED] for o in orders)
     assert Invoice.objects.count() == 6
     statuses = [r["status"] for r in store.requests("FLIPKART") if r["path"] == "/orders"]
     assert statuses.count(500) == 2 and statuses.count(429) == 1

@@ -38,7 +38,6 @@ from uniware.core.models import StateChange, Tenant, Traceability
 
 from .factories import UserFactory
 
-OS, S, SS, PS, MS = OrderStatus, OrderItemStatus, ShipmentStatus, PicklistStatus, ManifestStatus
 TASK = Actor.of("task:test")
 
 # --- the status values of the seeds (001 and 003) ----------------------------------------
@@ -111,103 +110,144 @@ def test_status_is_not_editable_by_hand(model):
 # --- the declared transitions: name -> (sources, target) ----------------------------------
 
 PRE_DISPATCH_ITEM = [
-    S.CREATED,
-    S.FULFILLABLE,
-    S.UNFULFILLABLE,
-    S.LOCATION_NOT_SERVICEABLE,
-    S.PICKING_FOR_STAGING,
-    S.PICKING_FOR_INVOICING,
-    S.MANIFESTED,
+    OrderItemStatus.CREATED,
+    OrderItemStatus.FULFILLABLE,
+    OrderItemStatus.UNFULFILLABLE,
+    OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+    OrderItemStatus.PICKING_FOR_STAGING,
+    OrderItemStatus.PICKING_FOR_INVOICING,
+    OrderItemStatus.MANIFESTED,
 ]
 PRE_DISPATCH_SHIPMENT = [
-    SS.CREATED,
-    SS.LOCATION_NOT_SERVICEABLE,
-    SS.PICKING,
-    SS.PICKED,
-    SS.PENDING_CUSTOMIZATION,
-    SS.CUSTOMIZATION_COMPLETE,
-    SS.PACKED,
-    SS.READY_TO_SHIP,
-    SS.MANIFESTED,
+    ShipmentStatus.CREATED,
+    ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PENDING_CUSTOMIZATION,
+    ShipmentStatus.CUSTOMIZATION_COMPLETE,
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
 ]
 FORCE_DISPATCH_SKU = [
-    SS.CREATED,
-    SS.PICKING,
-    SS.PICKED,
-    SS.PENDING_CUSTOMIZATION,
-    SS.CUSTOMIZATION_COMPLETE,
-    SS.PACKED,
-    SS.READY_TO_SHIP,
-    SS.MANIFESTED,
+    ShipmentStatus.CREATED,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PENDING_CUSTOMIZATION,
+    ShipmentStatus.CUSTOMIZATION_COMPLETE,
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
 ]
-FORCE_DISPATCH_ITEM = [SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED]
+FORCE_DISPATCH_ITEM = [
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
+]
 
 TRANSITIONS = {
     Order: {
-        "accept": ([OS.PENDING_VERIFICATION], OS.CREATED),
-        "start_processing": ([OS.CREATED], OS.PROCESSING),
-        "complete": ([OS.CREATED, OS.PROCESSING], OS.COMPLETE),
-        "cancel": ([OS.PENDING_VERIFICATION, OS.CREATED, OS.PROCESSING], OS.CANCELLED),
+        "accept": ([OrderStatus.PENDING_VERIFICATION], OrderStatus.CREATED),
+        "start_processing": ([OrderStatus.CREATED], OrderStatus.PROCESSING),
+        "complete": ([OrderStatus.CREATED, OrderStatus.PROCESSING], OrderStatus.COMPLETE),
+        "cancel": (
+            [OrderStatus.PENDING_VERIFICATION, OrderStatus.CREATED, OrderStatus.PROCESSING],
+            OrderStatus.CANCELLED,
+        ),
     },
     OrderItem: {
-        "allocate": ([S.CREATED, S.UNFULFILLABLE, S.LOCATION_NOT_SERVICEABLE], S.FULFILLABLE),
-        "mark_unfulfillable": ([S.CREATED], S.UNFULFILLABLE),
-        "mark_not_serviceable": (
-            [S.CREATED, S.UNFULFILLABLE, S.FULFILLABLE],
-            S.LOCATION_NOT_SERVICEABLE,
+        "allocate": (
+            [
+                OrderItemStatus.CREATED,
+                OrderItemStatus.UNFULFILLABLE,
+                OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+            ],
+            OrderItemStatus.FULFILLABLE,
         ),
-        "pick_for_staging": ([S.FULFILLABLE], S.PICKING_FOR_STAGING),
-        "pick_for_invoicing": ([S.FULFILLABLE, S.PICKING_FOR_STAGING], S.PICKING_FOR_INVOICING),
-        "manifest": ([S.PICKING_FOR_INVOICING], S.MANIFESTED),
-        "unmanifest": ([S.MANIFESTED], S.PICKING_FOR_INVOICING),
+        "mark_unfulfillable": ([OrderItemStatus.CREATED], OrderItemStatus.UNFULFILLABLE),
+        "mark_not_serviceable": (
+            [OrderItemStatus.CREATED, OrderItemStatus.UNFULFILLABLE, OrderItemStatus.FULFILLABLE],
+            OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+        ),
+        "pick_for_staging": ([OrderItemStatus.FULFILLABLE], OrderItemStatus.PICKING_FOR_STAGING),
+        "pick_for_invoicing": (
+            [OrderItemStatus.FULFILLABLE, OrderItemStatus.PICKING_FOR_STAGING],
+            OrderItemStatus.PICKING_FOR_INVOICING,
+        ),
+        "manifest": ([OrderItemStatus.PICKING_FOR_INVOICING], OrderItemStatus.MANIFESTED),
+        "unmanifest": ([OrderItemStatus.MANIFESTED], OrderItemStatus.PICKING_FOR_INVOICING),
         "dispatch": (
             [
-                S.UNFULFILLABLE,
-                S.FULFILLABLE,
-                S.LOCATION_NOT_SERVICEABLE,
-                S.PICKING_FOR_STAGING,
-                S.PICKING_FOR_INVOICING,
-                S.MANIFESTED,
+                OrderItemStatus.UNFULFILLABLE,
+                OrderItemStatus.FULFILLABLE,
+                OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+                OrderItemStatus.PICKING_FOR_STAGING,
+                OrderItemStatus.PICKING_FOR_INVOICING,
+                OrderItemStatus.MANIFESTED,
             ],
-            S.DISPATCHED,
+            OrderItemStatus.DISPATCHED,
         ),
-        "deliver": ([S.DISPATCHED], S.DELIVERED),
-        "cancel": (PRE_DISPATCH_ITEM, S.CANCELLED),
-        "replace": ([S.DISPATCHED, S.DELIVERED], S.REPLACED),
-        "reship": ([S.DISPATCHED], S.RESHIPPED),
+        "deliver": ([OrderItemStatus.DISPATCHED], OrderItemStatus.DELIVERED),
+        "cancel": (PRE_DISPATCH_ITEM, OrderItemStatus.CANCELLED),
+        "replace": (
+            [OrderItemStatus.DISPATCHED, OrderItemStatus.DELIVERED],
+            OrderItemStatus.REPLACED,
+        ),
+        "reship": ([OrderItemStatus.DISPATCHED], OrderItemStatus.RESHIPPED),
     },
     Shipment: {
-        "mark_not_serviceable": ([SS.CREATED], SS.LOCATION_NOT_SERVICEABLE),
-        "mark_serviceable": ([SS.LOCATION_NOT_SERVICEABLE], SS.CREATED),
-        "pick": ([SS.CREATED, SS.PICKED], SS.PICKING),
-        "receive": ([SS.PICKING], SS.PICKED),
-        "start_customization": ([SS.PICKED], SS.PENDING_CUSTOMIZATION),
-        "complete_customization": ([SS.PENDING_CUSTOMIZATION], SS.CUSTOMIZATION_COMPLETE),
-        "pack": ([SS.PICKED, SS.CUSTOMIZATION_COMPLETE], SS.PACKED),
-        "mark_ready_to_ship": ([SS.PACKED], SS.READY_TO_SHIP),
-        "add_to_manifest": ([SS.READY_TO_SHIP], SS.MANIFESTED),
-        "remove_from_manifest": ([SS.MANIFESTED], SS.READY_TO_SHIP),
-        "dispatch": ([SS.MANIFESTED], SS.DISPATCHED),
-        "force_dispatch": (FORCE_DISPATCH_SKU, SS.DISPATCHED),
-        "dispatch_from_channel": (PRE_DISPATCH_SHIPMENT, SS.DISPATCHED),
-        "ship": ([SS.DISPATCHED], SS.SHIPPED),
-        "deliver": ([SS.DISPATCHED, SS.SHIPPED], SS.DELIVERED),
-        "cancel": (PRE_DISPATCH_SHIPMENT, SS.CANCELLED),
-        "split": ([SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], SS.SPLITTED),
-        "merge": ([SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], SS.MERGED),
-        "expect_return": ([SS.DISPATCHED, SS.SHIPPED], SS.RETURN_EXPECTED),
-        "acknowledge_return": ([SS.RETURN_EXPECTED], SS.RETURN_ACKNOWLEDGED),
-        "complete_return": ([SS.RETURN_ACKNOWLEDGED], SS.RETURNED),
-        "mark_returned": ([SS.DISPATCHED, SS.SHIPPED, SS.RETURN_EXPECTED], SS.RETURNED),
-        "write_off_return": ([SS.RETURN_EXPECTED], SS.RETURNED),
+        "mark_not_serviceable": ([ShipmentStatus.CREATED], ShipmentStatus.LOCATION_NOT_SERVICEABLE),
+        "mark_serviceable": ([ShipmentStatus.LOCATION_NOT_SERVICEABLE], ShipmentStatus.CREATED),
+        "pick": ([ShipmentStatus.CREATED, ShipmentStatus.PICKED], ShipmentStatus.PICKING),
+        "receive": ([ShipmentStatus.PICKING], ShipmentStatus.PICKED),
+        "start_customization": ([ShipmentStatus.PICKED], ShipmentStatus.PENDING_CUSTOMIZATION),
+        "complete_customization": (
+            [ShipmentStatus.PENDING_CUSTOMIZATION],
+            ShipmentStatus.CUSTOMIZATION_COMPLETE,
+        ),
+        "pack": (
+            [ShipmentStatus.PICKED, ShipmentStatus.CUSTOMIZATION_COMPLETE],
+            ShipmentStatus.PACKED,
+        ),
+        "mark_ready_to_ship": ([ShipmentStatus.PACKED], ShipmentStatus.READY_TO_SHIP),
+        "add_to_manifest": ([ShipmentStatus.READY_TO_SHIP], ShipmentStatus.MANIFESTED),
+        "remove_from_manifest": ([ShipmentStatus.MANIFESTED], ShipmentStatus.READY_TO_SHIP),
+        "dispatch": ([ShipmentStatus.MANIFESTED], ShipmentStatus.DISPATCHED),
+        "force_dispatch": (FORCE_DISPATCH_SKU, ShipmentStatus.DISPATCHED),
+        "dispatch_from_channel": (PRE_DISPATCH_SHIPMENT, ShipmentStatus.DISPATCHED),
+        "ship": ([ShipmentStatus.DISPATCHED], ShipmentStatus.SHIPPED),
+        "deliver": ([ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED], ShipmentStatus.DELIVERED),
+        "cancel": (PRE_DISPATCH_SHIPMENT, ShipmentStatus.CANCELLED),
+        "split": (
+            [ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+            ShipmentStatus.SPLITTED,
+        ),
+        "merge": (
+            [ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+            ShipmentStatus.MERGED,
+        ),
+        "expect_return": (
+            [ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED],
+            ShipmentStatus.RETURN_EXPECTED,
+        ),
+        "acknowledge_return": (
+            [ShipmentStatus.RETURN_EXPECTED],
+            ShipmentStatus.RETURN_ACKNOWLEDGED,
+        ),
+        "complete_return": ([ShipmentStatus.RETURN_ACKNOWLEDGED], ShipmentStatus.RETURNED),
+        "mark_returned": (
+            [ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED, ShipmentStatus.RETURN_EXPECTED],
+            ShipmentStatus.RETURNED,
+        ),
+        "write_off_return": ([ShipmentStatus.RETURN_EXPECTED], ShipmentStatus.RETURNED),
     },
     Picklist: {
-        "receive": ([PS.CREATED], PS.RECEIVED),
-        "close": ([PS.CREATED, PS.RECEIVED], PS.CLOSED),
+        "receive": ([PicklistStatus.CREATED], PicklistStatus.RECEIVED),
+        "close": ([PicklistStatus.CREATED, PicklistStatus.RECEIVED], PicklistStatus.CLOSED),
     },
     Manifest: {
-        "close": ([MS.CREATED], MS.CLOSED),
-        "discard": ([MS.CREATED], MS.DISCARDED),
+        "close": ([ManifestStatus.CREATED], ManifestStatus.CLOSED),
+        "discard": ([ManifestStatus.CREATED], ManifestStatus.DISCARDED),
     },
 }
 
@@ -233,7 +273,7 @@ def test_the_table_lists_every_declared_transition(model):
 _numbers = itertools.count(1)
 
 
-def make_order(world, status=OS.CREATED, *, on_hold=False) -> Order:
+def make_order(world, status=OrderStatus.CREATED, *, on_hold=False) -> Order:
     n = next(_numbers)
     return Order.objects.create(
         code=f"T-{n}",
@@ -247,7 +287,9 @@ def make_order(world, status=OS.CREATED, *, on_hold=False) -> Order:
     )
 
 
-def make_shipment(world, status=SS.CREATED, *, order=None, label=True, code="SP-T1") -> Shipment:
+def make_shipment(
+    world, status=ShipmentStatus.CREATED, *, order=None, label=True, code="SP-T1"
+) -> Shipment:
     return Shipment.objects.create(
         code=code,
         order=order or make_order(world),
@@ -258,7 +300,7 @@ def make_shipment(world, status=SS.CREATED, *, order=None, label=True, code="SP-
     )
 
 
-def make_item(world, status=S.CREATED, *, stock=True, order=None) -> OrderItem:
+def make_item(world, status=OrderItemStatus.CREATED, *, stock=True, order=None) -> OrderItem:
     return OrderItem.objects.create(
         order=order or make_order(world),
         code="L1-0",
@@ -369,12 +411,12 @@ def test_every_status_value_is_exercised():
 # --- guards ------------------------------------------------------------------------------
 
 HOLD_GUARDED = [
-    ("pick", SS.CREATED),
-    ("pick", SS.PICKED),
-    ("pack", SS.PICKED),
-    ("pack", SS.CUSTOMIZATION_COMPLETE),
-    ("mark_ready_to_ship", SS.PACKED),
-    ("add_to_manifest", SS.READY_TO_SHIP),
+    ("pick", ShipmentStatus.CREATED),
+    ("pick", ShipmentStatus.PICKED),
+    ("pack", ShipmentStatus.PICKED),
+    ("pack", ShipmentStatus.CUSTOMIZATION_COMPLETE),
+    ("mark_ready_to_ship", ShipmentStatus.PACKED),
+    ("add_to_manifest", ShipmentStatus.READY_TO_SHIP),
     *[("force_dispatch", s) for s in FORCE_DISPATCH_SKU],
 ]
 
@@ -394,7 +436,7 @@ def test_held_order_blocks_shipment_transition(world, transition, status):
     ids=["none", "no-provider", "no-awb"],
 )
 def test_ready_to_ship_needs_provider_and_tracking_number(world, provider, tracking):
-    shipment = make_shipment(world, SS.PACKED, label=False)
+    shipment = make_shipment(world, ShipmentStatus.PACKED, label=False)
     Shipment.objects.filter(pk=shipment.pk).update(
         shipping_provider=world.provider if provider else None, tracking_number=tracking
     )
@@ -412,7 +454,7 @@ def test_force_dispatch_by_traceability(world, traceability, status):
     allowed = FORCE_DISPATCH_ITEM if traceability == Traceability.ITEM else FORCE_DISPATCH_SKU
     if status in allowed:
         apply_transition(shipment, "force_dispatch", actor=TASK)
-        assert db_status(shipment) == SS.DISPATCHED
+        assert db_status(shipment) == ShipmentStatus.DISPATCHED
     elif status in FORCE_DISPATCH_SKU:  # a declared source, refused by the guard
         assert_refused(shipment, "force_dispatch", why="with ITEM traceability only PACKED")
     else:
@@ -420,7 +462,9 @@ def test_force_dispatch_by_traceability(world, traceability, status):
 
 
 @pytest.mark.parametrize("traceability", ["ITEM", "SKU", "NONE"])
-@pytest.mark.parametrize("status", [SS.DISPATCHED, SS.SHIPPED, SS.RETURN_EXPECTED])
+@pytest.mark.parametrize(
+    "status", [ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED, ShipmentStatus.RETURN_EXPECTED]
+)
 def test_mark_returned_is_refused_under_item_traceability(world, traceability, status):
     Tenant.objects.filter(pk=1).update(traceability=traceability)
     shipment = make_shipment(world, status)
@@ -428,17 +472,17 @@ def test_mark_returned_is_refused_under_item_traceability(world, traceability, s
         assert_refused(shipment, "mark_returned", why="return manifest and putaway")
     else:
         apply_transition(shipment, "mark_returned", actor=TASK)
-        assert db_status(shipment) == SS.RETURNED
+        assert db_status(shipment) == ShipmentStatus.RETURNED
 
 
 @pytest.mark.parametrize(
     "transition, status",
     [
-        ("allocate", S.CREATED),
-        ("allocate", S.UNFULFILLABLE),
-        ("allocate", S.LOCATION_NOT_SERVICEABLE),
-        ("mark_not_serviceable", S.CREATED),
-        ("mark_not_serviceable", S.FULFILLABLE),
+        ("allocate", OrderItemStatus.CREATED),
+        ("allocate", OrderItemStatus.UNFULFILLABLE),
+        ("allocate", OrderItemStatus.LOCATION_NOT_SERVICEABLE),
+        ("mark_not_serviceable", OrderItemStatus.CREATED),
+        ("mark_not_serviceable", OrderItemStatus.FULFILLABLE),
     ],
 )
 def test_unit_needs_blocked_stock_to_be_allocated(world, transition, status):
@@ -451,7 +495,7 @@ def test_unit_needs_blocked_stock_to_be_allocated(world, transition, status):
 
 def test_audit_row_names_the_user(world):
     user = UserFactory(username="meera")
-    order = make_order(world, OS.PENDING_VERIFICATION)
+    order = make_order(world, OrderStatus.PENDING_VERIFICATION)
     apply_transition(order, "accept", actor=Actor.of(user), reason="called the customer")
     [row] = audit_rows(order)
     assert (row.user, row.actor, row.reason, row.order_id) == (
@@ -472,15 +516,18 @@ def test_audit_row_names_the_user(world):
 
 def test_bulk_transition_writes_one_audit_row_each_and_extra_values(world):
     order = make_order(world)
-    shipments = [make_shipment(world, SS.MANIFESTED, order=order, code=f"SP-{n}") for n in range(3)]
+    shipments = [
+        make_shipment(world, ShipmentStatus.MANIFESTED, order=order, code=f"SP-{n}")
+        for n in range(3)
+    ]
     now = timezone.now()
     changes = apply_transitions(
         shipments, "dispatch", actor=TASK, values={"dispatched_at": now}, now=now
     )
-    assert [c.to_state for c in changes] == [SS.DISPATCHED] * 3
+    assert [c.to_state for c in changes] == [ShipmentStatus.DISPATCHED] * 3
     for s in shipments:
         s.refresh_from_db()
-        assert (s.status, s.dispatched_at, s.updated_at) == (SS.DISPATCHED, now, now)
+        assert (s.status, s.dispatched_at, s.updated_at) == (ShipmentStatus.DISPATCHED, now, now)
     rows = StateChange.objects.filter(transition="dispatch", order=order)
     assert rows.count() == 3 and {r.at for r in rows} == {now}
 
@@ -501,11 +548,11 @@ def test_states_changed_signal_carries_the_changes(world):
 
 def test_one_refused_object_refuses_the_whole_batch(world):
     order = make_order(world)
-    good = make_shipment(world, SS.PICKING, order=order, code="SP-1")
-    bad = make_shipment(world, SS.CREATED, order=order, code="SP-2")
+    good = make_shipment(world, ShipmentStatus.PICKING, order=order, code="SP-1")
+    bad = make_shipment(world, ShipmentStatus.CREATED, order=order, code="SP-2")
     with pytest.raises(IllegalTransition, match="SP-2 is CREATED: cannot receive"):
         apply_transitions([good, bad], "receive", actor=TASK)
-    assert db_status(good) == SS.PICKING and good.status == SS.PICKING
+    assert db_status(good) == ShipmentStatus.PICKING and good.status == ShipmentStatus.PICKING
     assert not StateChange.objects.exists()
 
 
@@ -514,32 +561,32 @@ def test_one_refused_object_refuses_the_whole_batch(world):
 
 def test_stale_object_raises_concurrent_transition_and_changes_nothing(world):
     order = make_order(world)
-    fresh = make_item(world, S.CREATED, order=order)
+    fresh = make_item(world, OrderItemStatus.CREATED, order=order)
     stale = OrderItem.objects.create(
         order=order,
         code="L1-1",
         channel_order_item_id="L1",
         sku=world.sku,
-        status=S.UNFULFILLABLE,
+        status=OrderItemStatus.UNFULFILLABLE,
         facility=world.facility,
         inventory=world.inventory,
     )
     # someone else allocated `stale` meanwhile
-    OrderItem.objects.filter(pk=stale.pk).update(status=S.FULFILLABLE)
+    OrderItem.objects.filter(pk=stale.pk).update(status=OrderItemStatus.FULFILLABLE)
     audit_before = StateChange.objects.count()
     # two groups (CREATED→ and UNFULFILLABLE→FULFILLABLE): the first is written, then undone
     with pytest.raises(ConcurrentTransition, match="changed by someone else"):
         apply_transitions([fresh, stale], "allocate", actor=TASK)
-    assert db_status(fresh) == S.CREATED
-    assert db_status(stale) == S.FULFILLABLE
-    assert (fresh.status, stale.status) == (S.CREATED, S.UNFULFILLABLE)
+    assert db_status(fresh) == OrderItemStatus.CREATED
+    assert db_status(stale) == OrderItemStatus.FULFILLABLE
+    assert (fresh.status, stale.status) == (OrderItemStatus.CREATED, OrderItemStatus.UNFULFILLABLE)
     assert StateChange.objects.count() == audit_before
 
 
 def test_stale_single_object(world):
-    shipment = make_shipment(world, SS.READY_TO_SHIP)
-    Shipment.objects.filter(pk=shipment.pk).update(status=SS.CANCELLED)
+    shipment = make_shipment(world, ShipmentStatus.READY_TO_SHIP)
+    Shipment.objects.filter(pk=shipment.pk).update(status=ShipmentStatus.CANCELLED)
     with pytest.raises(ConcurrentTransition):
         apply_transition(shipment, "add_to_manifest", actor=TASK)
-    assert db_status(shipment) == SS.CANCELLED
+    assert db_status(shipment) == ShipmentStatus.CANCELLED
     assert not audit_rows(shipment).exists()

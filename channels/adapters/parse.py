@@ -8,8 +8,10 @@ orders of the reply are kept.
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from uniware.core.money import MoneyError, parse_money
 
 from .base import (
     ITEM_STATUSES,
@@ -96,16 +98,13 @@ def _int(raw: dict, key: str, where: str, *, default: int | None = None, minimum
 
 
 def _money(raw: dict, key: str, where: str) -> Decimal:
+    """An amount of the channel's order, by the one money parser (`uniware.core.money`);
+    a missing one is 0."""
     value = raw.get(key)
-    if value is None or value == "":
-        return Decimal(0)
     try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        raise BadOrder(f"{where}: {key} {describe(value)} is not a number") from None
-    if not amount.is_finite() or amount < 0:
-        raise BadOrder(f"{where}: {key} {describe(value)} is not a non-negative amount")
-    return amount
+        return parse_money(value, required=False)
+    except MoneyError as exc:
+        raise BadOrder(f"{where}: {key} {describe(value)} {exc}") from None
 
 
 def parse_time(value: Any, where: str, key: str) -> datetime | None:

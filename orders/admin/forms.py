@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from django import forms
 from django.core.exceptions import ValidationError
 
 from channels.models import Channel
 from inventory.models import PaymentMethod, Sku
+from uniware.core.money import MoneyError, parse_money
 
 from ..models import Order
 from ..services import LineInput, OrderInput
@@ -54,11 +53,9 @@ def parse_lines(text: str, channel_order_id: str) -> tuple[list[tuple[int, LineI
         amounts = {}
         for name, value in (("unit price", price), ("shipping charges", shipping)):
             try:
-                amounts[name] = Decimal(value)
-                if amounts[name] < 0 or not amounts[name].is_finite():
-                    raise InvalidOperation
-            except InvalidOperation:
-                errors.append(f"{where}: {name} {value!r} is not an amount (e.g. 499.00)")
+                amounts[name] = parse_money(value)
+            except MoneyError as exc:
+                errors.append(f"{where}: {name} {value!r} {exc}")
         if len(amounts) < 2:
             continue
         line = LineInput(

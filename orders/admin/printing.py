@@ -46,12 +46,10 @@ from ..models import (
 )
 from ..printing import NotPrintable, pick_order
 
-K = ExportKind
-SS = ShipmentStatus
 # A label is re-printed until the parcel leaves; later it has no use.
-LABEL_REPRINTABLE = {SS.READY_TO_SHIP, SS.MANIFESTED}
+LABEL_REPRINTABLE = {ShipmentStatus.READY_TO_SHIP, ShipmentStatus.MANIFESTED}
 # Shipments of a picklist that will never carry a label.
-NOT_SHIPPING = {SS.CANCELLED, SS.SPLITTED, SS.MERGED}
+NOT_SHIPPING = {ShipmentStatus.CANCELLED, ShipmentStatus.SPLITTED, ShipmentStatus.MERGED}
 
 
 def may_print(user, kind: str) -> bool:
@@ -151,18 +149,20 @@ class ShipmentPrintingMixin(PrintActionsMixin):
     }
 
     def has_print_labels_permission(self, request) -> bool:
-        return may_print(request.user, K.LABELS)
+        return may_print(request.user, ExportKind.LABELS)
 
     def has_print_invoices_permission(self, request) -> bool:
-        return may_print(request.user, K.INVOICES)
+        return may_print(request.user, ExportKind.INVOICES)
 
     @admin.action(description="Print labels", permissions=["print_labels"])
     def print_labels(self, request, queryset):
-        return print_response(request, Selection(K.LABELS, tuple(_ids(queryset))))
+        return print_response(request, Selection(ExportKind.LABELS, tuple(_ids(queryset))))
 
     @admin.action(description="Print labels 4-up on A4", permissions=["print_labels"])
     def print_labels_4up(self, request, queryset):
-        return print_response(request, Selection(K.LABELS, tuple(_ids(queryset)), four_up=True))
+        return print_response(
+            request, Selection(ExportKind.LABELS, tuple(_ids(queryset)), four_up=True)
+        )
 
     @admin.action(description="Print invoices", permissions=["print_invoices"])
     def print_invoices(self, request, queryset):
@@ -178,7 +178,7 @@ class ShipmentPrintingMixin(PrintActionsMixin):
             refuse(request, "not invoiced", missing)
             return None
         ordered = tuple(invoices[pk] for pk in pick_order(list(shipments)))
-        return print_response(request, Selection(K.INVOICES, ordered))
+        return print_response(request, Selection(ExportKind.INVOICES, ordered))
 
 
 # --- Invoices and credit notes -----------------------------------------------------------------
@@ -186,7 +186,7 @@ class ShipmentPrintingMixin(PrintActionsMixin):
 
 def _kind_of(types: set[str]) -> str:
     """Credit notes only: CREDIT_NOTES (Returns may print them); any tax invoice: INVOICES."""
-    return K.CREDIT_NOTES if types == {InvoiceType.SALE_RETURN} else K.INVOICES
+    return ExportKind.CREDIT_NOTES if types == {InvoiceType.SALE_RETURN} else ExportKind.INVOICES
 
 
 def _may_print_invoice(request: HttpRequest, invoice: Invoice) -> bool:
@@ -199,7 +199,7 @@ class InvoicePrintingMixin(PrintActionsMixin):
 
     def has_print_invoices_permission(self, request) -> bool:
         user = request.user
-        return may_print(user, K.INVOICES) or may_print(user, K.CREDIT_NOTES)
+        return may_print(user, ExportKind.INVOICES) or may_print(user, ExportKind.CREDIT_NOTES)
 
     @admin.action(description="Print invoices and credit notes", permissions=["print_invoices"])
     def print_invoices(self, request, queryset):
@@ -228,14 +228,14 @@ class PicklistPrintingMixin(PrintActionsMixin):
     }
 
     def has_print_picklists_permission(self, request) -> bool:
-        return may_print(request.user, K.PICKLISTS)
+        return may_print(request.user, ExportKind.PICKLISTS)
 
     def has_print_labels_permission(self, request) -> bool:
-        return may_print(request.user, K.LABELS)
+        return may_print(request.user, ExportKind.LABELS)
 
     @admin.action(description="Print picklists", permissions=["print_picklists"])
     def print_picklists(self, request, queryset):
-        return print_response(request, Selection(K.PICKLISTS, tuple(_ids(queryset))))
+        return print_response(request, Selection(ExportKind.PICKLISTS, tuple(_ids(queryset))))
 
     @admin.action(description="Print labels of their shipments", permissions=["print_labels"])
     def print_labels(self, request, queryset):
@@ -248,7 +248,7 @@ class PicklistPrintingMixin(PrintActionsMixin):
             .distinct()
         )
         ordered = tuple(pick_order(list(shipments)))
-        return print_response(request, Selection(K.LABELS, ordered))
+        return print_response(request, Selection(ExportKind.LABELS, ordered))
 
 
 class ManifestPrintingMixin(PrintActionsMixin):
@@ -256,8 +256,8 @@ class ManifestPrintingMixin(PrintActionsMixin):
     print_buttons = {"print_handover_sheets": ("Print handover sheet", always)}
 
     def has_print_handover_sheets_permission(self, request) -> bool:
-        return may_print(request.user, K.MANIFESTS)
+        return may_print(request.user, ExportKind.MANIFESTS)
 
     @admin.action(description="Print handover sheets", permissions=["print_handover_sheets"])
     def print_handover_sheets(self, request, queryset):
-        return print_response(request, Selection(K.MANIFESTS, tuple(_ids(queryset))))
+        return print_response(request, Selection(ExportKind.MANIFESTS, tuple(_ids(queryset))))

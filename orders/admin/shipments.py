@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 
 from uniware.core.admin_utils import (
     FastChangeListMixin,
@@ -48,29 +48,20 @@ from ..services import (
 )
 from .common import invoice_lines_table, shipment_tables
 from .printing import InvoicePrintingMixin, ShipmentPrintingMixin
+from .returns.common import created_links
 from .returns.courier import ShipmentReturnsMixin
 
-SS = ShipmentStatus
 # Until the label is printed staff may correct provider and tracking number (third-party
 # shipping: the channel's); after that they belong to the label and the manifest.
 LABEL_EDITABLE = {
-    SS.CREATED,
-    SS.LOCATION_NOT_SERVICEABLE,
-    SS.PICKING,
-    SS.PICKED,
-    SS.PENDING_CUSTOMIZATION,
-    SS.CUSTOMIZATION_COMPLETE,
-    SS.PACKED,
+    ShipmentStatus.CREATED,
+    ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PENDING_CUSTOMIZATION,
+    ShipmentStatus.CUSTOMIZATION_COMPLETE,
+    ShipmentStatus.PACKED,
 }
-
-
-def _created_links(objs) -> str:
-    if not objs:
-        return ""
-    return format_html(
-        "Created {}.",
-        format_html_join(", ", '<a href="{}">{}</a>', ((admin_url(o), o) for o in objs)),
-    )
 
 
 @admin.register(Shipment)
@@ -138,17 +129,17 @@ class ShipmentAdmin(
     actions += ShipmentPrintingMixin.print_actions  # labels, 4-up, invoices
 
     object_actions = {
-        "pick_for_invoicing": [SS.CREATED, SS.PICKED],
-        "pick_for_staging": [SS.CREATED],
-        "invoice": [SS.PICKED],
-        "generate_label": [SS.PACKED],
-        "add_to_manifest": [SS.READY_TO_SHIP],
-        "remove_from_manifest": [SS.MANIFESTED],
-        "recheck_serviceability": [SS.LOCATION_NOT_SERVICEABLE],
+        "pick_for_invoicing": [ShipmentStatus.CREATED, ShipmentStatus.PICKED],
+        "pick_for_staging": [ShipmentStatus.CREATED],
+        "invoice": [ShipmentStatus.PICKED],
+        "generate_label": [ShipmentStatus.PACKED],
+        "add_to_manifest": [ShipmentStatus.READY_TO_SHIP],
+        "remove_from_manifest": [ShipmentStatus.MANIFESTED],
+        "recheck_serviceability": [ShipmentStatus.LOCATION_NOT_SERVICEABLE],
         "force_dispatch": FORCE_DISPATCH_SKU_OR_NONE,
-        "mark_shipped": [SS.DISPATCHED],
-        "mark_delivered": [SS.DISPATCHED, SS.SHIPPED],
-        "split": [SS.CREATED, SS.LOCATION_NOT_SERVICEABLE],
+        "mark_shipped": [ShipmentStatus.DISPATCHED],
+        "mark_delivered": [ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED],
+        "split": [ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
         "confirm_repacked": lambda shipment: bool(shipment.repack_reason),
     }
     object_actions |= ShipmentReturnsMixin.return_buttons  # expect, receive, mark returned
@@ -240,7 +231,7 @@ class ShipmentAdmin(
                 done=f"Put on a picklist for {destination.lower()}",
                 failed="Could not put on a picklist",
                 noun="shipment",
-                extra=_created_links(outcome.created),
+                extra=created_links(outcome.created),
             )
 
     @admin.action(description="Create picklist for invoicing", permissions=["pick"])
@@ -291,7 +282,7 @@ class ShipmentAdmin(
                 done="Added to a manifest",
                 failed="Could not manifest",
                 noun="shipment",
-                extra=_created_links(outcome.created),
+                extra=created_links(outcome.created),
             )
 
     @admin.action(description="Remove from its open manifest", permissions=["manifest"])

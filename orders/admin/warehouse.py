@@ -26,6 +26,7 @@ from uniware.core.services import SequenceNotDefined, sequence_ensure_defined
 from .. import selectors
 from ..models import Manifest, ManifestStatus, Picklist, PicklistStatus
 from ..services import manifest_close, manifest_create, manifest_discard, picklist_receive
+from .add_form import AddFormMixin
 from .common import manifest_tables, picklist_tables
 from .printing import ManifestPrintingMixin, PicklistPrintingMixin
 
@@ -105,6 +106,7 @@ class ManifestAddForm(forms.ModelForm):
 
 @admin.register(Manifest)
 class ManifestAdmin(
+    AddFormMixin,
     ManifestPrintingMixin,
     ObjectActionsMixin,
     FastChangeListMixin,
@@ -137,34 +139,14 @@ class ManifestAdmin(
     actions = ["close", "discard", *ManifestPrintingMixin.print_actions]
     object_actions = {"close": [ManifestStatus.CREATED], "discard": [ManifestStatus.CREATED]}
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ManifestAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["facility", "channel", "shipping_provider", "comments"]
-        return [
-            ("code", "status_badge"),
-            ("facility", "channel", "shipping_provider"),
-            "comments",
-            ("created_by", "created_at", "closed_at"),
-        ]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return [
-            "code",
-            "status_badge",
-            "facility",
-            "channel",
-            "shipping_provider",
-            "created_by",
-            "created_at",
-            "closed_at",
-        ]
+    add_form = ManifestAddForm
+    change_fields = [
+        ("code", "status_badge"),
+        ("facility", "channel", "shipping_provider"),
+        "comments",
+        ("created_by", "created_at", "closed_at"),
+    ]
+    change_editable = ("comments",)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Manifest):
@@ -190,8 +172,7 @@ class ManifestAdmin(
             comments=obj.comments,
             actor=request.user,
         )
-        obj.pk, obj.code, obj.status = created.pk, created.code, created.status
-        obj.created_at, obj.created_by = created.created_at, created.created_by
+        self.adopt(obj, created)
         return None
 
     def has_close_permission(self, request) -> bool:

@@ -21,7 +21,7 @@ class InvoiceType(models.TextChoices):
 CURRENT_SALE = models.Q(invoice_type="SALE", superseded_at__isnull=True)
 
 
-def _money(verbose_name: str | None = None) -> models.DecimalField:
+def _money_field(verbose_name: str | None = None) -> models.DecimalField:
     return models.DecimalField(verbose_name, max_digits=14, decimal_places=2, default=0)
 
 
@@ -42,12 +42,12 @@ class Invoice(models.Model):
         "orders.Shipment", on_delete=models.PROTECT, related_name="invoices"
     )
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT)
-    total_amount = _money()
-    taxable_amount = _money("taxable value")
-    cgst = _money("CGST")
-    sgst = _money("SGST")
-    igst = _money("IGST")
-    cess = _money()
+    total_amount = _money_field()
+    taxable_amount = _money_field("taxable value")
+    cgst = _money_field("CGST")
+    sgst = _money_field("SGST")
+    igst = _money_field("IGST")
+    cess = _money_field()
     place_of_supply = models.CharField(
         max_length=2, blank=True, help_text="GST state code of the shipping address."
     )
@@ -109,18 +109,18 @@ class InvoiceLine(models.Model):
     is_shipping = models.BooleanField(default=False)
     quantity = models.PositiveIntegerField()
     unit = models.CharField(max_length=8, default="NOS")
-    unit_price = _money("unit price (tax incl.)")
-    discount = _money()
-    taxable_value = _money()
+    unit_price = _money_field("unit price (tax incl.)")
+    discount = _money_field()
+    taxable_value = _money_field()
     cgst_rate = _rate("CGST %")
-    cgst = _money("CGST")
+    cgst = _money_field("CGST")
     sgst_rate = _rate("SGST %")
-    sgst = _money("SGST")
+    sgst = _money_field("SGST")
     igst_rate = _rate("IGST %")
-    igst = _money("IGST")
+    igst = _money_field("IGST")
     cess_rate = _rate("cess %")
-    cess = _money()
-    total = _money()
+    cess = _money_field()
+    total = _money_field()
 
     class Meta:
         ordering = ["invoice", "position"]

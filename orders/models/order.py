@@ -149,23 +149,27 @@ class OrderItemStatus(models.TextChoices):
     RESHIPPED = "RESHIPPED"
 
 
-S = OrderItemStatus
 ITEM_PRE_DISPATCH = [
-    S.CREATED,
-    S.FULFILLABLE,
-    S.UNFULFILLABLE,
-    S.LOCATION_NOT_SERVICEABLE,
-    S.PICKING_FOR_STAGING,
-    S.PICKING_FOR_INVOICING,
-    S.MANIFESTED,
+    OrderItemStatus.CREATED,
+    OrderItemStatus.FULFILLABLE,
+    OrderItemStatus.UNFULFILLABLE,
+    OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+    OrderItemStatus.PICKING_FOR_STAGING,
+    OrderItemStatus.PICKING_FOR_INVOICING,
+    OrderItemStatus.MANIFESTED,
 ]
-ITEM_DISPATCHED_OR_LATER = [S.DISPATCHED, S.DELIVERED, S.REPLACED, S.RESHIPPED]
+ITEM_DISPATCHED_OR_LATER = [
+    OrderItemStatus.DISPATCHED,
+    OrderItemStatus.DELIVERED,
+    OrderItemStatus.REPLACED,
+    OrderItemStatus.RESHIPPED,
+]
 ITEM_BLOCKING_STOCK = [
-    S.FULFILLABLE,
-    S.LOCATION_NOT_SERVICEABLE,
-    S.PICKING_FOR_STAGING,
-    S.PICKING_FOR_INVOICING,
-    S.MANIFESTED,
+    OrderItemStatus.FULFILLABLE,
+    OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+    OrderItemStatus.PICKING_FOR_STAGING,
+    OrderItemStatus.PICKING_FOR_INVOICING,
+    OrderItemStatus.MANIFESTED,
 ]
 
 
@@ -196,7 +200,10 @@ class OrderItem(models.Model):
     selling_price = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     shipping_charges = models.DecimalField(max_digits=12, decimal_places=2, default=0)
     status = FSMField(
-        max_length=32, choices=OrderItemStatus.choices, default=S.CREATED, editable=False
+        max_length=32,
+        choices=OrderItemStatus.choices,
+        default=OrderItemStatus.CREATED,
+        editable=False,
     )
     facility = models.ForeignKey(
         "inventory.Facility", null=True, blank=True, on_delete=models.PROTECT, editable=False
@@ -259,71 +266,95 @@ class OrderItem(models.Model):
 
     @transition(
         field=status,
-        source=[S.CREATED, S.UNFULFILLABLE, S.LOCATION_NOT_SERVICEABLE],
-        target=S.FULFILLABLE,
+        source=[
+            OrderItemStatus.CREATED,
+            OrderItemStatus.UNFULFILLABLE,
+            OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+        ],
+        target=OrderItemStatus.FULFILLABLE,
         conditions=[_has_stock],
     )
     def allocate(self) -> None:
         """Stock is blocked for the unit in a facility that can ship it."""
 
-    @transition(field=status, source=S.CREATED, target=S.UNFULFILLABLE)
+    @transition(field=status, source=OrderItemStatus.CREATED, target=OrderItemStatus.UNFULFILLABLE)
     def mark_unfulfillable(self) -> None:
         """No facility has stock; retried when stock arrives."""
 
     @transition(
         field=status,
-        source=[S.CREATED, S.UNFULFILLABLE, S.FULFILLABLE],
-        target=S.LOCATION_NOT_SERVICEABLE,
+        source=[
+            OrderItemStatus.CREATED,
+            OrderItemStatus.UNFULFILLABLE,
+            OrderItemStatus.FULFILLABLE,
+        ],
+        target=OrderItemStatus.LOCATION_NOT_SERVICEABLE,
         conditions=[_has_stock],
     )
     def mark_not_serviceable(self) -> None:
         """Stock is blocked but no provider of the facility serves the pincode/payment."""
 
-    @transition(field=status, source=S.FULFILLABLE, target=S.PICKING_FOR_STAGING)
+    @transition(
+        field=status, source=OrderItemStatus.FULFILLABLE, target=OrderItemStatus.PICKING_FOR_STAGING
+    )
     def pick_for_staging(self) -> None:
         pass
 
     @transition(
-        field=status, source=[S.FULFILLABLE, S.PICKING_FOR_STAGING], target=S.PICKING_FOR_INVOICING
+        field=status,
+        source=[OrderItemStatus.FULFILLABLE, OrderItemStatus.PICKING_FOR_STAGING],
+        target=OrderItemStatus.PICKING_FOR_INVOICING,
     )
     def pick_for_invoicing(self) -> None:
         pass
 
-    @transition(field=status, source=S.PICKING_FOR_INVOICING, target=S.MANIFESTED)
+    @transition(
+        field=status,
+        source=OrderItemStatus.PICKING_FOR_INVOICING,
+        target=OrderItemStatus.MANIFESTED,
+    )
     def manifest(self) -> None:
         pass
 
-    @transition(field=status, source=S.MANIFESTED, target=S.PICKING_FOR_INVOICING)
+    @transition(
+        field=status,
+        source=OrderItemStatus.MANIFESTED,
+        target=OrderItemStatus.PICKING_FOR_INVOICING,
+    )
     def unmanifest(self) -> None:
         """Its shipment was taken off an open manifest."""
 
     @transition(
         field=status,
         source=[
-            S.UNFULFILLABLE,
-            S.FULFILLABLE,
-            S.LOCATION_NOT_SERVICEABLE,
-            S.PICKING_FOR_STAGING,
-            S.PICKING_FOR_INVOICING,
-            S.MANIFESTED,
+            OrderItemStatus.UNFULFILLABLE,
+            OrderItemStatus.FULFILLABLE,
+            OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+            OrderItemStatus.PICKING_FOR_STAGING,
+            OrderItemStatus.PICKING_FOR_INVOICING,
+            OrderItemStatus.MANIFESTED,
         ],
-        target=S.DISPATCHED,
+        target=OrderItemStatus.DISPATCHED,
     )
     def dispatch(self) -> None:
         """Left the warehouse (manifest close, force dispatch, or the channel says so)."""
 
-    @transition(field=status, source=S.DISPATCHED, target=S.DELIVERED)
+    @transition(field=status, source=OrderItemStatus.DISPATCHED, target=OrderItemStatus.DELIVERED)
     def deliver(self) -> None:
         pass
 
-    @transition(field=status, source=ITEM_PRE_DISPATCH, target=S.CANCELLED)
+    @transition(field=status, source=ITEM_PRE_DISPATCH, target=OrderItemStatus.CANCELLED)
     def cancel(self) -> None:
         """Cancelled before dispatch; the stage decides how stock comes back."""
 
-    @transition(field=status, source=[S.DISPATCHED, S.DELIVERED], target=S.REPLACED)
+    @transition(
+        field=status,
+        source=[OrderItemStatus.DISPATCHED, OrderItemStatus.DELIVERED],
+        target=OrderItemStatus.REPLACED,
+    )
     def replace(self) -> None:
         """A replacement order was created for it."""
 
-    @transition(field=status, source=S.DISPATCHED, target=S.RESHIPPED)
+    @transition(field=status, source=OrderItemStatus.DISPATCHED, target=OrderItemStatus.RESHIPPED)
     def reship(self) -> None:
         """Courier-returned and sent out again."""

@@ -87,9 +87,12 @@ class ReversePickupStatus(models.TextChoices):
     CANCELLED = "CANCELLED"
 
 
-RP = ReversePickupStatus
 # A unit on a pickup in one of these statuses is being (or has been) returned by the customer.
-REVERSE_PICKUP_OPEN = [RP.CREATED, RP.COURIER_ALLOCATED, RP.COMPLETE]
+REVERSE_PICKUP_OPEN = [
+    ReversePickupStatus.CREATED,
+    ReversePickupStatus.COURIER_ALLOCATED,
+    ReversePickupStatus.COMPLETE,
+]
 
 
 class ReversePickup(models.Model):
@@ -105,7 +108,10 @@ class ReversePickup(models.Model):
         "inventory.Facility", on_delete=models.PROTECT, help_text="The return facility."
     )
     status = FSMField(
-        max_length=20, choices=ReversePickupStatus.choices, default=RP.CREATED, editable=False
+        max_length=20,
+        choices=ReversePickupStatus.choices,
+        default=ReversePickupStatus.CREATED,
+        editable=False,
     )
     reason = models.CharField(max_length=255)
     courier_name = models.CharField("reverse pickup courier name", max_length=100, blank=True)
@@ -134,19 +140,35 @@ class ReversePickup(models.Model):
     def audit_order_id(self) -> int:
         return self.order_id
 
-    @transition(field=status, source=RP.CREATED, target=RP.COURIER_ALLOCATED)
+    @transition(
+        field=status,
+        source=ReversePickupStatus.CREATED,
+        target=ReversePickupStatus.COURIER_ALLOCATED,
+    )
     def allocate_courier(self) -> None:
         """Courier name, code and return AWB are recorded."""
 
-    @transition(field=status, source=RP.COURIER_ALLOCATED, target=RP.COMPLETE)
+    @transition(
+        field=status,
+        source=ReversePickupStatus.COURIER_ALLOCATED,
+        target=ReversePickupStatus.COMPLETE,
+    )
     def complete(self) -> None:
         """Received back at the return facility: a putaway and a sale return invoice follow."""
 
-    @transition(field=status, source=RP.COURIER_ALLOCATED, target=RP.NOT_RECEIVED)
+    @transition(
+        field=status,
+        source=ReversePickupStatus.COURIER_ALLOCATED,
+        target=ReversePickupStatus.NOT_RECEIVED,
+    )
     def mark_not_received(self) -> None:
         """The courier did not bring the units back; a new pickup may be created."""
 
-    @transition(field=status, source=[RP.CREATED, RP.COURIER_ALLOCATED], target=RP.CANCELLED)
+    @transition(
+        field=status,
+        source=[ReversePickupStatus.CREATED, ReversePickupStatus.COURIER_ALLOCATED],
+        target=ReversePickupStatus.CANCELLED,
+    )
     def cancel(self) -> None:
         """Only the whole pickup can be cancelled."""
 

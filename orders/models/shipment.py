@@ -32,26 +32,29 @@ class ShipmentStatus(models.TextChoices):
     RETURNED = "RETURNED"
 
 
-SS = ShipmentStatus
 SHIPMENT_PRE_DISPATCH = [
-    SS.CREATED,
-    SS.LOCATION_NOT_SERVICEABLE,
-    SS.PICKING,
-    SS.PICKED,
-    SS.PENDING_CUSTOMIZATION,
-    SS.CUSTOMIZATION_COMPLETE,
-    SS.PACKED,
-    SS.READY_TO_SHIP,
-    SS.MANIFESTED,
+    ShipmentStatus.CREATED,
+    ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PENDING_CUSTOMIZATION,
+    ShipmentStatus.CUSTOMIZATION_COMPLETE,
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
 ]
 # Force dispatch (uniware-research §6.2): with ITEM traceability only packed shipments may go.
-FORCE_DISPATCH_ANY_TRACEABILITY = [SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED]
+FORCE_DISPATCH_ANY_TRACEABILITY = [
+    ShipmentStatus.PACKED,
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
+]
 FORCE_DISPATCH_SKU_OR_NONE = [
-    SS.CREATED,
-    SS.PICKING,
-    SS.PICKED,
-    SS.PENDING_CUSTOMIZATION,
-    SS.CUSTOMIZATION_COMPLETE,
+    ShipmentStatus.CREATED,
+    ShipmentStatus.PICKING,
+    ShipmentStatus.PICKED,
+    ShipmentStatus.PENDING_CUSTOMIZATION,
+    ShipmentStatus.CUSTOMIZATION_COMPLETE,
     *FORCE_DISPATCH_ANY_TRACEABILITY,
 ]
 
@@ -108,7 +111,10 @@ class Shipment(models.Model):
     order = models.ForeignKey("orders.Order", on_delete=models.CASCADE, related_name="shipments")
     facility = models.ForeignKey("inventory.Facility", on_delete=models.PROTECT)
     status = FSMField(
-        max_length=24, choices=ShipmentStatus.choices, default=SS.CREATED, editable=False
+        max_length=24,
+        choices=ShipmentStatus.choices,
+        default=ShipmentStatus.CREATED,
+        editable=False,
     )
     shipping_provider = models.ForeignKey(
         "inventory.ShippingProvider", null=True, blank=True, on_delete=models.PROTECT
@@ -163,36 +169,49 @@ class Shipment(models.Model):
     def audit_order_id(self) -> int:
         return self.order_id
 
-    @transition(field=status, source=SS.CREATED, target=SS.LOCATION_NOT_SERVICEABLE)
+    @transition(
+        field=status, source=ShipmentStatus.CREATED, target=ShipmentStatus.LOCATION_NOT_SERVICEABLE
+    )
     def mark_not_serviceable(self) -> None:
         pass
 
-    @transition(field=status, source=SS.LOCATION_NOT_SERVICEABLE, target=SS.CREATED)
+    @transition(
+        field=status, source=ShipmentStatus.LOCATION_NOT_SERVICEABLE, target=ShipmentStatus.CREATED
+    )
     def mark_serviceable(self) -> None:
         """Serviceability was fixed and re-checked."""
 
     @transition(
-        field=status, source=[SS.CREATED, SS.PICKED], target=SS.PICKING, conditions=[_not_on_hold]
+        field=status,
+        source=[ShipmentStatus.CREATED, ShipmentStatus.PICKED],
+        target=ShipmentStatus.PICKING,
+        conditions=[_not_on_hold],
     )
     def pick(self) -> None:
         """Put on a picklist (PICKED → PICKING when staged units go on an invoicing picklist)."""
 
-    @transition(field=status, source=SS.PICKING, target=SS.PICKED)
+    @transition(field=status, source=ShipmentStatus.PICKING, target=ShipmentStatus.PICKED)
     def receive(self) -> None:
         """Its picklist was received at the staging or invoicing station."""
 
-    @transition(field=status, source=SS.PICKED, target=SS.PENDING_CUSTOMIZATION)
+    @transition(
+        field=status, source=ShipmentStatus.PICKED, target=ShipmentStatus.PENDING_CUSTOMIZATION
+    )
     def start_customization(self) -> None:
         pass
 
-    @transition(field=status, source=SS.PENDING_CUSTOMIZATION, target=SS.CUSTOMIZATION_COMPLETE)
+    @transition(
+        field=status,
+        source=ShipmentStatus.PENDING_CUSTOMIZATION,
+        target=ShipmentStatus.CUSTOMIZATION_COMPLETE,
+    )
     def complete_customization(self) -> None:
         pass
 
     @transition(
         field=status,
-        source=[SS.PICKED, SS.CUSTOMIZATION_COMPLETE],
-        target=SS.PACKED,
+        source=[ShipmentStatus.PICKED, ShipmentStatus.CUSTOMIZATION_COMPLETE],
+        target=ShipmentStatus.PACKED,
         conditions=[_not_on_hold],
     )
     def pack(self) -> None:
@@ -200,8 +219,8 @@ class Shipment(models.Model):
 
     @transition(
         field=status,
-        source=SS.PACKED,
-        target=SS.READY_TO_SHIP,
+        source=ShipmentStatus.PACKED,
+        target=ShipmentStatus.READY_TO_SHIP,
         conditions=[_not_on_hold, _has_label],
     )
     def mark_ready_to_ship(self) -> None:
@@ -209,21 +228,21 @@ class Shipment(models.Model):
 
     @transition(
         field=status,
-        source=SS.READY_TO_SHIP,
-        target=SS.MANIFESTED,
+        source=ShipmentStatus.READY_TO_SHIP,
+        target=ShipmentStatus.MANIFESTED,
         conditions=[_not_on_hold, _not_waiting_for_repacking],
     )
     def add_to_manifest(self) -> None:
         pass
 
-    @transition(field=status, source=SS.MANIFESTED, target=SS.READY_TO_SHIP)
+    @transition(field=status, source=ShipmentStatus.MANIFESTED, target=ShipmentStatus.READY_TO_SHIP)
     def remove_from_manifest(self) -> None:
         pass
 
     @transition(
         field=status,
-        source=SS.MANIFESTED,
-        target=SS.DISPATCHED,
+        source=ShipmentStatus.MANIFESTED,
+        target=ShipmentStatus.DISPATCHED,
         conditions=[_not_waiting_for_repacking],
     )
     def dispatch(self) -> None:
@@ -232,57 +251,79 @@ class Shipment(models.Model):
     @transition(
         field=status,
         source=FORCE_DISPATCH_SKU_OR_NONE,
-        target=SS.DISPATCHED,
+        target=ShipmentStatus.DISPATCHED,
         conditions=[_not_on_hold, _force_dispatch_traceability, _not_waiting_for_repacking],
     )
     def force_dispatch(self) -> None:
         """Dispatch outside a manifest close."""
 
-    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=SS.DISPATCHED)
+    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=ShipmentStatus.DISPATCHED)
     def dispatch_from_channel(self) -> None:
         """The channel reports it dispatched (status sync, seed 000)."""
 
-    @transition(field=status, source=SS.DISPATCHED, target=SS.SHIPPED)
+    @transition(field=status, source=ShipmentStatus.DISPATCHED, target=ShipmentStatus.SHIPPED)
     def ship(self) -> None:
         """The courier has it in transit."""
 
-    @transition(field=status, source=[SS.DISPATCHED, SS.SHIPPED], target=SS.DELIVERED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED],
+        target=ShipmentStatus.DELIVERED,
+    )
     def deliver(self) -> None:
         pass
 
-    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=SS.CANCELLED)
+    @transition(field=status, source=SHIPMENT_PRE_DISPATCH, target=ShipmentStatus.CANCELLED)
     def cancel(self) -> None:
         """All its units were cancelled."""
 
-    @transition(field=status, source=[SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], target=SS.SPLITTED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+        target=ShipmentStatus.SPLITTED,
+    )
     def split(self) -> None:
         """Its units went into new shipments."""
 
-    @transition(field=status, source=[SS.CREATED, SS.LOCATION_NOT_SERVICEABLE], target=SS.MERGED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+        target=ShipmentStatus.MERGED,
+    )
     def merge(self) -> None:
         """Its units went into one shipment with its siblings."""
 
-    @transition(field=status, source=[SS.DISPATCHED, SS.SHIPPED], target=SS.RETURN_EXPECTED)
+    @transition(
+        field=status,
+        source=[ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED],
+        target=ShipmentStatus.RETURN_EXPECTED,
+    )
     def expect_return(self) -> None:
         """The courier is bringing it back (RTO) or it was cancelled after dispatch."""
 
-    @transition(field=status, source=SS.RETURN_EXPECTED, target=SS.RETURN_ACKNOWLEDGED)
+    @transition(
+        field=status,
+        source=ShipmentStatus.RETURN_EXPECTED,
+        target=ShipmentStatus.RETURN_ACKNOWLEDGED,
+    )
     def acknowledge_return(self) -> None:
         """Received at the warehouse on a return manifest; awaiting putaway."""
 
-    @transition(field=status, source=SS.RETURN_ACKNOWLEDGED, target=SS.RETURNED)
+    @transition(
+        field=status, source=ShipmentStatus.RETURN_ACKNOWLEDGED, target=ShipmentStatus.RETURNED
+    )
     def complete_return(self) -> None:
         """Its putaway completed: stock is back."""
 
     @transition(
         field=status,
-        source=[SS.DISPATCHED, SS.SHIPPED, SS.RETURN_EXPECTED],
-        target=SS.RETURNED,
+        source=[ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED, ShipmentStatus.RETURN_EXPECTED],
+        target=ShipmentStatus.RETURNED,
         conditions=[_not_item_traceability],
     )
     def mark_returned(self) -> None:
         """SKU/NONE traceability: the return is completed from the order page."""
 
-    @transition(field=status, source=SS.RETURN_EXPECTED, target=SS.RETURNED)
+    @transition(field=status, source=ShipmentStatus.RETURN_EXPECTED, target=ShipmentStatus.RETURNED)
     def write_off_return(self) -> None:
         """Closed without the goods coming back ("reship immediately & don't expect return")."""

@@ -28,8 +28,7 @@ from ..locks import lock_items, lock_orders
 from ..models import OrderItem, OrderItemStatus, OrderStatus, Shipment, ShipmentStatus
 from .orders import orders_refresh_status
 
-S = OrderItemStatus
-ALLOCATABLE = [S.CREATED, S.UNFULFILLABLE]
+ALLOCATABLE = [OrderItemStatus.CREATED, OrderItemStatus.UNFULFILLABLE]
 
 
 @dataclass
@@ -158,7 +157,7 @@ def _allocate(
                 allocated.append(unit)
                 break
         else:
-            if unit.status == S.CREATED:
+            if unit.status == OrderItemStatus.CREATED:
                 result.unfulfillable.append(unit)
 
     routes = {(o.ship_pincode, o.payment_method) for o in (orders[u.order_id] for u in allocated)}
@@ -265,7 +264,7 @@ def reallocate_waiting_units(*, sku_ids=None, actor: Actor | None = None) -> All
 def _waiting_orders_with_stock(sku_ids) -> list[int]:
     in_stock = sellable_stock().values("sku_id")
     scope = OrderItem.objects.filter(
-        status=S.UNFULFILLABLE,
+        status=OrderItemStatus.UNFULFILLABLE,
         sku_id__in=in_stock,
         order__on_hold=False,
         order__status__in=(OrderStatus.CREATED, OrderStatus.PROCESSING),

@@ -21,6 +21,10 @@ A shipment whose units are all cancelled is CANCELLED; picklists left with nothi
 closed; order statuses are derived again. `units_cancelled` is sent for the cancelled units
 (with `by_channel`) so the channel integration can tell the channel — or not, when the channel
 itself cancelled.
+
+Side effects through signals, in the same transaction: `units_cancelled` makes
+`notifications.outbox` write the cancel push (when staff cancelled), and the units' and
+shipments' transitions (`apply_transitions` → `states_changed`) their status notifications.
 """
 
 from __future__ import annotations
@@ -64,8 +68,6 @@ from .returns.common import (
     unit_label,
 )
 
-S = OrderItemStatus
-SS = ShipmentStatus
 MAX_REASON = 100  # the API's cancellationReason (uniware-research §8)
 
 # Sent after units are cancelled (inside the transaction): sender=OrderItem, units=[...],
@@ -81,8 +83,17 @@ class Stage(Enum):
     DISPATCHED = "after dispatch"
 
 
-PICKED = [S.PICKING_FOR_STAGING, S.PICKING_FOR_INVOICING, S.MANIFESTED]
-FINISHED = [S.CANCELLED, S.DELIVERED, S.REPLACED, S.RESHIPPED]
+PICKED = [
+    OrderItemStatus.PICKING_FOR_STAGING,
+    OrderItemStatus.PICKING_FOR_INVOICING,
+    OrderItemStatus.MANIFESTED,
+]
+FINISHED = [
+    OrderItemStatus.CANCELLED,
+    OrderItemStatus.DELIVERED,
+    OrderItemStatus.REPLACED,
+    OrderItemStatus.RESHIPPED,
+]
 
 
 def check_reason(reason: str) -> str:
@@ -126,15 +137,15 @@ def orders_cancel(order_ids, *, reason: str, actor=None, by_channel: bool = Fals
 def _stage(unit: OrderItem, shipment, invoiced: set[int], busy: set[int]) -> Stage | str:
     """The unit's stage, or why it cannot be cancelled."""
     if unit.status in FINISHED:
-        if unit.status == S.DELIVERED:
+        if unit.status == OrderItemStatus.DELIVERED:
             return "unit is DELIVERED: a customer return needs a reverse pickup"
         return f"unit is {unit.status}: nothing left to cancel"
-    if unit.status == S.DISPATCHED:
+    if unit.status == OrderItemStatus.DISPATCHED:
         if shipment is None:
             return "unit is DISPATCHED without a shipment"
         if shipment.status in RETURN_PATH:
             return f"unit is DISPATCHED and shipment {shipment} is already {shipment.status}"
-        if shipment.status not in (SS.DISPATCHED, SS.SHIPPED):
+        if shipment.status not in (ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED):
             return f"unit is DISPATCHED and shipment {shipment} is {shipment.status}"
         if shipment.pk in busy:
             return f"a unit of shipment {shipment} is on a reverse pickup (customer return)"
@@ -169,7 +180,9 @@ def _cancel(unit_ids, *, reason, actor, by_channel, order_ids=None) -> Outcome:
                 "shipment_id", flat=True
             )
         )
-        busy = shipments_on_open_pickups({u.shipment_id for u in units if u.status == S.DISPATCHED})
+        busy = shipments_on_open_pickups(
+            {u.shipment_id for u in units if u.status == OrderItemStatus.DISPATCHED}
+        )
         plan: dict[Stage, list[OrderItem]] = defaultdict(list)
         refused: list[tuple[OrderItem, str]] = []
         for unit in units:
@@ -293,7 +306,7 @@ def _execute(plan, shipments, *, reason: str, actor: Actor, outcome: Outcome) ->
     emptied = {u.shipment_id for u in before_dispatch if u.shipment_id}
     still_used = set(
         OrderItem.objects.filter(shipment_id__in=emptied)
-        .exclude(status=S.CANCELLED)
+        .exclude(status=OrderItemStatus.CANCELLED)
         .values_list("shipment_id", flat=True)
     )
     packed_and_kept = sorted({u.shipment_id for u in invoiced} & still_used)

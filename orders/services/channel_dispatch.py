@@ -28,6 +28,10 @@ or half-changes the others. The steps, in the order `units_dispatch_from_channel
    (`_refuse_uninvoiceable`);
 4. write, for the orders that passed (`_dispatch`): Inventory rows locked, then Sequence rows
    (new shipment codes, invoice numbers), the last two of the lock order.
+
+Side effect through a signal: the shipments' transitions send `states_changed`, and
+`notifications.outbox` writes their status notifications (no dispatch push: the channel
+reported the dispatch itself).
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ and force dispatch.
 Every service takes many objects, checks each one, does the work for the valid ones in a fixed
 number of statements and reports the others in its `Outcome` with the reason. Rows are locked
 in the order of `orders.locks`.
+
+Side effect through a signal: each shipment transition here (`apply_transitions`) sends
+`states_changed`, and `notifications.outbox` writes the channel's status notification (and the
+dispatch push at DISPATCHED) in the same transaction.
 """
 
 from __future__ import annotations
@@ -50,14 +54,12 @@ from ..models import (
 from .invoicing import invoice_problems, issue_sale_invoices, skus_of
 from .orders import orders_refresh_status
 
-S = OrderItemStatus
-SS = ShipmentStatus
 UNITS_BEFORE_DISPATCH = [
-    S.FULFILLABLE,
-    S.LOCATION_NOT_SERVICEABLE,
-    S.PICKING_FOR_STAGING,
-    S.PICKING_FOR_INVOICING,
-    S.MANIFESTED,
+    OrderItemStatus.FULFILLABLE,
+    OrderItemStatus.LOCATION_NOT_SERVICEABLE,
+    OrderItemStatus.PICKING_FOR_STAGING,
+    OrderItemStatus.PICKING_FOR_INVOICING,
+    OrderItemStatus.MANIFESTED,
 ]
 
 
@@ -88,20 +90,22 @@ def picklist_create(shipment_ids, *, destination: str, actor=None) -> Outcome:
         raise ValueError(f"Picklist destination {destination!r} is not STAGING or INVOICING")
     with transaction.atomic():
         shipments = lock_shipments(shipment_ids)
-        units = _units_by_shipment(shipments, status__in=[S.FULFILLABLE, S.PICKING_FOR_STAGING])
+        units = _units_by_shipment(
+            shipments, status__in=[OrderItemStatus.FULFILLABLE, OrderItemStatus.PICKING_FOR_STAGING]
+        )
         ok = []
         for s in shipments:
             members = units[s.pk]
             if not transition_allowed(outcome, s, "pick"):
                 continue
-            if s.status == SS.PICKED and (
+            if s.status == ShipmentStatus.PICKED and (
                 destination != PicklistDestination.INVOICING
                 or not members
-                or any(u.status != S.PICKING_FOR_STAGING for u in members)
+                or any(u.status != OrderItemStatus.PICKING_FOR_STAGING for u in members)
             ):
                 outcome.fail(s, "only staged shipments can go on a picklist again, to INVOICING")
-            elif s.status == SS.CREATED and (
-                not members or any(u.status != S.FULFILLABLE for u in members)
+            elif s.status == ShipmentStatus.CREATED and (
+                not members or any(u.status != OrderItemStatus.FULFILLABLE for u in members)
             ):
                 outcome.fail(s, "it has no fulfillable units to pick")
             else:
@@ -165,7 +169,7 @@ def picklist_receive(picklist_ids, *, actor=None) -> Outcome:
         shipment_ids = PicklistItem.objects.filter(picklist__in=ok).values_list(
             "shipment_id", flat=True
         )
-        shipments = [s for s in lock_shipments(shipment_ids) if s.status == SS.PICKING]
+        shipments = [s for s in lock_shipments(shipment_ids) if s.status == ShipmentStatus.PICKING]
         apply_transitions(ok, "receive", actor=actor)
         apply_transitions(shipments, "receive", actor=actor)
         outcome.done = ok
@@ -197,10 +201,10 @@ def _close_finished_picklists(picklists: list[Picklist], *, actor: Actor) -> Non
         PicklistItem.objects.filter(
             picklist__in=picklists,
             shipment__status__in=[
-                SS.PICKING,
-                SS.PICKED,
-                SS.PENDING_CUSTOMIZATION,
-                SS.CUSTOMIZATION_COMPLETE,
+                ShipmentStatus.PICKING,
+                ShipmentStatus.PICKED,
+                ShipmentStatus.PENDING_CUSTOMIZATION,
+                ShipmentStatus.CUSTOMIZATION_COMPLETE,
             ],
         ).values_list("picklist_id", flat=True)
     )
@@ -223,7 +227,9 @@ def _create_sale_invoices(shipments: list[Shipment], outcome: Outcome) -> list[S
     )
     todo = [s for s in shipments if s.pk not in invoiced]
     units: dict[int, list[OrderItem]] = defaultdict(list)
-    for unit in OrderItem.objects.filter(shipment__in=todo).exclude(status=S.CANCELLED):
+    for unit in OrderItem.objects.filter(shipment__in=todo).exclude(
+        status=OrderItemStatus.CANCELLED
+    ):
         units[unit.shipment_id].append(unit)
     skus = skus_of(units)
     refused = invoice_problems(todo, units, skus)
@@ -252,8 +258,8 @@ def shipments_invoice(shipment_ids, *, actor=None) -> Outcome:
         for s in shipments:
             if not transition_allowed(outcome, s, "pack"):
                 continue
-            active = [u for u in units[s.pk] if u.status != S.CANCELLED]
-            if not active or any(u.status != S.PICKING_FOR_INVOICING for u in active):
+            active = [u for u in units[s.pk] if u.status != OrderItemStatus.CANCELLED]
+            if not active or any(u.status != OrderItemStatus.PICKING_FOR_INVOICING for u in active):
                 outcome.fail(
                     s,
                     "its units are not picked for invoicing "
@@ -286,7 +292,7 @@ def shipments_generate_label(
         shipments = lock_shipments(shipment_ids)
         ok = []
         for s in shipments:
-            if s.status != SS.PACKED:
+            if s.status != ShipmentStatus.PACKED:
                 transition_allowed(outcome, s, "mark_ready_to_ship")
                 continue
             given = tracking_numbers.get(s.pk) or s.tracking_number
@@ -380,7 +386,7 @@ def manifest_add_shipments(manifest: Manifest, shipment_ids, *, actor=None) -> O
                 )
             elif transition_allowed(outcome, s, "add_to_manifest"):
                 ok.append(s)
-        units = _units_by_shipment(ok, status=S.PICKING_FOR_INVOICING)
+        units = _units_by_shipment(ok, status=OrderItemStatus.PICKING_FOR_INVOICING)
         for s in ok:
             s.manifest = manifest
         bulk_set(Shipment, ok, ["manifest"])
@@ -400,7 +406,7 @@ def shipments_manifest(shipment_ids, *, actor=None) -> Outcome:
         "pk", "facility_id", "order__channel_id", "shipping_provider_id", "code", "status"
     )
     for pk, facility_id, channel_id, provider_id, code, status in rows:
-        if status != SS.READY_TO_SHIP or provider_id is None:
+        if status != ShipmentStatus.READY_TO_SHIP or provider_id is None:
             outcome.fail(
                 code,
                 f"shipment is {status}: only READY_TO_SHIP shipments with a provider "
@@ -471,7 +477,7 @@ def manifest_remove_shipments(manifest: Manifest, shipment_ids, *, actor=None) -
                 outcome.fail(s, f"it is not on manifest {manifest}")
             elif transition_allowed(outcome, s, "remove_from_manifest"):
                 ok.append(s)
-        units = _units_by_shipment(ok, status=S.MANIFESTED)
+        units = _units_by_shipment(ok, status=OrderItemStatus.MANIFESTED)
         for s in ok:
             s.manifest = None
         bulk_set(Shipment, ok, ["manifest"])
@@ -489,12 +495,12 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
     with transaction.atomic():
         manifest = lock_manifest(manifest.pk)
         check_transition(manifest, "close")
-        candidates = Shipment.objects.filter(manifest=manifest, status=SS.MANIFESTED)
+        candidates = Shipment.objects.filter(manifest=manifest, status=ShipmentStatus.MANIFESTED)
         # Re-check once locked: one may have been force-dispatched or removed meanwhile.
         shipments = [
             s
             for s in lock_shipments(candidates.values_list("pk", flat=True))
-            if s.status == SS.MANIFESTED and s.manifest_id == manifest.pk
+            if s.status == ShipmentStatus.MANIFESTED and s.manifest_id == manifest.pk
         ]
         if not shipments:
             raise IllegalTransition(manifest, "close", "it has no shipments")
@@ -510,7 +516,7 @@ def manifest_close(manifest: Manifest, *, actor=None) -> Outcome:
             )
         units = [
             u
-            for group in _units_by_shipment(shipments, status=S.MANIFESTED).values()
+            for group in _units_by_shipment(shipments, status=OrderItemStatus.MANIFESTED).values()
             for u in group
         ]
         now = timezone.now()
@@ -529,7 +535,7 @@ def manifest_discard(manifest: Manifest, *, actor=None) -> Manifest:
     actor = Actor.of(actor)
     with transaction.atomic():
         manifest = lock_manifest(manifest.pk)
-        if manifest.shipments.filter(status=SS.MANIFESTED).exists():
+        if manifest.shipments.filter(status=ShipmentStatus.MANIFESTED).exists():
             raise IllegalTransition(
                 manifest, "discard", "it still has shipments; remove them first"
             )
@@ -585,7 +591,9 @@ def shipments_deliver(shipment_ids, *, actor=None) -> Outcome:
     with transaction.atomic():
         shipments = lock_shipments(shipment_ids)
         ok = [s for s in shipments if transition_allowed(outcome, s, "deliver")]
-        units = [u for g in _units_by_shipment(ok, status=S.DISPATCHED).values() for u in g]
+        units = [
+            u for g in _units_by_shipment(ok, status=OrderItemStatus.DISPATCHED).values() for u in g
+        ]
         now = timezone.now()
         apply_transitions(ok, "deliver", actor=actor, values={"delivered_at": now}, now=now)
         apply_transitions(units, "deliver", actor=actor, now=now)

@@ -88,13 +88,6 @@ def check_quantity(quantity: int, where: str) -> None:
         )
 
 
-def check_line(quantity: int, price: Decimal, shipping: Decimal, where: str) -> None:
-    """A channel line's quantity and money fit (before its units are built)."""
-    check_quantity(quantity, where)
-    check_amount(OrderItem, "selling_price", price, where)
-    check_amount(OrderItem, "shipping_charges", shipping, where)
-
-
 def check_order(order: Order, units: list[OrderItem], where: str) -> None:
     """The order and its units fit the columns. The units of a line differ only in their
     code's suffix, so the line's last unit (the longest code) stands for all of them."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,13 +18,14 @@ from uniware.core.actors import Actor
 from uniware.core.audit import record_changes, record_events
 from uniware.core.db import build, insert_new, link
 from uniware.core.fsm import Change, apply_transitions, record_transitions
+from uniware.core.money import MoneyError, parse_money
 from uniware.core.results import Outcome
 
 from ..locks import lock_orders
 from ..models import Order, OrderItem, OrderItemStatus, OrderStatus
 from ..models.order import ITEM_DISPATCHED_OR_LATER
 from ..selectors import orders_existing
-from .limits import check_line, check_order
+from .limits import check_order, check_quantity
 
 PAYMENT_METHODS = frozenset(PaymentMethod.values)
 
@@ -69,17 +70,13 @@ class OrderInput:
 
 
 def _money(value, *, where: str, name: str) -> Decimal:
-    if isinstance(value, Decimal) and value.is_finite() and value >= 0:
-        return value
+    """A line's amount, by the one money parser (`uniware.core.money`), refused naming the
+    order, the line and the field."""
     try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError) as exc:
-        raise ValidationError({name: f"{where}: {name} {value!r} is not a number"}) from exc
-    if not amount.is_finite():
-        raise ValidationError({name: f"{where}: {name} {value!r} is not a number"})
-    if amount < 0:
-        raise ValidationError({name: f"{where}: {name} {value!r} is negative"})
-    return amount
+        return parse_money(value)
+    except MoneyError as exc:
+        shown = value if isinstance(value, Decimal) else repr(value)
+        raise ValidationError({name: f"{where}: {name} {shown} {exc}"}) from None
 
 
 def orders_create(
@@ -188,7 +185,7 @@ def _build_units(
         )
     price = _money(line.selling_price, where=where, name="selling_price")
     shipping = _money(line.shipping_charges, where=where, name="shipping_charges")
-    check_line(quantity, price, shipping, where)
+    check_quantity(quantity, where)  # amounts: checked by parse_money against MAX
     title = line.title or sku.name
     units = [
         build(

@@ -37,8 +37,7 @@ from ..models import CURRENT_SALE, Invoice, OrderItem, OrderItemStatus, Shipment
 from .invoicing import invoice_problems, issue_credit_notes, issue_sale_invoices
 from .returns.common import missing_sequences
 
-S, SS = OrderItemStatus, ShipmentStatus
-PACKED_OR_LATER = (SS.PACKED, SS.READY_TO_SHIP, SS.MANIFESTED)
+PACKED_OR_LATER = (ShipmentStatus.PACKED, ShipmentStatus.READY_TO_SHIP, ShipmentStatus.MANIFESTED)
 
 
 def wait_for_repacking(
@@ -55,11 +54,11 @@ def wait_for_repacking(
     for shipment in marked:
         taken_out = ", ".join(sorted(codes[shipment.pk]))
         shipment.repack_reason = f"take out cancelled unit(s) {taken_out}"[:255]
-    manifested = [s for s in marked if s.status == SS.MANIFESTED]
+    manifested = [s for s in marked if s.status == ShipmentStatus.MANIFESTED]
     if manifested:
-        units = OrderItem.objects.filter(shipment__in=manifested, status=S.MANIFESTED).order_by(
-            "pk"
-        )
+        units = OrderItem.objects.filter(
+            shipment__in=manifested, status=OrderItemStatus.MANIFESTED
+        ).order_by("pk")
         apply_transitions(list(units), "unmanifest", actor=actor, reason=reason, now=now)
         apply_transitions(manifested, "remove_from_manifest", actor=actor, reason=reason, now=now)
         for shipment in manifested:
@@ -104,7 +103,9 @@ def shipments_repacked(shipment_ids, *, actor=None) -> Outcome:
 
 def _staying_units(shipments: list[Shipment]) -> dict[int, list[OrderItem]]:
     staying: dict[int, list[OrderItem]] = defaultdict(list)
-    for unit in OrderItem.objects.filter(shipment__in=shipments).exclude(status=S.CANCELLED):
+    for unit in OrderItem.objects.filter(shipment__in=shipments).exclude(
+        status=OrderItemStatus.CANCELLED
+    ):
         staying[unit.shipment_id].append(unit)
     return staying
 

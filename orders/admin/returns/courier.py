@@ -30,6 +30,7 @@ from ...services import (
     shipments_mark_returned,
     shipments_receive_return,
 )
+from ..add_form import AddFormMixin
 from ..common import history_table, shipments_table
 from .common import created_links, created_of, form_step, item_traceability, selected_ids
 from .tables import putaways_table
@@ -200,7 +201,9 @@ class ScanForm(forms.Form):
 
 
 @admin.register(ReturnManifest)
-class ReturnManifestAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin.ModelAdmin):
+class ReturnManifestAdmin(
+    AddFormMixin, ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin.ModelAdmin
+):
     """Courier returns received at a facility. Staff scan shipment codes or AWBs into an open
     manifest ("Receive shipments…"); closing it makes the putaway."""
 
@@ -237,34 +240,13 @@ class ReturnManifestAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin
     def status_badge(self, obj):
         return status_badge(obj.status, obj.get_status_display())
 
-    def get_form(self, request, obj=None, change=False, **kwargs):
-        if obj is None:
-            kwargs["form"] = ReturnManifestAddForm
-        return super().get_form(request, obj, change=change, **kwargs)
-
-    def get_fields(self, request, obj=None):
-        if obj is None:
-            return ["facility", "shipping_provider", "comments"]
-        return [
-            ("code", "status_badge"),
-            ("facility", "shipping_provider"),
-            "comments",
-            ("created_by", "created_at", "closed_at"),
-        ]
-
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return []
-        return [
-            "code",
-            "status_badge",
-            "facility",
-            "shipping_provider",
-            "comments",
-            "created_by",
-            "created_at",
-            "closed_at",
-        ]
+    add_form = ReturnManifestAddForm
+    change_fields = [
+        ("code", "status_badge"),
+        ("facility", "shipping_provider"),
+        "comments",
+        ("created_by", "created_at", "closed_at"),
+    ]
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # actions have their own permissions
@@ -285,8 +267,7 @@ class ReturnManifestAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin
             comments=obj.comments,
             actor=request.user,
         )
-        obj.pk, obj.code, obj.status = created.pk, created.code, created.status
-        obj.created_at, obj.created_by = created.created_at, created.created_by
+        self.adopt(obj, created)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
