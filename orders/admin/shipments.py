@@ -31,7 +31,7 @@ from ..models import (
     Shipment,
     ShipmentStatus,
 )
-from ..models.shipment import FORCE_DISPATCH_SKU_OR_NONE
+from ..models.shipment import FORCE_DISPATCH_SKU_OR_NONE, SHIPMENT_PRE_DISPATCH
 from ..services import (
     manifest_remove_shipments,
     picklist_create,
@@ -53,14 +53,9 @@ from .returns.courier import ShipmentReturnsMixin
 
 # Until the label is printed staff may correct provider and tracking number (third-party
 # shipping: the channel's); after that they belong to the label and the manifest.
-LABEL_EDITABLE = {
-    ShipmentStatus.CREATED,
-    ShipmentStatus.LOCATION_NOT_SERVICEABLE,
-    ShipmentStatus.PICKING,
-    ShipmentStatus.PICKED,
-    ShipmentStatus.PENDING_CUSTOMIZATION,
-    ShipmentStatus.CUSTOMIZATION_COMPLETE,
-    ShipmentStatus.PACKED,
+LABEL_EDITABLE = set(SHIPMENT_PRE_DISPATCH) - {
+    ShipmentStatus.READY_TO_SHIP,
+    ShipmentStatus.MANIFESTED,
 }
 
 

@@ -149,8 +149,8 @@ class OrderItemStatus(models.TextChoices):
     RESHIPPED = "RESHIPPED"
 
 
-ITEM_PRE_DISPATCH = [
-    OrderItemStatus.CREATED,
+# A unit may be dispatched from any of these (by a manifest, by force or by its channel).
+ITEM_DISPATCHABLE = [
     OrderItemStatus.FULFILLABLE,
     OrderItemStatus.UNFULFILLABLE,
     OrderItemStatus.LOCATION_NOT_SERVICEABLE,
@@ -158,6 +158,7 @@ ITEM_PRE_DISPATCH = [
     OrderItemStatus.PICKING_FOR_INVOICING,
     OrderItemStatus.MANIFESTED,
 ]
+ITEM_PRE_DISPATCH = [OrderItemStatus.CREATED, *ITEM_DISPATCHABLE]
 ITEM_DISPATCHED_OR_LATER = [
     OrderItemStatus.DISPATCHED,
     OrderItemStatus.DELIVERED,
@@ -326,14 +327,7 @@ class OrderItem(models.Model):
 
     @transition(
         field=status,
-        source=[
-            OrderItemStatus.UNFULFILLABLE,
-            OrderItemStatus.FULFILLABLE,
-            OrderItemStatus.LOCATION_NOT_SERVICEABLE,
-            OrderItemStatus.PICKING_FOR_STAGING,
-            OrderItemStatus.PICKING_FOR_INVOICING,
-            OrderItemStatus.MANIFESTED,
-        ],
+        source=ITEM_DISPATCHABLE,
         target=OrderItemStatus.DISPATCHED,
     )
     def dispatch(self) -> None:

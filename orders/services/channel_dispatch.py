@@ -65,20 +65,14 @@ from ..models import (
     Shipment,
     ShipmentStatus,
 )
+from ..models.order import ITEM_DISPATCHABLE
 from ..models.shipment import SHIPMENT_PRE_DISPATCH
 from .allocation import allocate_units
 from .fulfilment import _close_finished_picklists, _create_sale_invoices, _lock_open_picklists
 from .invoicing import sale_invoice_problem, skus_of
 from .orders import orders_refresh_status
 
-DISPATCHABLE = {
-    OrderItemStatus.UNFULFILLABLE,
-    OrderItemStatus.FULFILLABLE,
-    OrderItemStatus.LOCATION_NOT_SERVICEABLE,
-    OrderItemStatus.PICKING_FOR_STAGING,
-    OrderItemStatus.PICKING_FOR_INVOICING,
-    OrderItemStatus.MANIFESTED,
-}
+DISPATCHABLE = set(ITEM_DISPATCHABLE)
 ALREADY_DISPATCHED = {
     OrderItemStatus.DISPATCHED,
     OrderItemStatus.DELIVERED,
