@@ -12,16 +12,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import transaction
+from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from orders.models import Order
 from uniware.core.admin_utils import (
     FastChangeListMixin,
     ReadOnlyAdminMixin,
@@ -32,6 +35,7 @@ from uniware.core.admin_utils import (
     status_badge,
 )
 
+from . import tasks
 from .models import (
     SCHEDULED_KINDS,
     Channel,
@@ -80,7 +84,6 @@ def progress_text(run: SyncRun) -> str:
 
 def queue_run(run: SyncRun) -> None:
     """Queue the task of a QUEUED run once the transaction commits (the worker must see it)."""
-    from . import tasks
 
     def send() -> None:
         try:
@@ -426,8 +429,6 @@ def run_tables(run: SyncRun) -> list[Table]:
         "Orders", ["Order", "Result", "What changed, or why not"], empty="No order reported."
     )
     codes = [line[0] for line in run.report[:500]]
-    from orders.models import Order
-
     orders = {o.code: o for o in Order.objects.filter(code__in=codes).only("pk", "code")}
     for code, outcome, detail in run.report[:500]:
         report.add(link(orders.get(code), code) if code in orders else code, outcome, detail)
@@ -486,8 +487,6 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         term = search_term.strip()
         if not term:
             return queryset, False
-        from django.db.models import Q
-
         return queryset.filter(Q(order__code=term) | Q(channel_order_id=term)), False
 
     @admin.display(description="order")
@@ -500,8 +499,6 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="channel data (as received)")
     def channel_data(self, error: SyncError):
-        import json
-
         if not error.data:
             return "—"
         return format_html("<pre>{}</pre>", json.dumps(error.data, indent=2, ensure_ascii=False))

@@ -3,7 +3,6 @@ table replaced at once. Each is one transaction; memory does not grow with the f
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Iterable
 
@@ -13,13 +12,12 @@ from django.utils import timezone
 
 from inventory.ledger import Ref, ledger_write
 from inventory.models import Inventory, InventoryType, Serviceability, Shelf, StockReason
-from orders.tasks import reallocate_unfulfillable
+from inventory.services import lock_stock_rows
+from inventory.signals import stock_added
 from uniware.core.actors import Actor
 from uniware.core.db import add_per_row, chunked
 
 from .models import ImportJob
-
-log = logging.getLogger(__name__)
 
 SERVICEABILITY_BATCH = 2000  # rows per INSERT
 
@@ -30,8 +28,9 @@ def stock_add_many(
     """Add stock to many shelves at once: entries of (shelf id, SKU id, inventory type,
     quantity). Missing stock rows are created; the rows are locked in primary-key order (the
     order every service uses) and raised by one UPDATE per 2,000 rows, with one IMPORT ledger
-    row per stock row (the actor, and `job` as the reference). Units waiting for these SKUs
-    are re-allocated after commit. Returns the stock row ids."""
+    row per stock row (the actor, and `job` as the reference). Good stock sends `stock_added`
+    (`inventory.signals`) in the transaction: orders queues the re-allocation of units waiting
+    for these SKUs, after the commit. Returns the stock row ids."""
     totals: Counter = Counter()
     for shelf_id, sku_id, kind, quantity in entries:
         if quantity <= 0:
@@ -39,60 +38,30 @@ def stock_add_many(
         totals[(shelf_id, sku_id, kind)] += quantity
     if not totals:
         return []
-    shelves = dict(
-        Shelf.objects.filter(pk__in={k[0] for k in totals}).values_list("pk", "facility_id")
-    )
-    gone = {k[0] for k in totals} - set(shelves)
+    shelf_ids = {k[0] for k in totals}
+    gone = shelf_ids - set(Shelf.objects.filter(pk__in=shelf_ids).values_list("pk", flat=True))
     if gone:
         raise ValidationError(f"Shelves {sorted(gone)} no longer exist")
     with transaction.atomic():
-
-        def existing() -> dict[tuple[int, int, str], int]:
-            rows = Inventory.objects.filter(
-                shelf_id__in={k[0] for k in totals},
-                sku_id__in={k[1] for k in totals},
-                inventory_type__in={k[2] for k in totals},
-            ).values_list("shelf_id", "sku_id", "inventory_type", "pk")
-            return {(s, k, t): pk for s, k, t, pk in rows}
-
-        found = existing()
-        missing = [key for key in totals if key not in found]
-        if missing:
-            Inventory.objects.bulk_create(
-                [
-                    Inventory(
-                        shelf_id=s, sku_id=k, inventory_type=t, facility_id=shelves[s], quantity=0
-                    )
-                    for s, k, t in missing
-                ],
-                ignore_conflicts=True,  # created meanwhile by someone else: we add to theirs
-            )
-            found = existing()
-        by_row = {found[key]: n for key, n in totals.items()}
+        rows = lock_stock_rows(totals)
+        by_row = {rows[key]: n for key, n in totals.items()}
         ids = sorted(by_row)
-        list(Inventory.objects.select_for_update().filter(pk__in=ids).order_by("pk").values("pk"))
         now = timezone.now()
         for chunk in chunked(ids):
             deltas = {pk: by_row[pk] for pk in chunk}
             add_per_row(Inventory, deltas, ["quantity"], values={"updated_at": now})
+        actor = Actor.of(actor)
         ref = Ref.of(job)
         ledger_write(
             [(pk, by_row[pk], 0, None, ref) for pk in ids],
             reason=StockReason.IMPORT,
-            actor=Actor.of(actor),
+            actor=actor,
             at=now,
         )
         good = sorted({k[1] for k in totals if k[2] == InventoryType.GOOD_INVENTORY})
         if good:
-            transaction.on_commit(lambda: _reallocate_later(good))
+            stock_added.send(sender=Inventory, sku_ids=good, actor=actor)
     return ids
-
-
-def _reallocate_later(sku_ids: list[int]) -> None:
-    try:
-        reallocate_unfulfillable.delay(sku_ids=sku_ids)
-    except Exception:  # broker down: the periodic re-allocation catches up
-        log.warning("could not queue re-allocation after a stock import", exc_info=True)
 
 
 def serviceability_replace(rows: Iterable[dict], *, actor=None) -> int:

@@ -1,4 +1,7 @@
-"""Admin for facilities, shelves, SKUs, stock, shipping providers and serviceability."""
+"""Admin for facilities, shelves, SKUs, stock, shipping providers and serviceability.
+
+Putaways are administered in `orders.admin.putaways`: their page finds them by order and
+links the orders their units belong to, which this app does not import."""
 
 from __future__ import annotations
 
@@ -247,6 +250,3 @@ class ServiceabilityAdmin(FastChangeListMixin, ExactSearchMixin, admin.ModelAdmi
     search_fields = ["pincode"]
     exact_search_fields = ["pincode"]
     search_help_text = "Exact pincode."
-
-
-from . import admin_putaway  # noqa: E402,F401  (registers the putaway admin)

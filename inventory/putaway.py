@@ -22,7 +22,9 @@ So at any time: units on shelves + units on pending putaways = starting stock + 
 − units dispatched and not returned − units written off (the property tests check this).
 
 Services take many putaways, lock rows in the order of `orders.locks` (Putaway before
-Order ... Inventory → Sequence) and run a fixed number of statements per call.
+Order ... Inventory → Sequence) and run a fixed number of statements per call. What the
+closing of a putaway means to orders (returns finished, units re-allocated) is done there,
+on the `putaways_closed` signal (`inventory.signals`): this module does not import orders.
 """
 
 from __future__ import annotations
@@ -53,56 +55,13 @@ from .models import (
     Shelf,
     StockReason,
 )
+from .services import lock_stock_rows
+from .signals import putaways_closed
 
-StockKey = tuple[int, int, str]  # (shelf id, SKU id, inventory type)
 MAX_REASON = 255
 
 
 # --- Stock rows -----------------------------------------------------------------------------
-
-
-def lock_stock_rows(keys: Iterable[StockKey]) -> dict[StockKey, int]:
-    """Get or create the stock rows for (shelf, SKU, type) and lock them in primary-key order.
-    Returns {key: inventory id}. Three statements, whatever the number of rows."""
-    keys = set(keys)
-    if not keys:
-        return {}
-    shelf_ids = {k[0] for k in keys}
-    facility_of = dict(Shelf.objects.filter(pk__in=shelf_ids).values_list("pk", "facility_id"))
-
-    def existing() -> dict[StockKey, int]:
-        rows = Inventory.objects.filter(
-            shelf_id__in=shelf_ids,
-            sku_id__in={k[1] for k in keys},
-            inventory_type__in={k[2] for k in keys},
-        ).values_list("shelf_id", "sku_id", "inventory_type", "pk")
-        return {(shelf, sku, kind): pk for shelf, sku, kind, pk in rows}
-
-    found = existing()
-    missing = keys - set(found)
-    if missing:
-        Inventory.objects.bulk_create(
-            [
-                Inventory(
-                    facility_id=facility_of[shelf],
-                    shelf_id=shelf,
-                    sku_id=sku,
-                    inventory_type=kind,
-                    quantity=0,
-                )
-                for shelf, sku, kind in sorted(missing)
-            ],
-            ignore_conflicts=True,  # made meanwhile by someone else: use theirs
-        )
-        found = existing()
-    ids = {found[k] for k in keys}
-    list(
-        Inventory.objects.select_for_update()
-        .filter(pk__in=ids)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    return {k: found[k] for k in keys}
 
 
 def stock_put(
@@ -251,8 +210,11 @@ def putaways_complete(
     `shelf`, the shelf it was picked from (`suggested_shelf`); as `inventory_type` unless its
     placement says otherwise (GOOD_INVENTORY or BAD_INVENTORY). A putaway with a unit that has
     no shelf, or a shelf of another facility, is refused as a whole with the reason.
-    Courier-returned putaways finish their returns (shipments RETURNED, waiting reships go out).
-    Units waiting for stock of these SKUs are re-allocated right after the commit."""
+
+    Sends `putaways_closed` (`inventory.signals`) in the transaction: orders makes the
+    shipments of courier-returned putaways RETURNED and reships the units waiting for them;
+    after the commit it allocates those reshipments (`outcome.created`) and re-allocates the
+    units waiting for the SKUs put back as good stock."""
     actor = Actor.of(actor)
     outcome = Outcome()
     _check_type(inventory_type, "Putaway")
@@ -286,33 +248,38 @@ def putaways_complete(
         ok: list[Putaway] = []
         targets: dict[int, tuple[int, str]] = {}
         for putaway in putaways:
-            problem = ""
             chosen = {}
             for item in by_putaway[putaway.pk]:
                 where, kind = wanted.get(item.pk, (None, None))
                 sid = where or default_shelf or item.suggested_shelf_id
-                unit = f"unit {item.order_item.order.code}/{item.order_item.code}"
-                if sid is None:
-                    problem = f"{unit} has no shelf it came from in {putaway.facility}: choose one"
-                elif sid not in shelves:
-                    problem = f"{unit}: shelf {sid} does not exist"
-                elif shelves[sid].facility_id != putaway.facility_id:
-                    problem = f"{unit}: shelf {shelves[sid]} is not in facility {putaway.facility}"
-                elif _in_a_packed_box(item):
-                    box = item.order_item.shipment
-                    problem = f"{unit} is still in packed shipment {box}: confirm its re-packing"
+                problem = _placement_problem(putaway, item, sid, shelves)
                 if problem:
+                    outcome.fail(putaway, problem)
                     break
                 chosen[item.pk] = (sid, kind or inventory_type)
-            if problem:
-                outcome.fail(putaway, problem)
-                continue
-            targets.update(chosen)
-            ok.append(putaway)
-        follow_ups = complete_locked(ok, by_putaway, targets, actor=actor)
+            else:  # every unit has a shelf
+                targets.update(chosen)
+                ok.append(putaway)
+        outcome.created = complete_locked(ok, by_putaway, targets, actor=actor)
         outcome.done = ok
-        outcome.created = follow_ups
     return outcome
+
+
+def _placement_problem(
+    putaway: Putaway, item: PutawayItem, shelf_id: int | None, shelves: Mapping[int, Shelf]
+) -> str:
+    """Why the item's unit cannot go on this shelf ('' when it can)."""
+    unit = f"unit {item.order_item.order.code}/{item.order_item.code}"
+    if shelf_id is None:
+        return f"{unit} has no shelf it came from in {putaway.facility}: choose one"
+    if shelf_id not in shelves:
+        return f"{unit}: shelf {shelf_id} does not exist"
+    if shelves[shelf_id].facility_id != putaway.facility_id:
+        return f"{unit}: shelf {shelves[shelf_id]} is not in facility {putaway.facility}"
+    if _in_a_packed_box(item):
+        box = item.order_item.shipment
+        return f"{unit} is still in packed shipment {box}: confirm its re-packing"
+    return ""
 
 
 def complete_locked(
@@ -321,16 +288,17 @@ def complete_locked(
     targets: Mapping[int, tuple[int, str]],
     *,
     actor: Actor,
-    finish_returns: bool = True,
     now=None,
 ) -> list:
     """Complete locked putaways whose every item has a target {item id: (shelf id, type)}.
-    Returns the follow-up (reshipment) orders made for units waiting for their return."""
+    Sends `putaways_closed` first, with the SKUs that come back as good stock (see
+    `putaways_complete`); returns the orders its receivers made."""
     if not putaways:
         return []
     now = now or timezone.now()
-    follow_ups = _finish_returns(putaways, actor=actor) if finish_returns else []
     items = [i for p in putaways for i in by_putaway[p.pk]]
+    good_skus = {i.sku_id for i in items if targets[i.pk][1] == InventoryType.GOOD_INVENTORY}
+    follow_ups = _announce_closed(putaways, good_skus, actor=actor)
     rows = lock_stock_rows((targets[i.pk][0], i.sku_id, targets[i.pk][1]) for i in items)
     for item in items:
         shelf_id, kind = targets[item.pk]
@@ -339,14 +307,14 @@ def complete_locked(
     stock_put(items, putaways, actor=actor, now=now)
     bulk_set(PutawayItem, items, ["shelf", "inventory_type", "inventory"])
     apply_transitions(putaways, "complete", actor=actor, values={"completed_at": now}, now=now)
-    good_skus = {i.sku_id for i in items if i.inventory_type == InventoryType.GOOD_INVENTORY}
-    _allocate_after_commit([o.pk for o in follow_ups], good_skus, actor)
     return follow_ups
 
 
 def putaways_discard(putaway_ids, *, reason: str, actor=None) -> Outcome:
     """Write the units of CREATED putaways off: no stock comes back, the reason is kept.
-    A courier-returned putaway still finishes its returns (shipments RETURNED)."""
+    Sends `putaways_closed` (`inventory.signals`) in the transaction: a courier-returned
+    putaway still finishes its returns (shipments RETURNED, waiting units reshipped, the
+    reshipments allocated after the commit and reported as created)."""
     actor = Actor.of(actor)
     reason = (reason or "").strip()
     if not reason:
@@ -360,7 +328,7 @@ def putaways_discard(putaway_ids, *, reason: str, actor=None) -> Outcome:
         putaways = [
             p for p in _lock_putaways(putaway_ids) if transition_allowed(outcome, p, "discard")
         ]
-        follow_ups = _finish_returns(putaways, actor=actor)
+        follow_ups = _announce_closed(putaways, set(), actor=actor)
         now = timezone.now()
         apply_transitions(
             putaways,
@@ -370,23 +338,16 @@ def putaways_discard(putaway_ids, *, reason: str, actor=None) -> Outcome:
             values={"discard_reason": reason, "completed_at": now},
             now=now,
         )
-        _allocate_after_commit([o.pk for o in follow_ups], set(), actor)
         outcome.done = putaways
         outcome.created = follow_ups
     return outcome
 
 
-def _finish_returns(putaways: list[Putaway], *, actor: Actor) -> list:
-    courier = [p for p in putaways if p.putaway_type == PutawayType.PUTAWAY_COURIER_RETURNED_ITEMS]
-    if not courier:
+def _announce_closed(putaways: list[Putaway], sellable_sku_ids: set[int], *, actor: Actor) -> list:
+    """Send `putaways_closed`; the orders its receivers made."""
+    if not putaways:
         return []
-    from orders.services.returns.courier import returns_after_putaway
-
-    return returns_after_putaway(courier, actor=actor)
-
-
-def _allocate_after_commit(order_ids, sku_ids, actor: Actor) -> None:
-    if order_ids or sku_ids:
-        from orders.services.returns.common import allocate_after_commit
-
-        allocate_after_commit(order_ids=order_ids, sku_ids=sku_ids, actor=actor)
+    replies = putaways_closed.send(
+        sender=Putaway, putaways=putaways, sellable_sku_ids=sellable_sku_ids, actor=actor
+    )
+    return [order for _, made in replies for order in made or ()]

@@ -19,6 +19,9 @@ from uniware.core.db import add_per_row, reserve_keys
 
 from .ledger import NO_REF, Ref, ledger_write, ledger_write_units
 from .models import Inventory, InventoryType, Shelf, Sku, StockReason
+from .signals import stock_added
+
+StockKey = tuple[int, int, str]  # (shelf id, SKU id, inventory type)
 
 
 def sellable_stock():
@@ -39,6 +42,50 @@ def stock_lock_available(sku_ids: Iterable[int]) -> list[Inventory]:
         .filter(sku_id__in=set(sku_ids))
         .order_by("pk")
     )
+
+
+def lock_stock_rows(keys: Iterable[StockKey]) -> dict[StockKey, int]:
+    """Get or create the stock rows for (shelf, SKU, type) and lock them in primary-key order.
+    Returns {key: inventory id}. Three statements, whatever the number of rows."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    shelf_ids = {k[0] for k in keys}
+    facility_of = dict(Shelf.objects.filter(pk__in=shelf_ids).values_list("pk", "facility_id"))
+
+    def existing() -> dict[StockKey, int]:
+        rows = Inventory.objects.filter(
+            shelf_id__in=shelf_ids,
+            sku_id__in={k[1] for k in keys},
+            inventory_type__in={k[2] for k in keys},
+        ).values_list("shelf_id", "sku_id", "inventory_type", "pk")
+        return {(shelf, sku, kind): pk for shelf, sku, kind, pk in rows}
+
+    found = existing()
+    missing = keys - set(found)
+    if missing:
+        Inventory.objects.bulk_create(
+            [
+                Inventory(
+                    facility_id=facility_of[shelf],
+                    shelf_id=shelf,
+                    sku_id=sku,
+                    inventory_type=kind,
+                    quantity=0,
+                )
+                for shelf, sku, kind in sorted(missing)
+            ],
+            ignore_conflicts=True,  # made meanwhile by someone else: use theirs
+        )
+        found = existing()
+    ids = {found[k] for k in keys}
+    list(
+        Inventory.objects.select_for_update()
+        .filter(pk__in=ids)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return {k: found[k] for k in keys}
 
 
 def stock_lock_rows(inventory_ids: Iterable[int]) -> None:
@@ -106,7 +153,8 @@ def stock_add(
     ref: Ref = NO_REF,
 ) -> Inventory:
     """Add stock to a shelf (inbound, adjustment), with its ledger row (`reason`, `note`:
-    why, and who). Waiting units are re-allocated after commit."""
+    why, and who). Good stock sends `stock_added` (`inventory.signals`) in the transaction:
+    orders queues the re-allocation of units waiting for the SKU, after the commit."""
     if quantity <= 0:
         raise ValueError(f"Quantity to add for SKU {sku.code} must be positive, not {quantity}")
     with transaction.atomic():
@@ -124,7 +172,7 @@ def stock_add(
         )
         row.refresh_from_db()
         if inventory_type == InventoryType.GOOD_INVENTORY:
-            transaction.on_commit(lambda: _reallocate_later([sku.pk]))
+            stock_added.send(sender=Inventory, sku_ids=[sku.pk], actor=Actor.of(actor))
     return row
 
 
@@ -134,10 +182,11 @@ class StockAdjustmentRefused(ValidationError):
 
 def stock_adjust(row: Inventory, *, delta: int, actor=None, note: str = "") -> Inventory:
     """Change a stock row's quantity by `delta` (what staff entered minus what they saw, so
-    allocation or dispatch meanwhile is kept): an increase goes through `stock_add`, a
-    decrease is one UPDATE that never leaves fewer units than are blocked. Either writes an
-    ADJUSTMENT ledger row with the actor and `note`. Raises `StockAdjustmentRefused`, naming
-    the row, when the blocked units refuse the decrease; nothing is changed then."""
+    allocation or dispatch meanwhile is kept): an increase goes through `stock_add` (which
+    sends `stock_added` for good stock), a decrease is one UPDATE that never leaves fewer
+    units than are blocked. Either writes an ADJUSTMENT ledger row with the actor and `note`.
+    Raises `StockAdjustmentRefused`, naming the row, when the blocked units refuse the
+    decrease; nothing is changed then."""
     with transaction.atomic():
         current = Inventory.objects.select_for_update().select_related("sku", "shelf")
         current = current.get(pk=row.pk)
@@ -169,14 +218,3 @@ def stock_adjust(row: Inventory, *, delta: int, actor=None, note: str = "") -> I
             )
             current.refresh_from_db()
     return current
-
-
-def _reallocate_later(sku_ids: list[int]) -> None:
-    from orders.tasks import reallocate_unfulfillable
-
-    try:
-        reallocate_unfulfillable.delay(sku_ids=sku_ids)
-    except Exception:  # broker down: the periodic re-allocation task catches up
-        import logging
-
-        logging.getLogger(__name__).warning("could not queue re-allocation", exc_info=True)

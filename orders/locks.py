@@ -7,7 +7,7 @@ Each helper locks rows in primary-key order. Use them inside `transaction.atomic
 Rows a transaction creates itself (a new putaway, a follow-up order) need no lock: nobody
 else can see them yet. Work that would lock rows earlier in the order after later ones
 (allocating follow-up orders, re-allocating waiting units after a putaway) runs after the
-commit, in its own transaction (`orders.services.returns.common.allocate_after_commit`).
+commit, in its own transaction (`orders.services.allocation.allocate_after_commit`).
 """
 
 from __future__ import annotations

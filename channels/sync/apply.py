@@ -27,7 +27,7 @@ from django.db import transaction
 from django_fsm import TransitionNotAllowed
 
 from orders import services as order_services
-from orders.models import Order, OrderItem, Shipment
+from orders.models import Order, OrderItem, ReversePickupItem, Shipment
 from uniware.core.actors import Actor
 from uniware.core.results import Outcome
 from uniware.core.services import SequenceNotDefined
@@ -269,10 +269,6 @@ def _units_with_reverse_pickup(unit_ids: list[int]) -> set[int]:
     """Units a reverse pickup was ever created for (whatever became of it: a pickup is
     never created twice by sync)."""
     if not unit_ids:
-        return set()
-    try:
-        from orders.models import ReversePickupItem
-    except ImportError:  # the returns models are not there yet
         return set()
     return set(
         ReversePickupItem.objects.filter(order_item_id__in=unit_ids).values_list(

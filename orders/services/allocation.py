@@ -5,13 +5,19 @@ Set-based: for a batch of any size it runs a fixed number of queries (locks, sto
 serviceability, shipments, one UPDATE per kind of status change, audit rows). Stock rows are
 locked before they are read, so concurrent allocations can never block the same unit twice;
 the database's check constraint is the second line of defence.
+
+Work that must wait for the caller's commit (follow-up orders, units waiting for stock that
+came back) goes through `allocate_after_commit`, the one helper for it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from celery import Task
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +33,8 @@ from uniware.core.services import sequence_take
 from ..locks import lock_items, lock_orders
 from ..models import OrderItem, OrderItemStatus, OrderStatus, Shipment, ShipmentStatus
 from .orders import orders_refresh_status
+
+log = logging.getLogger(__name__)
 
 ALLOCATABLE = [OrderItemStatus.CREATED, OrderItemStatus.UNFULFILLABLE]
 
@@ -273,3 +281,37 @@ def _waiting_orders_with_stock(sku_ids) -> list[int]:
         scope = scope.filter(sku_id__in=list(sku_ids))
     oldest_first = scope.order_by("order_id").values_list("order_id", flat=True).distinct()
     return list(oldest_first[:REALLOCATE_BATCH])
+
+
+def allocate_after_commit(
+    *,
+    order_ids: Iterable[int] = (),
+    sku_ids: Iterable[int] = (),
+    actor: Actor,
+    worker: Task | None = None,
+) -> None:
+    """Once the transaction has committed, allocate the orders `order_ids` (follow-ups it
+    made) and re-allocate the units waiting for `sku_ids`, each in a transaction of its own:
+    their locks come earlier in the lock order (`orders.locks`) than those the caller holds.
+
+    `worker`: the Celery task that re-allocates waiting units
+    (`orders.tasks.reallocate_unfulfillable`, which imports this module, hence passed in), to
+    re-allocate in a worker instead, when stock arrives from staff or an import and the request
+    should not wait. A failure, or a broker that is down, is logged: the periodic
+    re-allocation task retries waiting units."""
+    order_ids, sku_ids = list(order_ids), sorted(set(sku_ids))
+    if not (order_ids or sku_ids):
+        return
+
+    def run() -> None:
+        if order_ids:
+            allocate_units(order_ids=order_ids, actor=actor)
+        if sku_ids and worker is None:
+            reallocate_waiting_units(sku_ids=sku_ids, actor=actor)
+        elif sku_ids:
+            try:
+                worker.delay(sku_ids=sku_ids)
+            except Exception:  # broker down: the periodic re-allocation task catches up
+                log.warning("could not queue the re-allocation of waiting units", exc_info=True)
+
+    transaction.on_commit(run, robust=True)

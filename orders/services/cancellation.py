@@ -56,13 +56,13 @@ from ..models import (
     ShipmentStatus,
 )
 from ..models.order import ITEM_BLOCKING_STOCK
+from .allocation import allocate_after_commit
 from .fulfilment import _close_finished_picklists, _lock_open_picklists
 from .invoicing import issue_credit_notes
 from .orders import orders_refresh_status
 from .repacking import wait_for_repacking
 from .returns.common import (
     RETURN_PATH,
-    allocate_after_commit,
     missing_sequences,
     shipments_on_open_pickups,
     unit_label,

@@ -1,23 +1,18 @@
 """What the return paths share with each other and with cancellation and repacking: which
-statuses make a return, how units are named in messages, reasons, the sequence check made
-before anything changes, and the allocation that waits for the commit."""
+statuses make a return, how units are named in messages, reasons and the sequence check made
+before anything changes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
 
 from inventory.models import Facility
-from uniware.core.actors import Actor
-from uniware.core.fsm import IllegalTransition, check_transition
-from uniware.core.results import Outcome
 from uniware.core.services import SequenceNotDefined, sequence_find
 
 from ...models import Order, OrderItem, OrderItemStatus, ReversePickupItem, ShipmentStatus
 from ...models.returns import REVERSE_PICKUP_OPEN
-from ..allocation import allocate_units, reallocate_waiting_units
 
 # A shipment on its way back with the courier, received, or put away (a courier return).
 RETURN_PATH = [
@@ -44,16 +39,6 @@ def unit_label(unit: OrderItem, orders: dict[int, Order] | None = None) -> str:
     """`<order code>/<unit code>`: unit codes repeat across orders."""
     order = (orders or {}).get(unit.order_id) or unit.order
     return f"{order.code}/{unit.code}"
-
-
-def transition_allowed(outcome: Outcome, obj, transition: str) -> bool:
-    """Whether `obj` may take `transition` now; if not, the outcome says why."""
-    try:
-        check_transition(obj, transition)
-    except IllegalTransition as exc:
-        outcome.fail(obj, exc)
-        return False
-    return True
 
 
 def clean_reason(reason: str, *, required: bool = True, limit: int = MAX_REASON) -> str:
@@ -91,21 +76,3 @@ def shipments_on_open_pickups(shipment_ids) -> set[int]:
             reverse_pickup__status__in=REVERSE_PICKUP_OPEN,
         ).values_list("order_item__shipment_id", flat=True)
     )
-
-
-def allocate_after_commit(*, order_ids=(), sku_ids=(), actor: Actor) -> None:
-    """Allocate follow-up orders and re-allocate units waiting for these SKUs once the
-    transaction has committed, in transactions of their own (their locks come earlier in the
-    lock order than those the caller holds). A failure is logged; the periodic re-allocation
-    task retries waiting units."""
-    order_ids, sku_ids = list(order_ids), list(sku_ids)
-    if not (order_ids or sku_ids):
-        return
-
-    def run() -> None:
-        if order_ids:
-            allocate_units(order_ids=order_ids, actor=actor)
-        if sku_ids:
-            reallocate_waiting_units(sku_ids=sku_ids, actor=actor)
-
-    transaction.on_commit(run, robust=True)

@@ -18,10 +18,17 @@ from django.db import transaction
 from django.utils import timezone
 
 from inventory.models import Facility, Inventory, InventoryType, PutawayItem, PutawayType, Shelf
-from inventory.putaway import complete_locked, lock_stock_rows, putaways_create
+from inventory.putaway import complete_locked, putaways_create
+from inventory.services import lock_stock_rows
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
-from uniware.core.fsm import Change, IllegalTransition, apply_transitions, check_transition
+from uniware.core.fsm import (
+    Change,
+    IllegalTransition,
+    apply_transitions,
+    check_transition,
+    transition_allowed,
+)
 from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 from uniware.core.services import sequence_find, sequence_take
@@ -37,14 +44,13 @@ from ...models import (
     ShipmentStatus,
 )
 from ...models.shipment import traceability_known
+from ..allocation import allocate_after_commit
 from ..invoicing import issue_credit_notes
 from .common import (
     IN_PACKAGE,
-    allocate_after_commit,
     clean_reason,
     missing_sequences,
     shipments_on_open_pickups,
-    transition_allowed,
     unit_label,
 )
 from .follow_ups import reship_waiting_units
@@ -100,7 +106,9 @@ def shipments_mark_returned(
     DISPATCHED, SHIPPED or RETURN_EXPECTED shipments become RETURNED; their units go back on
     a `PUTAWAY_RECEIVED_RETURNS` putaway completed on the spot (into `shelf`, or each unit's
     own shelf, as `inventory_type`); a sale return invoice reverses each sale; units waiting
-    to be reshipped go out. Needs the PUTAWAY and RETURN_INVOICE sequences of the facility."""
+    to be reshipped go out. Completing the putaway sends `putaways_closed`: units waiting for
+    the SKUs put back as good stock are re-allocated after the commit (`orders.receivers`).
+    Needs the PUTAWAY and RETURN_INVOICE sequences of the facility."""
     actor = Actor.of(actor)
     outcome = Outcome()
     if inventory_type not in (InventoryType.GOOD_INVENTORY, InventoryType.BAD_INVENTORY):
@@ -127,7 +135,7 @@ def shipments_mark_returned(
         }
         invoices = issue_credit_notes({s.pk: units[s.pk] for s in ok})
         now = timezone.now()
-        complete_locked(putaways, items, targets, actor=actor, finish_returns=False, now=now)
+        complete_locked(putaways, items, targets, actor=actor, now=now)
         apply_transitions(ok, "mark_returned", actor=actor, reason="marked returned", now=now)
         follow_ups = reship_waiting_units(ok, actor=actor)
         allocate_after_commit(order_ids=[o.pk for o in follow_ups], actor=actor)
@@ -185,8 +193,9 @@ def _choose_shelves(
 
 def returns_after_putaway(putaways, *, actor: Actor) -> list[Order]:
     """A courier-returned putaway was completed or discarded: its RETURN_ACKNOWLEDGED
-    shipments are RETURNED and units waiting for the return are reshipped. Called by
-    `inventory.putaway` with the putaways locked (Putaway comes before Order)."""
+    shipments are RETURNED and units waiting for the return are reshipped. Called on the
+    `putaways_closed` signal (`orders.receivers`), with the putaways locked (Putaway comes
+    before Order)."""
     shipment_ids = set(
         PutawayItem.objects.filter(putaway__in=putaways).values_list(
             "order_item__shipment_id", flat=True

@@ -33,12 +33,12 @@ from ...models import (
     Shipment,
     ShipmentStatus,
 )
+from ..allocation import allocate_after_commit
 from ..invoicing import issue_credit_notes
 from ..orders import LineInput, OrderInput, orders_create
 from .common import (
     IN_PACKAGE,
     RETURN_PATH,
-    allocate_after_commit,
     clean_reason,
     missing_sequences,
     unit_label,

@@ -18,7 +18,7 @@ from inventory.models import PutawayType
 from inventory.putaway import putaways_create
 from uniware.core.actors import Actor
 from uniware.core.audit import record_changes
-from uniware.core.fsm import Change, apply_transitions
+from uniware.core.fsm import Change, apply_transitions, transition_allowed
 from uniware.core.models import SequenceName
 from uniware.core.results import Outcome
 from uniware.core.services import sequence_take
@@ -32,7 +32,6 @@ from .common import (
     CUSTOMER_RETURNABLE_UNITS,
     clean_reason,
     missing_sequences,
-    transition_allowed,
     unit_label,
 )
 

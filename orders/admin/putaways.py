@@ -2,7 +2,9 @@
 to complete them (choosing shelf and good/bad, unit by unit if needed) or discard them.
 
 Inbound and Returns Managers work here; completing is the only way stock comes back
-(`inventory.putaway`).
+(`inventory.putaway`). The model and its services are inventory's; the page is here because
+it is about the units of orders that cancellations and returns send back: it finds putaways
+by order, links the orders and shares the action pages of the returns admin.
 """
 
 from __future__ import annotations
@@ -13,6 +15,16 @@ from django import forms
 from django.contrib import admin
 from django.utils.html import format_html
 
+from inventory.models import (
+    Facility,
+    InventoryType,
+    Putaway,
+    PutawayItem,
+    PutawayStatus,
+    PutawayType,
+    Shelf,
+)
+from inventory.putaway import putaways_complete, putaways_discard
 from uniware.core.admin_utils import (
     FastChangeListMixin,
     NoDeleteMixin,
@@ -26,16 +38,10 @@ from uniware.core.admin_utils import (
     status_badge,
 )
 
-from .models import (
-    Facility,
-    InventoryType,
-    Putaway,
-    PutawayItem,
-    PutawayStatus,
-    PutawayType,
-    Shelf,
-)
-from .putaway import putaways_complete, putaways_discard
+from ..models import Order
+from ..selectors import object_history, order_search
+from .common import history_table
+from .returns.common import form_step
 
 MAX_UNITS_ON_PAGE = 300  # per-unit choices on the completion page; beyond that, one choice
 
@@ -218,9 +224,6 @@ class PutawayAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin
             return queryset, False
         if queryset.filter(code=term).exists():
             return queryset.filter(code=term), False
-        from orders.models import Order
-        from orders.selectors import order_search
-
         items = PutawayItem.objects.filter(
             order_item__order__in=Order.objects.filter(order_search(term))
         ).values("putaway_id")
@@ -234,16 +237,11 @@ class PutawayAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            from orders.admin.common import history_table
-            from orders.selectors import object_history
-
             context["related_tables"] = [units_table(obj), history_table(object_history(obj))]
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.action(description="Complete (choose shelf and good/bad)…", permissions=["complete"])
     def complete(self, request, queryset):
-        from orders.admin.returns.common import form_step
-
         pending = queryset.filter(status=PutawayStatus.CREATED)
         items = list(
             PutawayItem.objects.filter(putaway__in=pending)
@@ -305,8 +303,6 @@ class PutawayAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, admin
 
     @admin.action(description="Discard (units written off)…", permissions=["discard"])
     def discard(self, request, queryset):
-        from orders.admin.returns.common import form_step
-
         form, page = form_step(
             self,
             request,
