@@ -12,6 +12,12 @@ naive way: a print button per shipment), and `invoices_pdf(all)` against one `in
 per invoice, each on invoices never printed (the first print renders and stores them), plus the
 re-print of stored invoices. Last line:
 `RESULT labels_per_s=N invoices_per_s=N peak_rss_mb=N label_speedup=N`.
+
+The orders are made in a child process (`--fill-only`), so the peak RSS measured is that of a
+process that only prints, as a worker does: per step, the peak while the step runs (Linux's
+VmHWM, reset before each step), and `peak_rss_mb` the highest of the bulk steps. CPU is the
+process's user + system time (every thread), per document: unlike the rates, it hardly
+depends on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -30,7 +37,9 @@ STATES = ["Karnataka", "Maharashtra", "Delhi"]  # intra-state (CGST + SGST) and 
 SKUS = [("SHOE", "6404", "18"), ("BOTTLE", "7323", "12")]  # besides make_world's TSHIRT (5 %)
 
 
-def setup() -> None:
+def setup(*, create: bool) -> None:
+    """Django in production mode on the bench's own database (created and migrated when
+    `create`: the filling child does it, the measuring parent only connects)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "uniware.settings")
     # Production mode, as a worker runs: with DEBUG on, Django would keep every query's SQL
     # (here, the stored PDFs' bytes rendered into it) and the peak RSS would be that.
@@ -44,8 +53,12 @@ def setup() -> None:
         sys.exit("bench_documents needs PostgreSQL: set DATABASE_URL=postgres://...")
     from django.db import connection
 
-    connection.settings_dict["TEST"]["NAME"] = f"{connection.settings_dict['NAME']}_bench_documents"
-    connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
+    name = f"{connection.settings_dict['NAME']}_bench_documents"
+    if create:
+        connection.settings_dict["TEST"]["NAME"] = name
+        connection.creation.create_test_db(verbosity=0, keepdb=True, serialize=False)
+    else:
+        connection.settings_dict["NAME"] = name
 
 
 def fill(n: int) -> tuple[list[int], list[int]]:
@@ -108,7 +121,27 @@ def fill(n: int) -> tuple[list[int], list[int]]:
     return ids, invoices
 
 
-def timed(name: str, count: int, step: Callable[[], bytes]) -> float:
+def rss_mb(field: str) -> int:
+    """VmRSS (now) or VmHWM (peak since the last `reset_peak`) of this process, in MB."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) // 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> None:
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")  # resets VmHWM to the current RSS (Linux 4.0+)
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(name: str, count: int, step: Callable[[], bytes]) -> tuple[float, int]:
+    """Run a step; print its rate, CPU, peak RSS, pages, size and queries. (rate, peak MB)"""
     from django.db import connection
 
     from documents.pdf import page_count
@@ -120,17 +153,22 @@ def timed(name: str, count: int, step: Callable[[], bytes]) -> float:
         queries += 1  # counted, not kept: the SQL of a stored PDF is megabytes
         return execute(sql, params, many, context)
 
+    reset_peak()
+    cpu = cpu_seconds()
     start = time.perf_counter()
     with connection.execute_wrapper(counter):
         pdf = step()
     seconds = time.perf_counter() - start
+    cpu = cpu_seconds() - cpu
+    peak = rss_mb("VmHWM")
     rate = count / seconds
     print(
-        f"{name:30} {count:>5} {seconds:>7.2f} s {rate:>7.1f}/s {1000 / rate:>6.1f} ms "
-        f"{page_count(pdf):>5} pages {len(pdf) // 1024:>6} KB {queries:>6} queries",
+        f"{name:30} {count:>5} {seconds:>6.2f} s {rate:>6.1f}/s {1000 / rate:>5.1f} ms "
+        f"cpu {1000 * cpu / count:>5.1f} ms  peak {peak:>3} MB {page_count(pdf):>5} pages "
+        f"{len(pdf) // 1024:>6} KB {queries:>5} queries",
         flush=True,
     )
-    return rate
+    return rate, peak
 
 
 def forget_stored() -> None:
@@ -142,55 +180,60 @@ def forget_stored() -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500, help="documents per case (default 500)")
+    parser.add_argument("--fill-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    setup()
+    n = args.n
+    if args.fill_only:  # the child: make the orders, then exit (its memory goes with it)
+        setup(create=True)
+        fill(n)
+        return 0
+    t = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--n", str(n), "--fill-only"], check=True)
+    setup(create=False)
     from documents.pdf import merge_pdfs
+    from orders.models import Invoice, Shipment
     from orders.printing import invoices_pdf, labels_pdf
 
-    n = args.n
-    t = time.perf_counter()
-    shipments, invoices = fill(n)
+    shipments = list(Shipment.objects.order_by("pk").values_list("pk", flat=True))
+    invoices = list(Invoice.objects.order_by("pk").values_list("pk", flat=True))
     print(
         f"filled {len(shipments)} shipments, {len(invoices)} invoices in "
-        f"{time.perf_counter() - t:.1f} s (peak RSS so far "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB)"
+        f"{time.perf_counter() - t:.1f} s (in a child process)"
     )
     labels_pdf(shipments[:2])  # fonts, imports: a worker pays this once
     invoices_pdf(invoices[:2])
     forget_stored()
+    print(f"RSS before printing (Django, fonts, Typst loaded): {rss_mb('VmRSS')} MB")
     print(f"load average at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    labels = timed("labels, bulk", n, lambda: labels_pdf(shipments))
-    invoices_rate = timed("invoices, bulk (first print)", n, lambda: invoices_pdf(invoices))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # the bulk paths' peak
-    timed("invoices, bulk re-print", n, lambda: invoices_pdf(invoices))
+    labels, labels_peak = timed("labels, bulk", n, lambda: labels_pdf(shipments))
+    first, first_peak = timed("invoices, bulk (first print)", n, lambda: invoices_pdf(invoices))
+    reprint, reprint_peak = timed("invoices, bulk re-print", n, lambda: invoices_pdf(invoices))
+    rss = max(labels_peak, first_peak, reprint_peak)
     forget_stored()
-    labels_naive = timed(
+    labels_naive, _ = timed(
         "labels, naive", n, lambda: merge_pdfs([labels_pdf([pk]) for pk in shipments])
     )
-    invoices_naive = timed(
+    invoices_naive, _ = timed(
         "invoices, naive (first print)",
         n,
         lambda: merge_pdfs([invoices_pdf([pk]) for pk in invoices]),
     )
-    print(
-        f"peak RSS: bulk {rss} MB; with the naive runs "
-        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB"
-    )
     label_speedup = labels / labels_naive
     print(
-        f"speed-up of bulk over naive: labels {label_speedup:.1f}x (target 5x), "
-        f"invoices {invoices_rate / invoices_naive:.1f}x"
+        f"speed-up of bulk over naive: labels {label_speedup:.1f}x (target 5x), invoices "
+        f"{first / invoices_naive:.1f}x (both first prints: one invoices_pdf([one]) per invoice "
+        "compiles, stores and returns it alone; the files are then merged)"
     )
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
     ok = (
         labels >= TARGETS["labels_per_s"]
-        and invoices_rate >= TARGETS["invoices_per_s"]
+        and first >= TARGETS["invoices_per_s"]
         and rss < TARGETS["peak_rss_mb"]
         and label_speedup >= TARGETS["speedup"]
     )
     print(f"targets: {TARGETS} -> {'met' if ok else 'NOT met'}")
     print(
-        f"RESULT labels_per_s={labels:.0f} invoices_per_s={invoices_rate:.1f} "
+        f"RESULT labels_per_s={labels:.0f} invoices_per_s={first:.1f} "
         f"peak_rss_mb={rss} label_speedup={label_speedup:.1f}"
     )
     return 0 if ok else 1

@@ -29,6 +29,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from documents.pdf import merge_pdf_files, page_count
+from orders import printing
 from uniware.core.admin_utils import plural
 from uniware.core.db import chunked
 
@@ -91,8 +92,6 @@ class Selection:
 
 def render(selection: Selection, ids: tuple[int, ...] | list[int] | None = None) -> bytes:
     """One PDF of the selection's documents (or of `ids`, a part of them)."""
-    from orders import printing
-
     ids = list(selection.ids if ids is None else ids)
     if selection.kind == ExportKind.LABELS:
         return printing.labels_pdf(ids, four_up=selection.four_up)
@@ -130,9 +129,7 @@ def check(selection: Selection) -> None:
     shipments without AWB (reads the shipments; renders nothing). Other documents can only
     fail when their records vanished."""
     if selection.kind == ExportKind.LABELS:
-        from orders.printing import label_docs
-
-        label_docs(selection.ids)
+        printing.label_docs(selection.ids)
 
 
 def print_job_write(job: ExportJob) -> ExportJob | None:
@@ -177,9 +174,7 @@ def _printing_order(selection: Selection) -> list[int]:
     as selected."""
     if selection.kind != ExportKind.LABELS:
         return list(selection.ids)
-    from orders.printing import pick_order
-
-    return list(pick_order(selection.ids))
+    return list(printing.pick_order(selection.ids))
 
 
 def _merge(parts: list[Path], out: Path) -> int:

@@ -22,6 +22,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
+from itertools import groupby, islice
 
 from django.db.models import Count, Sum
 from django.utils import timezone
@@ -42,12 +43,13 @@ from documents.data import (
 from documents.data import (
     InvoiceLine as LineDoc,
 )
-from documents.pdf import merge_pdfs
+from documents.pdf import PdfSpool
 from documents.render import render_labels, render_manifests, render_picklists
-from documents.render.invoices import render_invoice_files
+from documents.render.invoices import CompiledInvoice, compile_invoices
 from documents.words import amount_in_words
 from gst.states import STATES
 from gst.tax import hsn_summary
+from uniware.core.db import chunked
 
 from .models import (
     CURRENT_SALE,
@@ -63,7 +65,7 @@ from .models import (
 )
 from .services.invoicing import seller_party, ship_to_party
 
-BATCH = 100  # invoices read, rendered and merged at a time
+BATCH = 100  # invoices read at a time (their docs, or their stored files)
 
 
 class NotPrintable(Exception):
@@ -169,42 +171,72 @@ def invoice_docs(invoice_ids: Iterable[int]) -> list[InvoiceDoc]:
 
 
 def invoices_pdf(invoice_ids: Iterable[int]) -> bytes:
-    """One PDF of these invoices; each rendered at most once ever (stored at first print).
+    """One PDF of these invoices, in the order given; each rendered at most once ever.
 
-    BATCH invoices at a time (a fixed number of queries each), merged into one part before
-    the next batch is read, so memory holds one batch's files, not the selection's."""
+    Invoices never printed are rendered CHUNK to a Typst compile, and each one's own file is
+    stored (`InvoiceDocument`: what a re-print returns); the PDF returned takes their pages from
+    the chunks, whose fonts are embedded once per chunk, not from the split files (each of which
+    embeds them again). Stored invoices are read BATCH at a time. Pages are gathered in a
+    `PdfSpool`, so memory holds a bounded part of the selection, not all of it."""
     ids = list(dict.fromkeys(invoice_ids))
     if not ids:
         raise NotPrintable("no invoice selected")
-    parts = []
-    for start in range(0, len(ids), BATCH):
-        batch = ids[start : start + BATCH]
-        stored = dict(
+    stored = set(
+        InvoiceDocument.objects.filter(invoice_id__in=ids).values_list("invoice_id", flat=True)
+    )
+    with PdfSpool() as spool:
+        for was_stored, run in groupby(ids, key=stored.__contains__):
+            if was_stored:
+                _add_stored(spool, list(run))
+            else:
+                _add_first_prints(spool, list(run))
+        return spool.result()
+
+
+def _add_stored(spool: PdfSpool, invoice_ids: list[int]) -> None:
+    for batch in chunked(invoice_ids, BATCH):
+        files = dict(
             InvoiceDocument.objects.filter(invoice_id__in=batch).values_list("invoice_id", "pdf")
         )
-        missing = [pk for pk in batch if pk not in stored]
-        if missing:
-            stored.update(_render_and_store(missing))
-        parts.append(merge_pdfs([bytes(stored[pk]) for pk in batch]))
-    return merge_pdfs(parts)
+        for pk in batch:
+            spool.add(bytes(files[pk]))
 
 
-def _render_and_store(invoice_ids: list[int]) -> dict[int, bytes]:
-    """Render each invoice's own file (what a re-print returns) and keep it; an invoice
-    rendered meanwhile by another print keeps its first file (ON CONFLICT DO NOTHING)."""
-    rendered = render_invoice_files(invoice_docs(invoice_ids))
-    files = dict(zip(invoice_ids, rendered, strict=True))
+def _add_first_prints(spool: PdfSpool, invoice_ids: list[int]) -> None:
+    """Render, store and add invoices never printed: their docs are read BATCH at a time as the
+    renderer asks for them; each compiled chunk is stored while Typst compiles the next."""
+    docs = (doc for batch in chunked(invoice_ids, BATCH) for doc in invoice_docs(batch))
+    pks = iter(invoice_ids)
+    for chunk in compile_invoices(docs):
+        _store_and_add(spool, dict(zip(islice(pks, len(chunk)), chunk, strict=True)))
+
+
+def _store_and_add(spool: PdfSpool, rendered: dict[int, CompiledInvoice]) -> None:
+    """Keep each invoice's own file. One rendered meanwhile by another print keeps that
+    print's file (ON CONFLICT DO NOTHING), and its pages come from that file here too: what was
+    stored is the invoice."""
+    ours = {pk: hashlib.sha256(one.file).hexdigest() for pk, one in rendered.items()}
     InvoiceDocument.objects.bulk_create(
         [
-            InvoiceDocument(invoice_id=pk, pdf=pdf, sha256=hashlib.sha256(pdf).hexdigest())
-            for pk, pdf in files.items()
+            InvoiceDocument(invoice_id=pk, pdf=one.file, sha256=ours[pk])
+            for pk, one in rendered.items()
         ],
         ignore_conflicts=True,
     )
-    kept = InvoiceDocument.objects.filter(invoice_id__in=invoice_ids).values_list(
-        "invoice_id", "pdf"
+    kept = InvoiceDocument.objects.filter(invoice_id__in=list(rendered)).values_list(
+        "invoice_id", "sha256"
     )
-    return {pk: bytes(pdf) for pk, pdf in kept}
+    lost = [pk for pk, sha in kept if sha != ours[pk]]
+    theirs = dict(
+        InvoiceDocument.objects.filter(invoice_id__in=lost).values_list("invoice_id", "pdf")
+        if lost
+        else ()
+    )
+    for pk, one in rendered.items():
+        if pk in theirs:
+            spool.add(bytes(theirs[pk]))
+        else:
+            spool.add(one.chunk, one.pages)
 
 
 # --- Labels ------------------------------------------------------------------------------

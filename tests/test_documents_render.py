@@ -6,6 +6,7 @@ its pages rasterised by pdftoppm and decoded by zbar (pyzbar), as a scanner at t
 
 from __future__ import annotations
 
+import multiprocessing
 import shutil
 import subprocess
 from datetime import date, datetime
@@ -17,6 +18,7 @@ from django.conf import settings
 from django.test import override_settings
 from PIL import Image
 
+from documents import pdf
 from documents.data import (
     CREDIT_NOTE,
     TAX_INVOICE,
@@ -31,7 +33,7 @@ from documents.data import (
     PicklistRow,
     TaxSummaryRow,
 )
-from documents.pdf import page_count
+from documents.pdf import PdfSpool, merge_pdfs, page_count
 from documents.render import (
     fonts,
     invoices,
@@ -40,7 +42,7 @@ from documents.render import (
     render_manifests,
     render_picklists,
 )
-from documents.render.invoices import typst_to_pdf
+from documents.render.invoices import compile_invoices, typst_to_pdf
 from documents.templatetags.documents_tags import typst as typst_filter
 from documents.templatetags.documents_tags import typst_str
 from documents.words import amount_in_words, format_inr
@@ -339,6 +341,94 @@ def test_bulk_chunks_keep_order_and_bytes_are_reproducible(monkeypatch, tmp_path
     positions = [text.index(doc.number) for doc in docs]
     assert positions == sorted(positions)
     assert render_invoices(docs[:1]) == render_invoices(docs[:1])  # same invoice, same bytes
+
+
+def fonts_embedded(pdf: bytes, tmp_path: Path) -> int:
+    """How many font objects poppler finds in the file (each embedded copy counts)."""
+    path = tmp_path / "fonts.pdf"
+    path.write_bytes(pdf)
+    listing = subprocess.run(["pdffonts", str(path)], capture_output=True, text=True, check=True)
+    return len(listing.stdout.splitlines()) - 2  # two header lines
+
+
+def test_a_bulk_compile_gives_each_invoice_its_own_file_and_its_pages_in_the_chunk(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setattr(invoices, "CHUNK", 3)  # 5 invoices: a compile of 3, one of 2
+    docs = [invoice(number=f"INV/25-26/00001{n}") for n in range(5)]
+    chunks = list(compile_invoices(iter(docs)))
+    assert [len(chunk) for chunk in chunks] == [3, 2]
+    compiled = [one for chunk in chunks for one in chunk]
+    assert compiled[0].chunk is compiled[2].chunk is not compiled[3].chunk
+    for doc, one in zip(docs, compiled, strict=True):
+        own = pdf_text(one.file, tmp_path)
+        with PdfSpool() as spool:
+            spool.add(one.chunk, one.pages)
+            in_chunk = pdf_text(spool.result(), tmp_path)
+        others = [d.number for d in docs if d is not doc]
+        assert page_count(one.file) == 1 and one.pages.stop - one.pages.start == 1
+        for text in (own, in_chunk):
+            assert doc.number in text and not any(number in text for number in others)
+
+
+def test_a_template_without_bookmarks_is_compiled_one_invoice_at_a_time(monkeypatch, tmp_path):
+    folder = tmp_path / "templates" / "documents"
+    folder.mkdir(parents=True)
+    (folder / "invoice.typ").write_text(
+        '{% load documents_tags %}#set text(font: "DejaVu Sans")\n'
+        "{% for inv in invoices %}{% if not forloop.first %}"
+        "#pagebreak()\n{% endif %}Plain {{ inv.doc.number|typst }}\n{% endfor %}"
+    )
+    templates = [{**settings.TEMPLATES[0], "DIRS": [tmp_path / "templates"]}]
+    docs = [invoice(number=f"INV/25-26/00002{n}") for n in range(3)]
+    with override_settings(TEMPLATES=templates):
+        compiled = [one for chunk in compile_invoices(docs) for one in chunk]
+    for doc, one in zip(docs, compiled, strict=True):
+        assert one.chunk is one.file and one.pages is None
+        assert pdf_text(one.file, tmp_path).split() == ["Plain", doc.number]
+
+
+def test_the_spool_embeds_each_font_once_keeps_the_order_and_a_lone_file_as_it_is(
+    monkeypatch, tmp_path
+):
+    docs = [invoice(number=f"INV/25-26/00003{n}") for n in range(4)]
+    files = [one.file for chunk in compile_invoices(docs) for one in chunk]  # one chunk
+    assert fonts_embedded(merge_pdfs(files), tmp_path) == 8  # each file: regular and bold
+    # all in memory: each font once; a temporary file per source: each file's own fonts
+    for spill_at, fonts_in_result in ((pdf.SPOOL_BYTES, 2), (1, 8)):
+        monkeypatch.setattr(pdf, "SPOOL_BYTES", spill_at)
+        with PdfSpool() as spool:
+            for file in files:
+                spool.add(file)
+            merged = spool.result()
+        text = pdf_text(merged, tmp_path)
+        positions = [text.index(doc.number) for doc in docs]
+        assert positions == sorted(positions) and page_count(merged) == 4
+        assert fonts_embedded(merged, tmp_path) == fonts_in_result
+    with PdfSpool() as spool:
+        spool.add(files[0])
+        assert spool.result() is files[0]
+
+
+def _compile_in_child(results) -> None:
+    try:
+        typst_to_pdf("in the child")
+        results.put("compiled")
+    except RuntimeError as error:
+        results.put(str(error))
+
+
+def test_a_process_forked_after_compiling_is_told_it_cannot_compile():
+    typst_to_pdf("parent")  # Typst would hang for good in a child forked now
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    child = context.Process(target=_compile_in_child, args=(results,))
+    child.start()
+    try:
+        assert "forked from one that already compiled" in results.get(timeout=60)
+    finally:
+        child.join(timeout=10)
+        child.kill()
 
 
 def test_label_has_awb_barcode_pincode_and_cod_in_rupees(tmp_path):

@@ -6,6 +6,7 @@ handover sheets list every AWB. A selection with something unprintable is refuse
 
 from __future__ import annotations
 
+import hashlib
 import re
 from decimal import Decimal as D
 
@@ -14,7 +15,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from documents.pdf import page_count
+from documents.render import invoices
+from documents.render.invoices import typst_to_pdf
 from inventory.models import Inventory
+from orders import printing
 from orders.models import Invoice, InvoiceDocument, InvoiceType
 from orders.printing import (
     NotPrintable,
@@ -77,6 +81,51 @@ def test_credit_note_names_the_original_invoice(world, tmp_path):
     text = _text(invoices_pdf([note.pk, sale.pk]), tmp_path)
     assert "CREDIT NOTE" in text and note.code in text
     assert sale.code in text and sale.created_at.strftime("%d") in text
+
+
+def test_a_first_print_of_many_stores_each_invoice_and_keeps_the_order_given(
+    world, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(invoices, "CHUNK", 2)  # 4 new invoices: two Typst compiles
+    shipments = [shipment_of(world.order(f"FK-3{n}")) for n in range(5)]
+    to_packed(shipments)
+    given = list(Invoice.objects.filter(shipment__in=shipments).order_by("-pk"))
+    ids = [inv.pk for inv in given]
+    alone = invoices_pdf([ids[2]])  # printed before: the selection mixes stored and new
+
+    first = invoices_pdf(ids)
+    text = _text(first, tmp_path)
+    positions = [text.index(inv.code) for inv in given]
+    assert positions == sorted(positions) and page_count(first) == 5
+    assert bytes(InvoiceDocument.objects.get(invoice_id=ids[2]).pdf) == alone
+    for inv in given:  # each one's own file is stored: a re-print of one gives it
+        own = invoices_pdf([inv.pk])
+        assert own == bytes(InvoiceDocument.objects.get(invoice=inv).pdf)
+        assert page_count(own) == 1 and inv.code in _text(own, tmp_path)
+        assert not any(other.code in _text(own, tmp_path) for other in given if other != inv)
+    again = _text(invoices_pdf(ids), tmp_path)
+    assert [again.index(inv.code) for inv in given] == sorted(again.index(i.code) for i in given)
+
+
+def test_an_invoice_stored_meanwhile_by_another_print_keeps_that_file(world, tmp_path, monkeypatch):
+    shipments = [shipment_of(world.order(f"FK-4{n}")) for n in range(2)]
+    to_packed(shipments)
+    raced, other = Invoice.objects.filter(shipment__in=shipments).order_by("pk")
+    theirs = typst_to_pdf(f'#set text(font: "DejaVu Sans")\nStored first: {raced.pk}')
+    compiling = printing.compile_invoices
+
+    def another_print_stores_first(docs):
+        for chunk in compiling(docs):
+            InvoiceDocument.objects.create(
+                invoice=raced, pdf=theirs, sha256=hashlib.sha256(theirs).hexdigest()
+            )
+            yield chunk
+
+    monkeypatch.setattr(printing, "compile_invoices", another_print_stores_first)
+    text = _text(invoices_pdf([raced.pk, other.pk]), tmp_path)
+    assert f"Stored first: {raced.pk}" in text and raced.code not in text and other.code in text
+    assert bytes(InvoiceDocument.objects.get(invoice=raced).pdf) == theirs
+    assert other.code in _text(bytes(InvoiceDocument.objects.get(invoice=other).pdf), tmp_path)
 
 
 def test_labels_come_in_pick_order_with_a_readable_awb(world, tmp_path):

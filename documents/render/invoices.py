@@ -11,9 +11,13 @@ why this one.
 from __future__ import annotations
 
 import io
+import os
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -29,50 +33,80 @@ TEMPLATE = "documents/invoice.typ"
 # What Typst code may read (`image("x.png")`, `read(...)`): only the app's template folder, not
 # the working directory; data reaches the document through the template, escaped.
 TYPST_ROOT = Path(__file__).resolve().parent.parent / "templates" / "documents"
-CHUNK = 25  # invoices per Typst compile: Typst holds ~2 MB per invoice until the compile ends
+# Invoices per Typst compile (its fonts embedded once). Typst holds ~2 MB per invoice until the
+# compile is forgotten; the CPU per invoice was the same, within noise, for 10, 15, 20, 25 and 50
+# (measured), and a 500-invoice first print peaked at 205 MB with 10, 214 with 15, 226 with 20.
+CHUNK = 10
 EVICT_AGE = 10  # the binding evicts Typst's memo cache entries unused for this many compiles
 _local = threading.local()
+_thread_lock = threading.Lock()
+_thread: tuple[int, ThreadPoolExecutor] | None = None
+
+
+@dataclass(frozen=True)
+class CompiledInvoice:
+    """One invoice of a bulk compile: its own file, and where its pages are in its chunk."""
+
+    file: bytes  # its own PDF: what is stored, what a re-print returns
+    chunk: bytes  # the PDF it was compiled in, shared by the chunk (fonts embedded once)
+    pages: range | None  # its pages in `chunk` (None: all of them)
 
 
 def render_invoices(docs: Iterable[InvoiceDoc], *, template: str = TEMPLATE) -> bytes:
     """One A4 PDF holding every invoice / credit note, in the order given.
 
     Up to CHUNK invoices are one Typst document; larger batches are compiled chunk by chunk
-    (each followed by `forget_layouts`, so memory stays that of one chunk) and merged.
+    (each followed by `_forget_layouts`, so memory stays that of one chunk) and merged.
     """
     docs = list(docs)
     if not docs:
         raise ValueError("render_invoices needs at least one invoice")
     parts = []
-    for start in range(0, len(docs), CHUNK):
-        chunk = docs[start : start + CHUNK]
-        parts.append(typst_to_pdf(invoice_markup(chunk, template=template)))
-        if len(chunk) > 1:
-            forget_layouts()
+    for chunk in _chunks(docs, CHUNK):
+        parts.append(_on_typst_thread(_compile, invoice_markup(chunk, template=template), chunk))
     return parts[0] if len(parts) == 1 else merge_pdfs(parts)
 
 
-def render_invoice_files(docs: Iterable[InvoiceDoc], *, template: str = TEMPLATE) -> list[bytes]:
-    """Each invoice's own PDF (to store: a re-print must give the same bytes), at bulk speed.
+def compile_invoices(
+    docs: Iterable[InvoiceDoc], *, template: str = TEMPLATE
+) -> Iterator[list[CompiledInvoice]]:
+    """Each invoice's own PDF (to store: a re-print must give the same bytes) at bulk speed,
+    a chunk at a time, lazily (`docs` may be read from the database as chunks are asked for).
 
-    Up to CHUNK invoices are compiled as one document, then split where each invoice begins:
-    the base template's loop puts a hidden bookmark (a PDF outline entry) on each invoice's
-    first page. A template that replaces the whole document and leaves no such bookmarks is
-    compiled one invoice at a time instead (same files, slower).
+    CHUNK invoices are compiled as one document, then split where each invoice begins: the
+    base template's loop puts a hidden bookmark (a PDF outline entry) on each invoice's first
+    page. Typst runs in its own thread (it releases the GIL): while it compiles a chunk, this
+    thread renders the next chunk's markup, splits the last one and the caller stores it. A
+    template that leaves no such bookmarks is compiled one invoice at a time (same files,
+    slower).
     """
-    docs = list(docs)
-    files: list[bytes] = []
-    for start in range(0, len(docs), CHUNK):
-        chunk = docs[start : start + CHUNK]
-        if len(chunk) == 1:
-            files.append(typst_to_pdf(invoice_markup(chunk, template=template)))
-            continue
-        parts = split_at_bookmarks(typst_to_pdf(invoice_markup(chunk, template=template)))
-        forget_layouts()
-        if len(parts) != len(chunk):
-            parts = [typst_to_pdf(invoice_markup([doc], template=template)) for doc in chunk]
-        files += parts
-    return files
+    typst_thread = _typst_thread()
+    pending = None
+    for chunk in _chunks(docs, CHUNK):
+        compiling = typst_thread.submit(_compile, invoice_markup(chunk, template=template), chunk)
+        if pending is not None:
+            yield _split(*pending, template=template)
+        pending = (chunk, compiling)
+    if pending is not None:
+        yield _split(*pending, template=template)
+
+
+def _split(chunk: list[InvoiceDoc], compiling: Future, *, template: str) -> list[CompiledInvoice]:
+    """The chunk's compiled PDF, once Typst is done with it, cut into each invoice's file."""
+    pdf = compiling.result()
+    if len(chunk) == 1:
+        return [CompiledInvoice(pdf, pdf, None)]
+    parts = split_at_bookmarks(pdf)
+    if len(parts) == len(chunk):
+        return [CompiledInvoice(file, pdf, pages) for pages, file in parts]
+    alone = (typst_to_pdf(invoice_markup([doc], template=template)) for doc in chunk)
+    return [CompiledInvoice(file, file, None) for file in alone]
+
+
+def _chunks(docs: Iterable[InvoiceDoc], size: int) -> Iterator[list[InvoiceDoc]]:
+    docs = iter(docs)
+    while chunk := list(islice(docs, size)):
+        yield chunk
 
 
 def invoice_markup(docs: Sequence[InvoiceDoc], *, template: str = TEMPLATE) -> str:
@@ -144,30 +178,60 @@ def _compiler() -> typst.Compiler:
     return compiler
 
 
-def typst_to_pdf(markup: str) -> bytes:
-    """Compile Typst source to PDF bytes; a template error names Typst's message and hints.
+def _typst_thread() -> ThreadPoolExecutor:
+    """The one thread of this process that runs Typst: its compiler (and the fonts it parsed)
+    lives as long as the process, and one compile at a time bounds Typst's memory.
 
-    The creation date is fixed so the same invoices give the same bytes (re-prints of a stored
-    invoice are its stored file anyway). No tagged-PDF structure: it made files 4x larger and
-    compiles ~10 % slower, for paper that goes in a box .
-    """
+    Typst does not survive a fork: in a process forked from one that has compiled, the next
+    compile never returns (measured, with or without this thread). Celery's prefork pool forks
+    its children before they run a task, so each compiles in its own; anything else that forks
+    after printing gets this error instead of a worker hung for good."""
+    global _thread
+    with _thread_lock:
+        if _thread is not None and _thread[0] != os.getpid():
+            raise RuntimeError(
+                "Typst cannot compile in a process forked from one that already compiled: "
+                "fork before printing (or start a fresh process)"
+            )
+        if _thread is None:
+            _thread = (os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="typst"))
+        return _thread[1]
+
+
+def _on_typst_thread(function, *args):
+    return _typst_thread().submit(function, *args).result()
+
+
+def typst_to_pdf(markup: str) -> bytes:
+    """Compile Typst source to PDF bytes; a template error names Typst's message and hints."""
+    return _on_typst_thread(_compile, markup, ())
+
+
+def _compile(markup: str, docs: Sequence[InvoiceDoc]) -> bytes:
+    """Runs on the Typst thread. The creation date is fixed so the same invoices give the same
+    bytes (re-prints of a stored invoice are its stored file anyway). No tagged-PDF structure:
+    it made files 4x larger and compiles ~10 % slower, for paper that goes in a box. A chunk of
+    several invoices is forgotten after it (`_forget_layouts`)."""
     try:
-        return _compiler().compile(markup.encode(), format="pdf", timestamp=0, pdf_tags=False)
+        pdf = _compiler().compile(markup.encode(), format="pdf", timestamp=0, pdf_tags=False)
     except typst.TypstError as error:
         hints = "; ".join(error.hints)
         raise RuntimeError(
             f"The invoice template did not compile: {error.message}"
             + (f" (hint: {hints})" if hints else "")
         ) from error
+    if len(docs) > 1:
+        _forget_layouts()
+    return pdf
 
 
-def forget_layouts() -> None:
+def _forget_layouts() -> None:
     """Drop what Typst memoized while compiling the last documents.
 
     Typst caches layouts process-wide for incremental compiles; the binding keeps the entries
     of the last EVICT_AGE compiles. That is ~2 MB per invoice: without this a worker would hold
-    the last 10 chunks (250 invoices, ~500 MB). Empty compiles age them out; single-invoice
-    compiles skip it (10 invoices' worth is small).
+    the last 10 chunks. Empty compiles age them out; single-invoice compiles skip it (10
+    invoices' worth is small).
     """
     compiler = _compiler()
     for _ in range(EVICT_AGE):
