@@ -11,7 +11,7 @@ process of its own, so its peak RSS is its own; the figures are in the README se
   layout (Code128 modules from python-barcode drawn as rectangles).
 - Manifest (A4 table, a barcode per row): ReportLab canvas vs fpdf2.
 - Invoices (A4, the same 500 sample invoices): Typst (`render_invoices`: the Django template
-  documents/invoice.typ, chunks of 25 compiled in-process and merged) vs xhtml2pdf and
+  documents/invoice.typ, chunks compiled in-process and merged) vs xhtml2pdf and
   WeasyPrint on the HTML version of the same layout (bench/engines/invoice.html, chunks of 100
   merged with pypdf); and one engine call per invoice (the naive way) on a sample of 50.
 """
@@ -212,7 +212,7 @@ def _invoices(engine: str, docs, chunk: int) -> bytes:
     from documents.pdf import merge_pdfs
     from documents.render.invoices import render_invoices
 
-    if engine == "typst":  # render_invoices compiles chunks of invoices.CHUNK (25) itself
+    if engine == "typst":  # render_invoices compiles chunks of invoices.CHUNK itself
         if chunk == 1:
             return merge_pdfs([render_invoices([doc]) for doc in docs])
         return render_invoices(docs)
