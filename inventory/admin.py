@@ -71,10 +71,10 @@ class ShelfAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
 
 @admin.register(Sku)
 class SkuAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
-    list_display = ["code", "name", "hsn_code", "gst_rate", "mrp", "is_active"]
+    list_display = ["code", "barcode", "name", "hsn_code", "gst_rate", "mrp", "is_active"]
     list_filter = ["is_active", "gst_rate"]
-    search_fields = ["=code", "name"]
-    search_help_text = "Exact SKU code, or part of the name."
+    search_fields = ["=code", "=barcode", "name"]
+    search_help_text = "Exact SKU code or barcode, or part of the name."
 
 
 class InventoryForm(forms.ModelForm):

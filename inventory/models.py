@@ -113,6 +113,15 @@ class Shelf(models.Model):
 
 class Sku(models.Model):
     code = models.CharField("SKU code", max_length=100, unique=True)
+    # NULL when unset (not ""), so the unique index allows any number of SKUs without one.
+    barcode = models.CharField(
+        "barcode (EAN/UPC)",
+        max_length=64,
+        unique=True,
+        null=True,
+        blank=True,
+        help_text="What the scan stations read off the product; its SKU code is read too.",
+    )
     name = models.CharField(max_length=200)
     hsn_code = models.CharField("HSN code", max_length=20, blank=True)
     gst_rate = models.DecimalField(

@@ -29,10 +29,18 @@ from django.test import Client
 from django.urls import reverse
 
 from imports.models import ExportJob, ExportKind, ImportJob, ImportKind
+from orders.models import Manifest, Shipment
+from stations.models import Station, StationKind
 
 STANDARD_VIEWS = {"changelist", "add", "change", "delete", "history", "autocomplete"}
 # Records staff see only when they made them (managers: everyone's): tried on the user's own.
 OWN_RECORDS = {"imports.importjob", "imports.exportjob"}
+# Records no domain flow makes, one per user: the probe makes the user's own.
+MADE_HERE: dict[str, Callable[[object], object]] = {
+    "stations.station": lambda user: Station.objects.get_or_create(
+        user=user, kind=StationKind.PACKING
+    ),
+}
 
 
 @dataclass
@@ -103,7 +111,34 @@ CUSTOM_VIEWS: dict[str, Callable[[object], Iterator[Call]]] = {
     "imports_exportjob_download": lambda user: _job_calls(
         ExportJob, "imports_exportjob_download", user, EXPORT_KINDS, "download", "get"
     ),
+    "stations_station_packing": lambda user: [
+        Call("packing", "get", reverse("admin:stations_station_packing"))
+    ],
+    "stations_station_manifest": lambda user: [
+        Call("manifest", "get", reverse("admin:stations_station_manifest"))
+    ],
+    "stations_station_putaway": lambda user: [
+        Call("putaway", "get", reverse("admin:stations_station_putaway"))
+    ],
+    "stations_station_commands": lambda user: [
+        Call("command sheet", "get", reverse("admin:stations_station_commands"))
+    ],
+    "stations_station_print": lambda user: _station_prints(),
 }
+
+
+def _station_prints() -> list[Call]:
+    """A packed shipment's invoice and label, and a manifest's handover sheet."""
+    shipment = Shipment.objects.exclude(tracking_number="").order_by("pk").first()
+    manifest = Manifest.objects.order_by("pk").first()
+    if shipment is None or manifest is None:
+        raise AssertionError("the station's print links need a labelled shipment and a manifest")
+    url = "admin:stations_station_print"
+    return [
+        Call("print invoice", "get", reverse(url, args=["invoice", shipment.pk])),
+        Call("print label", "get", reverse(url, args=["label", shipment.pk])),
+        Call("print handover sheet", "get", reverse(url, args=["handover", manifest.pk])),
+    ]
 
 
 def custom_url_names(model_admin) -> list[str]:
@@ -146,6 +181,8 @@ def probe_model(client: Client, model_admin, user) -> set[str]:
     meta = model._meta
     base = f"admin:{meta.app_label}_{meta.model_name}"
     found: set[str] = set()
+    if label in MADE_HERE:
+        MADE_HERE[label](user)
     response = client.get(reverse(f"{base}_changelist"), follow=True)
     if allowed(response):
         found.add(f"{label} list")

@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "notifications",
     "documents",
     "demo",
+    "stations",
 ]
 
 MIDDLEWARE = [
@@ -303,3 +304,6 @@ IMPORTS_RETENTION_DAYS = int(os.environ.get("IMPORTS_RETENTION_DAYS", "30"))
 # rendered in the request but by a background job (imports.printing) with a progress bar and a
 # download link; the job's file is kept IMPORTS_RETENTION_DAYS like an export.
 PRINT_INLINE_MAX = env_int("PRINT_INLINE_MAX", 300, minimum=1)
+# A scan station ignores the same code scanned again within this window (the scanner
+# double-fired): seconds.
+STATION_DOUBLE_SCAN_SECONDS = float(os.environ.get("STATION_DOUBLE_SCAN_SECONDS", "1.5"))

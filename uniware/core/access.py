@@ -12,7 +12,8 @@ action cannot leak: it must be added here, reviewed, before the test passes.
 Reading a row: the entry, then one column per role, its initial when the role may use the
 entry and `.` when not. Entries are `<app>.<model> <what>`; `what` is `list`, `view`, `add`,
 `change`, `delete`, `action <name>`, or a custom view of the model's admin (job downloads:
-`download ORDERS` means downloading one's own ORDERS export).
+`download ORDERS` means downloading one's own ORDERS export; `packing`, `manifest`: the scan
+stations, open to whoever may invoice and label, or open and close manifests, in the admin).
 """
 
 from __future__ import annotations
@@ -322,6 +323,18 @@ orders.shipment action split                                A . . . . . W
 orders.shipment change                                      A . . P . . W
 orders.shipment list                                        A . . P R S W
 orders.shipment view                                        A . . P R S W
+
+stations.station action delete_selected                     A . . . . . .
+stations.station command sheet                              A . I P R . W
+stations.station delete                                     A . . . . . .
+stations.station list                                       A . I P R . W
+stations.station manifest                                   A . . P . . W
+stations.station packing                                    A . . P . . W
+stations.station print handover sheet                       A . . P R . W
+stations.station print invoice                              A . . P . . W
+stations.station print label                                A . . P . . W
+stations.station putaway                                    A . I . R . W
+stations.station view                                       A . I P R . W
 """
 
 
