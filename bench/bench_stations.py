@@ -11,8 +11,13 @@ packing station (every unit scanned, then VALIDATE) and hands the parcels over a
 manifest station (every AWB, then CLOSE); `bench_foundation` would refill a database whose
 order count is not its own.
 
-Printed: p50/p95 server time of a unit scan, of VALIDATE (invoice + label), of an AWB scan
-and of CLOSE; queries per scan; packing scans per minute end to end. Last line:
+Then `--putaway-orders` more orders are picked and cancelled (their units go to putaways)
+and put away at the putaway station: each putaway, shelf A1, each SKU (then `QTY:<n>`).
+
+Printed, per station: p50/p95 server time and queries of each kind of scan (packing: unit
+scan, VALIDATE (invoice + label); handover: AWB scan, CLOSE; putaway: the putaway, the shelf,
+a SKU, a quantity, and apart the last scan, which completes the putaway); packing scans per
+minute end to end. Last line:
 `RESULT scan_p50_ms=N scan_p95_ms=N queries_per_scan=N` (unit scans at the packing station).
 """
 
@@ -47,8 +52,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def make_picklist(world, n: int, tag: str):
-    """n allocated single-facility orders on one INVOICING picklist."""
+def make_picklist(world, n: int, tag: str, quantity: int = 1):
+    """n allocated single-facility orders on one INVOICING picklist, `quantity` units a line."""
     from django.db.models import F
 
     from inventory.models import Inventory
@@ -59,7 +64,9 @@ def make_picklist(world, n: int, tag: str):
     specs = []
     for i in range(n):
         lines = [
-            LineInput(f"{tag}-{i}-L{k}", world.skus[(i * 3 + k) % len(world.skus)].code, 1, "499")
+            LineInput(
+                f"{tag}-{i}-L{k}", world.skus[(i * 3 + k) % len(world.skus)].code, quantity, "499"
+            )
             for k in range(SKUS_PER_ORDER[i % len(SKUS_PER_ORDER)])
         ]
         specs.append(
@@ -130,6 +137,50 @@ def pack(client, user, picklist) -> tuple[Station, float, int]:
     return station, took, scans
 
 
+def make_putaways(world, n: int, tag: str) -> list:
+    """Putaways of every unit of n picked orders of two units a line, cancelled (stock to
+    shelve again)."""
+    from orders.models import OrderItem
+    from orders.services import picklist_receive, units_cancel
+    from uniware.core.models import Sequence, SequenceName
+
+    Sequence.objects.get_or_create(
+        name=SequenceName.PUTAWAY, facility=None, defaults={"prefix": "PUT-"}
+    )
+    picklist = make_picklist(world, n, tag, quantity=2)
+    assert picklist_receive([picklist.pk], actor="bench").ok
+    units = OrderItem.objects.filter(shipment__in=picklist.items.values("shipment_id"))
+    cancelled = units_cancel(list(units.values_list("pk", flat=True)), reason="bench")
+    assert cancelled.ok and cancelled.created, cancelled.failed
+    return cancelled.created
+
+
+def put_away(client, putaways) -> Station:
+    """Place every unit of the putaways on shelf A1: a SKU, then `QTY:<n>` when it has more
+    than one unit (one SKU scan per unit would repeat a code inside the double-fire window)."""
+    from collections import Counter
+
+    from inventory.models import PutawayItem
+
+    station = Station(client, "/admin/stations/station/putaway/")
+    client.post(station.url, {"scan": "CANCEL"}, headers={"X-Station": "1"})  # a clean start
+    for putaway in putaways:
+        assert 'data-outcome="ok"' in station.scan(putaway.code, "putaway")
+        assert 'data-outcome="ok"' in station.scan("A1", "shelf")
+        skus = Counter(
+            PutawayItem.objects.filter(putaway=putaway).values_list("sku__code", flat=True)
+        )
+        scans = []
+        for code, count in sorted(skus.items()):
+            scans.append((code, "sku"))
+            if count > 1:
+                scans.append((f"QTY:{count}", "qty"))
+        for n, (code, kind) in enumerate(scans, start=1):
+            page = station.scan(code, "complete" if n == len(scans) else kind)
+        assert 'data-outcome="done"' in page, page[:400]
+    return station
+
+
 def hand_over(client, picklist) -> Station:
     from orders.models import Shipment
 
@@ -154,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=1_000_000, help="orders in the database")
     parser.add_argument("--shipments", type=int, default=50, help="shipments on the picklist")
+    parser.add_argument(
+        "--putaway-orders", type=int, default=20, help="orders cancelled into putaways"
+    )
     args = parser.parse_args(argv)
     setup_django()
     from django.db import connection
@@ -175,12 +229,16 @@ def main(argv: list[str] | None = None) -> int:
     client.force_login(world.user)
     packing, seconds, scans = pack(client, world.user, picklist)
     handover = hand_over(client, picklist)
+    putaway = put_away(client, make_putaways(world, args.putaway_orders, f"{tag}P"))
+    have = Order.objects.count()
     report(f"bench_stations: {have:,} orders, picklist of {args.shipments} shipments")
     report("packing station:")
     summary(report, packing)
     report(f"  end to end: {scans} scans in {seconds:.1f} s = {scans / seconds * 60:,.0f}/min")
     report("manifest handover station:")
     summary(report, handover)
+    report(f"putaway station ({args.putaway_orders} cancelled orders' units):")
+    summary(report, putaway)
     units = packing.times["unit"]
     p50, p95 = statistics.median(units), percentile(units, 0.95)
     verdict = "met" if p50 < TARGET_P50_MS else "NOT met"

@@ -22,8 +22,11 @@ Design:
   `shipments_generate_label`, `shipments_manifest`, `manifest_add_shipments`,
   `manifest_close`, `inventory.putaway.putaways_complete`) with the user as the actor, so
   it is audited as the user.
-- Units missing at VALIDATE are refused: never a silent short-ship (a supervisor's split or
-  override is not built yet).
+- Units missing at VALIDATE are refused: never a silent short-ship. SPLIT, scanned by a user
+  holding the admin's split permission (`orders.split_shipment`), splits the units not
+  scanned off through `orders.services.shipment_split` (as that user) and keeps the scanned
+  ones at the station; anyone else gets SUPERVISOR_NEEDED. That service splits only CREATED
+  (or not serviceable) shipments, so today it refuses a PICKED one, with its reason.
 
 Modules: `models` (the state), `scans` (results, command words, locking, double fire),
 `services` (packing), `handover` (manifest station), `putaway` (putaway station),

@@ -7,11 +7,12 @@ from reportlab.lib.pagesizes import A4
 
 from documents.render.draw import code128, new_canvas, text
 
-from .scans import CANCEL, CLOSE, UNDO, VALIDATE
+from .scans import CANCEL, CLOSE, SPLIT, UNDO, VALIDATE
 
 COMMAND_HELP = {
     VALIDATE: "Packing: every unit scanned, invoice and label the shipment (or Enter).",
     UNDO: "Packing: take back the last unit scanned.",
+    SPLIT: "Packing, supervisors: split the units not scanned off into a new shipment.",
     CANCEL: "Leave the shipment (or the manifest): nothing changes on it.",
     CLOSE: "Manifest handover: close the manifest, dispatch its parcels.",
     "GOOD": "Putaway: the next units go in as good (sellable) stock.",
@@ -28,8 +29,8 @@ def command_sheet_pdf() -> bytes:
     for word, meaning in COMMAND_HELP.items():
         text(canvas, 40, top - 20, word, size=16, bold=True)
         text(canvas, 40, top - 36, meaning, size=10)
-        code128(canvas, word, 40, top - 110, width - 80, 64, digit_size=12, max_bar=3)
-        top -= 125
+        code128(canvas, word, 40, top - 98, width - 80, 52, digit_size=12, max_bar=3)
+        top -= 104  # seven commands fit on the page
     canvas.showPage()
     canvas.save()
     return buffer.getvalue()

@@ -4,7 +4,8 @@ putaway is completed (`inventory.putaway.putaways_complete`, as the user) with e
 shelf and type each unit was scanned to. Placements live on the station until then, so
 nothing moves in stock before the whole putaway is placed; UNDO takes the last one back.
 A unit is its own code `<order code>/<unit code>` with ITEM traceability, else its SKU's
-barcode or code (the first unplaced unit of that SKU). Quantity entry is not built.
+barcode or code (the first unplaced unit of that SKU), which `QTY:<n>` scanned next turns
+into n units of that SKU (not with ITEM traceability: there each unit is scanned).
 """
 
 from __future__ import annotations
@@ -33,8 +34,18 @@ from .scans import (
 )
 
 GOOD, BAD = "GOOD", "BAD"
+QTY = "QTY:"  # QTY:<n> after a SKU scan: n units of it
 TYPES = {GOOD: InventoryType.GOOD_INVENTORY, BAD: InventoryType.BAD_INVENTORY}
 STATE_FIELDS = ("putaway", "shelf", "inventory_type", "placed")
+ITEM_COLUMNS = (
+    "putaway_id",
+    "sku__code",
+    "sku__barcode",
+    "sku__name",
+    "order_item__code",
+    "order_item__order__code",
+    "suggested_shelf__code",
+)
 
 
 def putaway_scan(user, code: str, *, now: datetime | None = None) -> ScanResult:
@@ -72,6 +83,8 @@ def _handle(station: Station, code: str, user) -> ScanResult:
         return ScanResult.ok("Last unit taken back.")
     if not code:
         return ScanResult.refuse(ScanError.NOTHING_OPEN, "Scan a shelf or a unit.")
+    if code.startswith(QTY):
+        return _quantity(station, code, user)
     shelf = Shelf.objects.filter(facility_id=station.putaway.facility_id, code=code).first()
     if shelf is not None:
         station.shelf = shelf
@@ -99,10 +112,12 @@ def _start(station: Station, code: str) -> ScanResult:
 
 
 def putaway_items(putaway_id: int) -> list[PutawayItem]:
-    """The putaway's units (one query)."""
+    """The putaway's units (one query), with only the columns a scan and the page read: a
+    putaway is read twice per scan, and whole order rows would cost more than the query."""
     return list(
         PutawayItem.objects.filter(putaway_id=putaway_id)
         .select_related("sku", "order_item__order", "suggested_shelf")
+        .only(*ITEM_COLUMNS)
         .order_by("sku__code", "pk")
     )
 
@@ -125,15 +140,56 @@ def _place(station: Station, code: str, user) -> ScanResult:
     todo = [i for i in matching if i.pk not in placed]
     if not todo:
         return ScanResult.refuse(ScanError.EXTRA_UNIT, f"{code}: all of it are placed already.")
-    station.placed = [*station.placed, [todo[0].pk, station.shelf_id, station.inventory_type]]
+    return _put(station, items, todo[:1], user)
+
+
+def _put(
+    station: Station, items: list[PutawayItem], units: list[PutawayItem], user, count: int = 1
+) -> ScanResult:
+    """Place these units on the station's shelf as its type (`count`: how many the scan
+    stands for); complete the putaway when none is left (a refused completion takes them
+    back: the scan changes nothing)."""
+    before = list(station.placed)
+    station.placed = [*before, *([u.pk, station.shelf_id, station.inventory_type] for u in units)]
     left = len(items) - len(station.placed)
     kind = "BAD" if station.inventory_type == InventoryType.BAD_INVENTORY else "GOOD"
     if left:
-        return ScanResult.ok(f"{todo[0].sku.code} on {station.shelf.code} ({kind}); {left} to go.")
+        times = f" ×{count}" if count > 1 else ""
+        return ScanResult.ok(
+            f"{units[0].sku.code}{times} on {station.shelf.code} ({kind}); {left} to go."
+        )
     result = _complete(station, user)
     if result.error:
-        station.placed = station.placed[:-1]  # refused: the scan changes nothing
+        station.placed = before
     return result
+
+
+def _quantity(station: Station, code: str, user) -> ScanResult:
+    """`QTY:<n>` right after a SKU scan: that scan counts for n units, so n - 1 more unplaced
+    units of the SKU go on the same shelf as the same type. All or nothing."""
+    wanted = code[len(QTY) :]
+    if not wanted.isdigit() or int(wanted) < 1:
+        return ScanResult.refuse(ScanError.UNKNOWN_CODE, f"{code}: QTY needs a whole number.")
+    if Tenant.get().traceability == Traceability.ITEM:
+        return ScanResult.refuse(
+            ScanError.WRONG_ITEM, "ITEM traceability: scan each unit's own code, no quantity."
+        )
+    items = putaway_items(station.putaway_id)
+    by_id = {i.pk: i for i in items}
+    last = by_id.get(station.placed[-1][0]) if station.placed else None
+    if last is None or station.error or not _matches(last, station.last_code, False):
+        return ScanResult.refuse(ScanError.NOTHING_OPEN, "Scan a SKU first, then its quantity.")
+    placed = {item_id for item_id, _, _ in station.placed}
+    todo = [i for i in items if i.sku_id == last.sku_id and i.pk not in placed]
+    more = int(wanted) - 1
+    if more > len(todo):
+        return ScanResult.refuse(
+            ScanError.EXTRA_UNIT,
+            f"{code}: only {len(todo) + 1} of {last.sku.code} left on the putaway. Count again.",
+        )
+    if not more:
+        return ScanResult.ok(f"{last.sku.code}: 1 placed.")
+    return _put(station, items, todo[:more], user, int(wanted))
 
 
 def _complete(station: Station, user) -> ScanResult:

@@ -12,8 +12,8 @@ from django.db import models
 from .models import ScanOutcome, Station
 
 # Command barcodes: these words are read as commands, before any other meaning.
-VALIDATE, UNDO, CANCEL, CLOSE = "VALIDATE", "UNDO", "CANCEL", "CLOSE"
-COMMANDS = (VALIDATE, UNDO, CANCEL, CLOSE)
+VALIDATE, UNDO, CANCEL, CLOSE, SPLIT = "VALIDATE", "UNDO", "CANCEL", "CLOSE", "SPLIT"
+COMMANDS = (VALIDATE, UNDO, CANCEL, CLOSE, SPLIT)
 
 
 class ScanError(models.TextChoices):
@@ -25,6 +25,7 @@ class ScanError(models.TextChoices):
     CANCELLED = "CANCELLED", "Cancelled"
     ON_HOLD = "ON_HOLD", "Order on hold"
     INCOMPLETE = "INCOMPLETE", "Units still to scan"
+    SUPERVISOR_NEEDED = "SUPERVISOR_NEEDED", "A supervisor must confirm"
     NOTHING_OPEN = "NOTHING_OPEN", "Nothing to work on yet"
     WRONG_STATUS = "WRONG_STATUS", "Not in a status the station takes"
     OTHER_ROUTE = "OTHER_ROUTE", "Another channel or provider than the open manifest"

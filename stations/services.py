@@ -29,12 +29,19 @@ from orders.models import (
     Shipment,
     ShipmentStatus,
 )
-from orders.services import picklist_receive, shipments_generate_label, shipments_invoice
+from orders.services import (
+    picklist_receive,
+    shipment_split,
+    shipments_generate_label,
+    shipments_invoice,
+)
+from uniware.core.fsm import IllegalTransition
 from uniware.core.models import Tenant, Traceability
 
 from .models import ScanOutcome, Station, StationKind
 from .scans import (
     CANCEL,
+    SPLIT,
     UNDO,
     VALIDATE,
     ScanError,
@@ -46,6 +53,7 @@ from .scans import (
 )
 
 STATE_FIELDS = ("picklist", "shipment", "ticked", "printable")
+SPLIT_PERMISSION = "orders.split_shipment"  # what the shipment admin's split action needs
 
 
 def packing_scan(user, code: str, *, now: datetime | None = None) -> ScanResult:
@@ -111,6 +119,8 @@ def _handle(station: Station, code: str, user) -> ScanResult:
     units = expected_units(shipment)
     if code in ("", VALIDATE):
         return _validate(station, shipment, units, user)
+    if code == SPLIT:
+        return _split(station, shipment, units, user)
     if code == UNDO:
         if not station.ticked:
             return ScanResult.refuse(ScanError.NOTHING_OPEN, "Nothing to undo.")
@@ -280,7 +290,7 @@ def _validate(station: Station, shipment: Shipment, units, user) -> ScanResult:
         return ScanResult.refuse(
             ScanError.INCOMPLETE,
             f"{len(missing)} unit(s) still to scan ({skus}). A partial shipment is not "
-            "packed here: ask a supervisor to split it.",
+            "packed here: a supervisor may scan SPLIT to split the missing units off.",
         )
     if shipment.status == ShipmentStatus.PICKED:
         invoiced = shipments_invoice([shipment.pk], actor=user)
@@ -292,6 +302,32 @@ def _validate(station: Station, shipment: Shipment, units, user) -> ScanResult:
     [done] = labelled.done
     station.printable, station.shipment, station.ticked = done, None, []
     return ScanResult.done(f"Shipment {done.code} packed, AWB {done.tracking_number}: print.")
+
+
+def _split(station: Station, shipment: Shipment, units, user) -> ScanResult:
+    """A supervisor's confirmation of a partial shipment: the units not scanned go into a new
+    shipment through `orders.services.shipment_split` (as the user, who must hold the admin's
+    split permission); the station keeps the scanned ones, in a new shipment, to VALIDATE."""
+    if not user.has_perm(SPLIT_PERMISSION):
+        return ScanResult.refuse(
+            ScanError.SUPERVISOR_NEEDED,
+            f"A partial shipment needs a supervisor: only a user who may split shipments "
+            f"can confirm {shipment.code} with SPLIT.",
+        )
+    missing = _missing(units, station.ticked)
+    if not missing:
+        return ScanResult.refuse(ScanError.NOTHING_OPEN, "Nothing is missing: scan VALIDATE.")
+    if not station.ticked:
+        return ScanResult.refuse(ScanError.NOTHING_OPEN, "No unit scanned yet: nothing to pack.")
+    try:
+        scanned, rest = shipment_split(shipment, [list(station.ticked)], actor=user)
+    except IllegalTransition as exc:
+        return ScanResult.refuse(ScanError.REFUSED, f"Not split: {exc}")
+    station.shipment = scanned
+    return ScanResult.ok(
+        f"Split {shipment.code}: {scanned.code} holds the {len(station.ticked)} unit(s) "
+        f"scanned (VALIDATE it); {rest.code} keeps the {len(missing)} missing."
+    )
 
 
 def _reasons(outcome) -> str:

@@ -321,7 +321,7 @@ def test_the_command_sheet_scans_as_the_command_words(packer, client, tmp_path, 
         found = decode_page(sheet.content, tmp_path)
     except (FileNotFoundError, OSError):
         require_services("pdftoppm or zbar is missing (poppler-utils, libzbar0)")
-    assert sorted(found) == ["BAD", "CANCEL", "CLOSE", "GOOD", "UNDO", "VALIDATE"]
+    assert sorted(found) == ["BAD", "CANCEL", "CLOSE", "GOOD", "SPLIT", "UNDO", "VALIDATE"]
 
 
 def test_a_shipment_another_station_holds_is_refused(world, packer, clock):

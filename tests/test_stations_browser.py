@@ -8,9 +8,12 @@ runs) is reused."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.core.cache import cache
+from django.db import connections
 
 from orders.models import (
     Invoice,
@@ -21,7 +24,13 @@ from orders.models import (
     Shipment,
     ShipmentStatus,
 )
-from orders.services import orders_cancel, orders_hold, picklist_create, units_cancel
+from orders.services import (
+    orders_cancel,
+    orders_hold,
+    orders_unhold,
+    picklist_create,
+    units_cancel,
+)
 from uniware.core.models import StateChange
 
 from .factories import ProviderFactory, SkuFactory, UserFactory, make_world
@@ -75,6 +84,25 @@ def refused_parcels(world) -> list[Shipment]:
     Shipment.objects.filter(pk=other.pk).update(shipping_provider=courier)
     assert orders_cancel([cancelled.order_id], reason="customer").ok
     return [Shipment.objects.get(pk=p.pk) for p in parcels]
+
+
+def between_scans(change: Callable[[], object]) -> object:
+    """Change the data while the browser runs: in a thread of its own, which has no asyncio
+    loop (see `test_browser`), and whose connection is closed after, so the test database
+    can still be dropped. The live server sees the change at the next scan (committed)."""
+
+    def run():
+        try:
+            return change()
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(run).result()
+
+
+def expect_error(page, error: str) -> None:
+    assert page.locator("[data-outcome]").get_attribute("data-error") == error
 
 
 def no_horizontal_scroll(page) -> bool:
@@ -215,3 +243,51 @@ def expect_holding(page, code: str) -> None:
     from playwright.sync_api import expect
 
     expect(page.locator("#panel h2")).to_contain_text(f"Shipment {code}")
+
+
+def test_held_cancelled_and_incomplete_shipments_are_refused_at_packing(browser):  # noqa: F811
+    """The order is held, then released, then cancelled between scans (as staff elsewhere
+    would): each refusal is typed, a refresh resumes the shipment, nothing ships short."""
+    world = make_world(stock=10)
+    orders = [world.order("FK-1", 2), world.order("FK-2", 1)]
+    first, second = (Shipment.objects.get(order=o) for o in orders)
+    picklist = picklist_create([first.pk, second.pk], destination="INVOICING", actor="t").created[0]
+    user = UserFactory(username="packer", roles=["Pick and Pack"])
+    user.set_password(PASSWORD)
+    user.save()
+
+    with browser() as ui:
+        page = ui.page
+        page.set_viewport_size(VIEWPORTS["handheld"])
+        login(ui, "packer", "/admin/stations/station/packing/")
+        wedge(page, picklist.code, "ok", "scan the units")
+        expect_holding(page, first.code)
+        between_scans(lambda: orders_hold([first.order_id], reason="address check"))
+        wedge(page, "TSHIRT", "error", "is on hold")
+        expect_error(page, "ON_HOLD")
+        between_scans(lambda: orders_unhold([first.order_id]))
+        page.wait_for_timeout(1600)  # past the double-fire window
+        wedge(page, "TSHIRT", "ok", "TSHIRT 1/2; 1 to go.")
+        page.reload(wait_until="load")  # mid-shipment: the server has the state
+        expect_holding(page, first.code)
+        assert page.locator(".units li.ticked").count() == 1
+        assert page.locator("[data-outcome]").get_attribute("data-outcome") == "ok"
+        wedge(page, "VALIDATE", "error", "1 unit(s) still to scan")
+        expect_error(page, "INCOMPLETE")
+        wedge(page, "SPLIT", "error", "needs a supervisor")
+        expect_error(page, "SUPERVISOR_NEEDED")
+        between_scans(lambda: orders_cancel([first.order_id], reason="customer"))
+        wedge(page, "TSHIRT", "error", "was cancelled")
+        expect_error(page, "CANCELLED")
+        wedge(page, "CANCEL", "ok", "Station cleared")
+        wedge(page, picklist.code, "ok", "scan the units")
+        expect_holding(page, second.code)
+        wedge(page, "TSHIRT", "ok", "All scanned")
+        wedge(page, "", "done", f"Shipment {second.code} packed")
+        assert no_horizontal_scroll(page)
+        problems = [p for p in ui.problems if not re.search(r"HTTP 40[34] ", p)]
+
+    assert problems == []
+    assert Shipment.objects.get(pk=first.pk).status == ShipmentStatus.CANCELLED
+    assert Shipment.objects.get(pk=second.pk).status == ShipmentStatus.READY_TO_SHIP
+    assert not Invoice.objects.filter(shipment=first).exists()
