@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html
 
+from orders.models import Order
 from uniware.core.admin_utils import (
     FastChangeListMixin,
     NoDeleteMixin,
@@ -70,8 +71,6 @@ class OrderFilter(admin.SimpleListFilter):
     def lookups(self, request, model_admin):
         value = self.value()
         if value and str(value).isdigit():
-            from orders.models import Order
-
             code = Order.objects.filter(pk=int(value)).values_list("code", flat=True).first()
             return [(value, code or f"#{value}")]
         return []

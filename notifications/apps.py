@@ -6,6 +6,8 @@ class NotificationsConfig(AppConfig):
     verbose_name = "Channel notifications"
 
     def ready(self) -> None:
-        from . import outbox
+        """Connect the receivers that write notifications. Imported here, not at the top:
+        they import the order models and services, which Django loads after this module."""
+        from . import receivers
 
-        outbox.connect()
+        receivers.connect()

@@ -11,13 +11,15 @@ One round (`deliver_batch`):
    claim token are written. A claim is a lease: a crashed worker's rows are due again when
    it expires, and a sender starts no request with less than the request timeout left on
    it, so two workers never send the same notification at once.
-2. **Send**, outside any transaction: orders spread over a few pooled connections, each
-   order's notifications in `id` order on one connection; the first one that is not delivered
-   holds back the order's later ones (released unsent), other orders go on.
+2. **Send**, outside any transaction: orders spread over a few threads, each with its channel
+   adapter (`adapter_for`: one kept-alive connection and token per thread and channel), each
+   order's notifications in `id` order in one thread, one try each (`push_once`); the first
+   one that is not delivered holds back the order's later ones (released unsent), other
+   orders go on.
 3. **Record** as results come in, not at the end of the batch: every `RECORD_EVERY`
    results or `RECORD_SECONDS`, whichever comes first, a short transaction writes one UPDATE
-   for the delivered, one for the released, a bulk update for the rest, one bulk insert of
-   the attempts; all guarded by the claim token. A worker killed mid-batch has sent at most
+   for the delivered, one for the released, a bulk update for the rest, one COPY of the
+   attempts; all guarded by the claim token. A worker killed mid-batch has sent at most
    that group plus its requests in flight without recording them: those (and only those)
    are sent again, with the same Idempotency-Key, once the claim expires.
 
@@ -33,7 +35,6 @@ Queries: a fixed number per batch (about eight for up to BATCH_SIZE notification
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -51,9 +52,16 @@ from django.db.models import F, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from channels.adapters import ChannelError, ChannelReplyError
-from channels.adapters.parse import parse_push_reply
+from channels.adapters import (
+    ChannelError,
+    ChannelReplyError,
+    ChannelUnavailable,
+    Reply,
+    adapter_for,
+    read_push_reply,
+)
 from channels.models import Channel
+from uniware.core.db import copy_rows, copy_types
 from uniware.core.faultpoints import pause_point
 
 from .conf import conf
@@ -62,11 +70,11 @@ from .models import (
     AttemptOutcome,
     Notification,
     NotificationAttempt,
+    NotificationKind,
     NotificationState,
 )
-from .outbox import resolve_pending_payloads
 from .payloads import entries_to_send
-from .transport import REPLY_LIMIT, Reply, TransportError, client_for
+from .pickups import resolve_pending_payloads
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +86,8 @@ NO_ID = 2**63 - 1
 # killed worker can have sent without recording, besides its requests in flight.
 RECORD_EVERY = 20
 RECORD_SECONDS = 0.25
+REPLY_LIMIT = 2000  # characters of a reply kept per attempt
+KIND_NAMES = {kind.value: kind.label.lower() for kind in NotificationKind}  # in messages
 
 
 @dataclass
@@ -173,8 +183,9 @@ def claim(limit: int | None = None, *, now: datetime | None = None) -> Claim | N
             resolve_pending_payloads(resolve)
             Notification.objects.bulk_update(resolve, ["payload", "unit_count"])
     channels = Channel.objects.in_bulk({n.channel_id for n in taken})
-    # the longest one attempt can take: re-authentication and the repeat after a 401, and a
-    # kept-alive connection found closed and reopened, each waiting up to the timeout
+    # the longest one attempt can take: the token, the push, and after a 401 a new token and
+    # the push again, each waiting up to the timeout (a kept-alive connection found closed is
+    # reopened at once, within its request)
     timeout = max((c.request_timeout for c in channels.values()), default=30.0)
     deadline = time.monotonic() + lease - ATTEMPT_REQUESTS * timeout - LEASE_MARGIN
     for n in taken:
@@ -246,11 +257,12 @@ def send(batch: Claim, emit=None) -> dict[int, Result | None]:
         _send_lane(lanes[0], batch, got)
         return results
     # Lanes send in threads; this thread takes their results as they come (and records them:
-    # the database connection is this thread's).
-    done: queue.Queue = queue.Queue()
+    # the database connection is this thread's), and ticks itself when none comes for a while.
+    done: queue.SimpleQueue = queue.SimpleQueue()
 
     def put(pk: int | None, result: Result | None) -> None:
-        done.put((pk, result))
+        if pk is not None:  # a lane's tick would only wake this thread for nothing
+            done.put((pk, result))
 
     futures = [_executor().submit(_send_lane, lane, batch, put) for lane in lanes]
     expected = sum(len(rows) for lane in lanes for rows in lane)
@@ -281,6 +293,8 @@ def _send_lane(orders: list[list[Notification]], batch: Claim, emit) -> None:
 
 
 def send_one(n: Notification, channel: Channel) -> Result:
+    """One attempt: one try of the push through the channel's adapter (this thread's, with
+    its pooled connections and token), its reply classified."""
     body = entries_to_send(n.payload or {"orderItems": []}, n.retry_item_ids)
     units = len(body.get("orderItems") or ())
     started, clock = timezone.now(), time.perf_counter()
@@ -292,68 +306,45 @@ def send_one(n: Notification, channel: Channel) -> Result:
     if not units:
         return done(AttemptOutcome.REJECTED, error="nothing to send: no units")
     try:
-        reply = client_for(channel).push(n.kind, n.channel_order_id, body, n.idempotency_key)
-        return classify(reply, n, channel, done)
-    except TransportError as exc:
-        outcome = AttemptOutcome.TRANSIENT if exc.transient else AttemptOutcome.REJECTED
-        return done(outcome, status=exc.status, error=str(exc))
-    except ChannelError as exc:  # no base URL, unknown type ...
+        adapter = adapter_for(channel)
+        reply = adapter.push_once(n.kind, n.channel_order_id, body, n.idempotency_key)
+    except ChannelUnavailable as exc:  # authenticating failed, for now
+        return done(AttemptOutcome.TRANSIENT, error=str(exc))
+    except (ChannelError, NotImplementedError) as exc:  # no base URL, credentials refused ...
         return done(AttemptOutcome.REJECTED, error=str(exc))
     except Exception as exc:  # a bug must not leave the batch claimed: record it, go on
         log.exception("sending notification %s failed", n.pk)
         return done(AttemptOutcome.REJECTED, error=f"unexpected error: {exc!r}"[:500])
+    return classify(reply, n, channel, done)
 
 
 def classify(reply: Reply, n: Notification, channel: Channel, done) -> Result:
     """The outcome of a reply (channel-api.md conventions)."""
     text = reply.text[:REPLY_LIMIT]
-    what = f"{n.get_kind_display().lower()} #{n.pk} of order {n.channel_order_id}"
-    status = reply.status
-    if status is None:  # no HTTP reply (adapter fallback)
-        outcome = AttemptOutcome.TRANSIENT if reply.transient else AttemptOutcome.REJECTED
-        return done(outcome, reply=text, error=reply.error)
-    if status == 429 or status >= 500:
+    if not reply.ok:
         return done(
-            AttemptOutcome.TRANSIENT,
-            status=status,
+            AttemptOutcome.TRANSIENT if reply.transient else AttemptOutcome.REJECTED,
+            status=reply.status,
             reply=text,
-            error=f"HTTP {status}",
+            error=reply.error,
             retry_after=reply.retry_after,
         )
-    if not 200 <= status < 300:
-        return done(
-            AttemptOutcome.REJECTED,
-            status=status,
-            reply=text,
-            error=reply.error or f"the channel refused the {what} with HTTP {status}",
-        )
-    if reply.parsed is not None:
-        verdict, failed, error = reply.parsed
-    elif reply.error:
-        return done(AttemptOutcome.MALFORMED, status=status, reply=text, error=reply.error)
-    else:
-        try:
-            data = json.loads(reply.text)
-        except ValueError:
-            problem = "the body is empty" if not reply.text.strip() else "not JSON"
-            return done(
-                AttemptOutcome.MALFORMED,
-                status=status,
-                reply=text,
-                error=f"Channel {channel.code}: malformed reply to the {what}, {problem}",
-            )
-        try:
-            verdict, failed, error = parse_push_reply(data, channel=channel.code, what=what)
-        except ChannelReplyError as exc:
-            return done(AttemptOutcome.MALFORMED, status=status, reply=text, error=str(exc))
-    if verdict == "SUCCESS":
-        return done(AttemptOutcome.SUCCESS, status=status, reply=text)
+    what = f"{KIND_NAMES[n.kind]} #{n.pk} of order {n.channel_order_id}"
+    try:
+        verdict = read_push_reply(reply.text, channel=channel.code, what=what)
+    except ChannelReplyError as exc:
+        return done(AttemptOutcome.MALFORMED, status=reply.status, reply=text, error=str(exc))
+    if verdict.ok:
+        return done(AttemptOutcome.SUCCESS, status=reply.status, reply=text)
     sent_body = entries_to_send(n.payload or {}, n.retry_item_ids)
     sent = {e.get("orderItemId") for e in sent_body.get("orderItems") or ()}
+    failed = verdict.failed
     failed_ids = sorted({item_id for item_id, _ in failed if item_id in sent}) or sorted(sent)
-    outcome = AttemptOutcome.PARTIAL if verdict == "PARTIAL_SUCCESS" else AttemptOutcome.FAILED
-    messages = "; ".join(f"{i}: {m}" for i, m in failed if m) or error
-    return done(outcome, status=status, reply=text, error=messages, failed_ids=failed_ids)
+    outcome = (
+        AttemptOutcome.PARTIAL if verdict.status == "PARTIAL_SUCCESS" else AttemptOutcome.FAILED
+    )
+    messages = "; ".join(f"{i}: {m}" for i, m in failed if m) or verdict.error
+    return done(outcome, status=reply.status, reply=text, error=messages, failed_ids=failed_ids)
 
 
 # --- 3. record ------------------------------------------------------------------------------
@@ -449,24 +440,25 @@ def record(
 ) -> None:
     """Write the results of `rows` (default: the whole batch) in one short transaction."""
     now = timezone.now()
-    delivered, released, others, attempts = [], [], [], []
+    delivered, released, others = [], [], []
+    attempts: list[tuple] = []
     for n in batch.rows if rows is None else rows:
         result = results.get(n.pk)
         if result is None:
             released.append(n.pk)
             report.held_back += 1
             continue
-        attempts.append(
-            NotificationAttempt(
-                notification_id=n.pk,
-                number=n.attempts + 1,
-                started_at=result.started_at,
-                duration_ms=result.duration_ms,
-                units=result.units,
-                http_status=result.status,
-                outcome=result.outcome,
-                reply=result.reply,
-                error=result.error[:REPLY_LIMIT],
+        attempts.append(  # ATTEMPT_COLUMNS
+            (
+                n.pk,
+                n.attempts + 1,
+                result.started_at,
+                result.duration_ms,
+                result.units,
+                result.status,
+                result.outcome,
+                result.reply,
+                result.error[:REPLY_LIMIT],
             )
         )
         if result.outcome == AttemptOutcome.SUCCESS:
@@ -511,8 +503,7 @@ def record(
         write_attempts(attempts)
 
 
-COPY_THRESHOLD = 50
-_ATTEMPT_COLUMNS = (
+ATTEMPT_COLUMNS = (
     "notification_id",
     "number",
     "started_at",
@@ -525,17 +516,23 @@ _ATTEMPT_COLUMNS = (
 )
 
 
-def write_attempts(attempts: list[NotificationAttempt]) -> None:
-    """Insert attempt rows; big batches with COPY on PostgreSQL (several times faster than
-    bulk_create, which spends its time building SQL)."""
-    if len(attempts) < COPY_THRESHOLD or connection.vendor != "postgresql":
-        NotificationAttempt.objects.bulk_create(attempts, batch_size=1000)
+def write_attempts(attempts: list[tuple]) -> None:
+    """Insert attempt rows (values in `ATTEMPT_COLUMNS` order). On PostgreSQL by COPY even
+    for a group of 20: a quarter of the CPU of bulk_create, which builds a model per row, then
+    SQL with an array per column."""
+    if not attempts:
         return
-    table = NotificationAttempt._meta.db_table
-    sql = f"COPY {table} ({', '.join(_ATTEMPT_COLUMNS)}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for attempt in attempts:
-            copy.write_row([getattr(attempt, column) for column in _ATTEMPT_COLUMNS])
+    if connection.vendor != "postgresql":
+        NotificationAttempt.objects.bulk_create(
+            [
+                NotificationAttempt(**dict(zip(ATTEMPT_COLUMNS, row, strict=True)))
+                for row in attempts
+            ]
+        )
+        return
+    meta = NotificationAttempt._meta
+    fields = [meta.get_field(column) for column in ATTEMPT_COLUMNS]
+    copy_rows(meta.db_table, ATTEMPT_COLUMNS, copy_types(fields), attempts)
 
 
 # --- rounds ---------------------------------------------------------------------------------

@@ -8,15 +8,24 @@ order's later ones (and only those).
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
+
+from channels.adapters import CANCEL_PUSH, DISPATCH_PUSH, STATUS_PUSH
 
 
 class NotificationKind(models.TextChoices):
-    STATUS = "STATUS", "Status notification"  # POST /order/{id} (channel-api.md §4)
-    CANCEL = "CANCEL", "Cancel push"  # POST /orders/cancel (§5)
-    DISPATCH = "DISPATCH", "Dispatch push"  # POST /orders/dispatch (§6)
+    """The pushes of channel-api.md, named as the channel adapter's `push_once` names them."""
+
+    STATUS = STATUS_PUSH, "Status notification"  # POST /order/{id} (channel-api.md §4)
+    CANCEL = CANCEL_PUSH, "Cancel push"  # POST /orders/cancel (§5)
+    DISPATCH = DISPATCH_PUSH, "Dispatch push"  # POST /orders/dispatch (§6)
 
 
 class NotificationState(models.TextChoices):
@@ -151,3 +160,48 @@ class NotificationAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.notification_id} attempt {self.number}: {self.outcome}"
+
+
+def new_notification(
+    *,
+    channel_id: int,
+    order_id: int,
+    channel_order_id: str,
+    kind: str,
+    event: str,
+    payload: dict | None,
+    unit_count: int,
+    changed_at: datetime,
+    source_kind: str,
+    source_codes: Iterable[str] = (),
+    source_id: int | None = None,
+    is_reverse: bool = False,
+) -> Notification:
+    """A PENDING notification (unsaved), due now, with its own idempotency key; the codes of
+    what changed joined, cut to the column."""
+    codes = list(dict.fromkeys(source_codes))
+    code = ", ".join(codes)
+    if len(code) > 255:
+        code = f"{code[:230]}… ({len(codes)} in all)"
+    return Notification(
+        channel_id=channel_id,
+        order_id=order_id,
+        channel_order_id=channel_order_id,
+        kind=kind,
+        event=event,
+        is_reverse=is_reverse,
+        payload=payload,
+        unit_count=unit_count,
+        changed_at=changed_at,
+        next_attempt_at=changed_at,
+        source_kind=source_kind,
+        source_id=source_id,
+        source_code=code,
+        state=NotificationState.PENDING,
+        idempotency_key=uuid.uuid4().hex,
+    )
+
+
+def moment_of(obj: models.Model) -> datetime:
+    """When an object changed, as its notification reports it (`updated_at`, else now)."""
+    return getattr(obj, "updated_at", None) or timezone.now()

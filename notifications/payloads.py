@@ -95,6 +95,27 @@ def status_body(entries: list[dict]) -> dict:
     return {"orderItems": entries}
 
 
+def reverse_body(
+    item_ids: list[str],
+    status: str,
+    moment: datetime,
+    tz: ZoneInfo,
+    courier: tuple[str, str, str] = ("", "", ""),
+) -> dict:
+    """A reverse pickup's notification: its units' `status` at `moment`; `courier` is (name,
+    code, return AWB), sent only with COURIER_ALLOCATED."""
+    updated = format_updated(moment, tz)
+    name, code, awb = courier
+    return status_body(
+        [
+            reverse_entry(
+                item_id, status, updated, courier_name=name, courier_code=code, return_awb=awb
+            )
+            for item_id in item_ids
+        ]
+    )
+
+
 def cancel_body(channel_order_id: str, units: Iterable[tuple[str, str, str]]) -> dict:
     """§5: one entry per line with the number of its units cancelled. `units` are
     (orderItemId, productId, variantId) per cancelled unit; empty ids are left out, since the

@@ -1,6 +1,6 @@
 """The channel adapter: token handling, paging, retries with back-off, clear errors.
 
-Most tests fake HTTP with a scripted session (no network, no sleeping: the adapter's `sleep`
+Most tests fake HTTP with a scripted connection (no network, no sleeping: the adapter's `sleep`
 is recorded); the last ones talk to the simulator over loopback.
 """
 
@@ -10,12 +10,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import ClassVar
+from urllib.parse import parse_qsl
 
 import pytest
-import requests
-from requests.structures import CaseInsensitiveDict
 
 from channels.adapters import (
+    STATUS_PUSH,
     ChannelAuthError,
     ChannelConfig,
     ChannelError,
@@ -35,33 +35,73 @@ from .sync_helpers import channel_order, point_at
 pytest_plugins = ["tests.sync_fixtures"]
 
 
+class FakeResponse:
+    will_close = False
+
+    def __init__(self, status: int, data: bytes, headers: dict[str, str]) -> None:
+        self.status, self.data = status, data
+        self.headers = {name.lower(): value for name, value in headers.items()}
+
+    def read(self) -> bytes:
+        return self.data
+
+    def getheader(self, name: str, default=None):
+        return self.headers.get(name.lower(), default)
+
+
 def response(status: int = 200, body=None, headers: dict | None = None, raw: bytes | None = None):
-    r = requests.Response()
-    r.status_code = status
-    r._content = raw if raw is not None else json.dumps(body).encode()
-    r.headers = CaseInsensitiveDict(headers or {})
-    r.encoding = "utf-8"
-    return r
+    return FakeResponse(
+        status, raw if raw is not None else json.dumps(body).encode(), headers or {}
+    )
 
 
-class FakeSession:
-    """Answers each request with the next scripted reply (a Response or an exception)."""
+TIMEOUT = TimeoutError("timed out")
+DROPPED = ConnectionResetError(104, "Connection reset by peer")
+
+
+class FakeSocket:
+    def settimeout(self, timeout) -> None:
+        pass
+
+    def setsockopt(self, *args) -> None:
+        pass
+
+
+class FakeConnection:
+    """Answers each request with the next scripted reply (a response, or an exception raised
+    while waiting for it); connecting always works."""
 
     def __init__(self, *replies) -> None:
         self.replies = list(replies)
         self.calls: list[dict] = []
+        self.sock: FakeSocket | None = None
+        self.timeout = None
+        self.connects = 0
 
-    def request(self, method, url, params=None, data=None, headers=None, timeout=None):
+    def connect(self) -> None:
+        self.sock = FakeSocket()
+        self.connects += 1
+
+    def request(self, method, url, body=None, headers=None) -> None:
+        path, _, query = url.partition("?")
         self.calls.append(
-            {"method": method, "url": url, "params": params, "headers": headers, "data": data}
+            {
+                "method": method,
+                "url": path,
+                "params": dict(parse_qsl(query)),
+                "headers": dict(headers or {}),
+                "data": body,
+            }
         )
+
+    def getresponse(self):
         reply = self.replies.pop(0)
         if isinstance(reply, Exception):
             raise reply
         return reply
 
     def close(self) -> None:
-        pass
+        self.sock = None
 
 
 TOKEN = response(body={"status": "SUCCESS", "accessToken": "tok-1"})
@@ -71,8 +111,8 @@ def ok_orders(*ids: str):
     return response(body={"orders": [channel_order(i, [(f"{i}-1", "TSHIRT", 1)]) for i in ids]})
 
 
-def adapter(*replies, **config) -> tuple[HttpChannelAdapter, FakeSession, list[float]]:
-    session = FakeSession(*replies)
+def adapter(*replies, **config) -> tuple[HttpChannelAdapter, FakeConnection, list[float]]:
+    session = FakeConnection(*replies)
     slept: list[float] = []
     settings = {
         "code": "FK",
@@ -85,7 +125,7 @@ def adapter(*replies, **config) -> tuple[HttpChannelAdapter, FakeSession, list[f
         **config,
     }
     a = HttpChannelAdapter(
-        ChannelConfig(**settings), session=session, sleep=slept.append, jitter=lambda: 1.0
+        ChannelConfig(**settings), connection=session, sleep=slept.append, jitter=lambda: 1.0
     )
     return a, session, slept
 
@@ -98,7 +138,7 @@ def test_authenticates_once_and_sends_the_raw_token_in_apikey():
     assert [o.id for o in a.fetch_order_statuses(["A"]).orders] == ["A"]
     assert [o.id for o in a.fetch_order_statuses(["B"]).orders] == ["B"]
     auth, first, second = session.calls
-    assert auth["url"] == "http://channel.test/api/authToken"
+    assert auth["url"] == "/api/authToken"
     assert auth["params"] == {"username": "u", "password": "p"}
     assert "apiKey" not in auth["headers"]
     assert first["headers"]["apiKey"] == second["headers"]["apiKey"] == "tok-1"
@@ -137,7 +177,7 @@ def test_5xx_and_timeouts_are_retried_with_exponential_back_off():
     a, _, slept = adapter(
         TOKEN,
         response(500, {}),
-        requests.Timeout("read timed out"),
+        TIMEOUT,
         response(503, {}),
         ok_orders("A"),
         max_attempts=4,
@@ -186,14 +226,22 @@ def test_a_retry_after_longer_than_the_run_waits_gives_up_at_once():
 
 
 def test_giving_up_names_the_channel_the_call_the_attempts_and_the_last_problem():
-    a, session, slept = adapter(TOKEN, *[requests.ConnectionError("refused")] * 3, max_attempts=3)
+    a, session, slept = adapter(TOKEN, *[DROPPED] * 4, max_attempts=3)
     with pytest.raises(ChannelUnavailable) as exc:
         a.fetch_order_statuses(["A", "B"])
     assert str(exc.value) == (
         "Channel FK: get order status (2 orders from A): gave up after 3 attempts, "
-        "last: connection error (ConnectionError)"
+        "last: connection error (ConnectionResetError)"
     )
-    assert len(session.calls) == 4 and len(slept) == 2
+    # the first drop, on the kept-alive connection, was reopened and sent again at once
+    assert len(session.calls) == 5 and len(slept) == 2 and session.connects == 4
+
+
+def test_a_kept_alive_connection_the_channel_closed_is_reopened_within_the_request():
+    a, session, slept = adapter(TOKEN, DROPPED, ok_orders("A"))
+    assert [o.id for o in a.fetch_order_statuses(["A"]).orders] == ["A"]
+    assert session.connects == 2 and slept == [] and a.stats.retries == 0
+    assert [c["url"] for c in session.calls] == ["/api/authToken"] + ["/api/orders"] * 2
 
 
 def test_other_4xx_are_not_retried_and_fail_only_their_orders():
@@ -287,10 +335,10 @@ def test_order_pull_pages_until_a_short_page_with_dates_and_statuses():
     )
     assert [[o.id for o in p.orders] for p in pages] == [["A", "B"], ["C", "D"], ["E"]]
     params = [c["params"] for c in session.calls[1:]]
-    assert [p["pageNumber"] for p in params] == [1, 2, 3]
+    assert [p["pageNumber"] for p in params] == ["1", "2", "3"]
     assert params[0] == {
-        "pageSize": 2,
-        "pageNumber": 1,
+        "pageSize": "2",
+        "pageNumber": "1",
         "orderDateFrom": "2026-11-01T10:00:00+00:00",
         "orderDateTo": "2026-11-02T10:00:00+00:00",
         "orderStatus": "CREATED,PENDING_VERIFICATION",
@@ -302,7 +350,7 @@ def test_status_queries_go_in_batches_of_the_channel_setting():
     reply = a.fetch_order_statuses(["A", "B", "C"])
     assert [o.id for o in reply.orders] == ["A", "B", "C"]
     assert [c["params"]["orderIds"] for c in session.calls[1:]] == ["A,B", "C"]
-    assert all(c["params"]["pageSize"] == 2 for c in session.calls[1:])
+    assert all(c["params"]["pageSize"] == "2" for c in session.calls[1:])
 
 
 def test_an_order_the_channel_adds_unasked_is_ignored():
@@ -319,11 +367,70 @@ def test_pushes_parse_the_outcome_and_send_the_idempotency_key():
     a, session, _ = adapter(TOKEN, response(body=reply), response(body={"status": "MAYBE"}))
     out = a.post_status_notification("A/1", [{"orderItemId": "A-1"}], key="k-1")
     assert (out.ok, out.status, out.failed) == (False, "PARTIAL_SUCCESS", (("A-1", "unknown"),))
-    assert session.calls[1]["url"] == "http://channel.test/api/order/A%2F1"
+    assert session.calls[1]["url"] == "/api/order/A%2F1"
     assert session.calls[1]["headers"]["Idempotency-Key"] == "k-1"
     assert json.loads(session.calls[1]["data"]) == {"orderItems": [{"orderItemId": "A-1"}]}
     with pytest.raises(ChannelReplyError, match="malformed reply to .*cancel"):
         a.post_cancel({"orderId": "A", "orderItems": []})
+
+
+# --- one try (the notification outbox) ---------------------------------------------------------
+
+
+def test_one_try_returns_the_reply_whatever_its_status_and_never_sleeps():
+    a, session, slept = adapter(
+        TOKEN,
+        response(503, {"status": "FAILED"}, {"Retry-After": "7"}),
+        response(400, raw=b"no such order"),
+        TIMEOUT,
+        response(body={"status": "SUCCESS"}),
+    )
+    push = [STATUS_PUSH, "A/1", {"orderItems": [{"orderItemId": "A-1"}]}, "k-1"]
+    busy, refused, timeout, ok = (a.push_once(*push) for _ in range(4))
+    assert (busy.status, busy.error, busy.transient, busy.retry_after) == (503, "HTTP 503", True, 7)
+    assert (refused.status, refused.transient, refused.text) == (400, False, "no such order")
+    assert refused.error == (
+        "Channel FK: status notification for order A/1: the channel refused the request with "
+        "HTTP 400: no such order"
+    )
+    assert (timeout.status, timeout.error, timeout.transient) == (None, "timeout after 30 s", True)
+    assert (ok.ok, ok.status, json.loads(ok.text)) == (True, 200, {"status": "SUCCESS"})
+    assert slept == [] and a.stats.retries == 0
+    assert [c["url"] for c in session.calls] == ["/api/authToken"] + ["/api/order/A%2F1"] * 4
+    assert {c["headers"]["Idempotency-Key"] for c in session.calls[1:]} == {"k-1"}
+
+
+def test_one_try_authenticates_again_once_after_a_401():
+    token2 = response(body={"status": "SUCCESS", "accessToken": "tok-2"})
+    a, session, _ = adapter(TOKEN, response(401, {}), token2, response(body={"status": "SUCCESS"}))
+    assert a.push_once(STATUS_PUSH, "A", {"orderItems": []}, "k").ok
+    assert [c["headers"].get("apiKey") for c in session.calls] == [None, "tok-1", None, "tok-2"]
+    assert a.stats.reauthentications == 1
+
+    b, _, _ = adapter(TOKEN, response(401, {}), token2, response(401, {}))
+    again = b.push_once(STATUS_PUSH, "A", {"orderItems": []}, "k")
+    assert (again.status, again.transient) == (401, False)
+    assert again.error.endswith("HTTP 401 again right after re-authenticating")
+
+
+def test_one_try_raises_when_it_cannot_authenticate_saying_whether_that_may_pass():
+    a, _, slept = adapter(response(502, {}))
+    with pytest.raises(ChannelUnavailable, match="Channel FK: authentication: HTTP 502"):
+        a.push_once(STATUS_PUSH, "A", {"orderItems": []}, "k")
+    b, _, _ = adapter(response(body={"status": "FAILED"}))
+    with pytest.raises(ChannelAuthError, match="refused the username or password"):
+        b.push_once(STATUS_PUSH, "A", {"orderItems": []}, "k")
+    assert slept == []
+
+
+def test_a_retried_call_retries_its_authentication_within_its_attempts():
+    a, session, slept = adapter(response(503, {}), TIMEOUT, TOKEN, ok_orders("A"))
+    assert [o.id for o in a.fetch_order_statuses(["A"]).orders] == ["A"]
+    assert len(session.calls) == 4 and len(slept) == 2
+    assert a.stats.retry_reasons == [
+        "Channel FK: authentication: HTTP 503",
+        "Channel FK: authentication: timeout after 30 s",
+    ]
 
 
 def test_a_channel_without_base_url_is_refused_clearly():

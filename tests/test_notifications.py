@@ -21,6 +21,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from channels.adapters import forget_adapters
 from notifications import outbox
 from notifications.delivery import DeliveryReport, claim, deliver_due, record, send
 from notifications.models import (
@@ -28,6 +29,7 @@ from notifications.models import (
     Notification,
     NotificationKind,
     NotificationState,
+    new_notification,
 )
 from notifications.payloads import (
     FORWARD_STATUSES,
@@ -39,7 +41,6 @@ from notifications.payloads import (
     reverse_entry,
 )
 from notifications.services import notifications_discard, notifications_retry
-from notifications.transport import forget_clients
 from orders.models import Order, OrderKind, Picklist, PicklistStatus, Shipment, ShipmentStatus
 from orders.services import (
     LineInput,
@@ -186,7 +187,7 @@ def sim():
     with SimulatorServer(port=0) as server:
         server.store.add_channel("FLIPKART", "user", "pass")
         yield server
-    forget_clients()
+    forget_adapters()
 
 
 @pytest.fixture
@@ -503,7 +504,7 @@ def test_big_batches_are_written_by_copy_with_every_field(world):
     connect_channel(world.channel)
     order = make_order(world, "FK-1")
     rows = [
-        outbox.new_notification(
+        new_notification(
             channel_id=world.channel.pk,
             order_id=order.pk,
             channel_order_id="FK-1",
@@ -1042,34 +1043,35 @@ def test_the_task_queues_its_next_round_only_for_short_waits(queued, monkeypatch
     assert len(queued) == 2  # eager: no self-queueing loop
 
 
-def test_every_contract_channel_type_uses_the_fast_client():
-    from channels.adapters import channel_types
-    from notifications.transport import speaks_contract
-
-    assert all(speaks_contract(t) for t, _ in channel_types())
-
-
-def test_an_adapter_that_translates_pushes_is_called_once_per_attempt(world, monkeypatch):
-    from channels.adapters import ChannelConfig, ChannelUnavailable, PushReply
+def test_each_attempt_is_one_try_of_the_adapter_whatever_it_answers(world, monkeypatch):
+    """Delivery goes through the adapter interface (`push_once`): an adapter translating to a
+    marketplace's own API needs nothing else."""
+    from channels.adapters import ChannelUnavailable, Reply
     from notifications.delivery import send_one
-    from notifications.transport import AdapterClient
 
     connect_channel(world.channel, base_url="https://marketplace.example.com/api")
     make_order(world, "FK-1", [("L1", 1), ("L2", 1)])
     [n] = notifications()
-    client = AdapterClient(ChannelConfig.of(world.channel))
-    assert client.adapter.config.max_attempts == 1  # the outbox does the retrying
+    partial = {"status": "PARTIAL_SUCCESS", "orderItems": [{"orderItemId": "FK-1-L2"}]}
+    answers = [
+        ChannelUnavailable("Channel FLIPKART: authentication: HTTP 503"),
+        Reply(429, "slow down", "HTTP 429", transient=True, retry_after=7.0),
+        Reply(200, json.dumps(partial)),
+    ]
     calls = []
 
-    def post(order_id, entries, *, key=None):
-        calls.append((order_id, len(entries), key))
-        if len(calls) == 1:
-            raise ChannelUnavailable("Channel FLIPKART: gave up after 1 attempts, last: HTTP 503")
-        return PushReply("PARTIAL_SUCCESS", (("FK-1-L2", "not updated"),), "FK-1-L2: not updated")
+    class Marketplace:
+        def push_once(self, push, order_id, body, key):
+            calls.append((push, order_id, len(body["orderItems"]), key))
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
 
-    monkeypatch.setattr(client.adapter, "post_status_notification", post)
-    monkeypatch.setattr("notifications.delivery.client_for", lambda channel: client)
-    first, second = send_one(n, world.channel), send_one(n, world.channel)
-    assert first.outcome == AttemptOutcome.TRANSIENT and "HTTP 503" in first.error
-    assert (second.outcome, second.failed_ids) == (AttemptOutcome.PARTIAL, ["FK-1-L2"])
-    assert calls == [("FK-1", 2, n.idempotency_key)] * 2
+    monkeypatch.setattr("notifications.delivery.adapter_for", lambda channel: Marketplace())
+    first, second, third = (send_one(n, world.channel) for _ in range(3))
+    assert (first.outcome, first.status) == (AttemptOutcome.TRANSIENT, None)
+    assert "authentication: HTTP 503" in first.error
+    assert (second.outcome, second.status, second.retry_after) == ("TRANSIENT", 429, 7.0)
+    assert (third.outcome, third.failed_ids) == (AttemptOutcome.PARTIAL, ["FK-1-L2"])
+    assert calls == [("STATUS", "FK-1", 2, n.idempotency_key)] * 3

@@ -17,9 +17,9 @@ import pytest
 from django.conf import settings
 from django.db import connection, transaction
 
+from channels.adapters import forget_adapters
 from notifications.models import Notification
 from notifications.tasks import sweep
-from notifications.transport import forget_clients
 from orders.services import picklist_create
 from simulator import SimulatorServer
 
@@ -108,7 +108,7 @@ def sim():
     with SimulatorServer(port=0) as server:
         server.store.add_channel("FLIPKART", "user", "pass")
         yield server
-    forget_clients()
+    forget_adapters()
 
 
 @pytest.fixture

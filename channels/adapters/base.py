@@ -111,6 +111,28 @@ class OrdersReply:
     not_asked: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Reply:
+    """What one try of a call got: the channel's reply (`status`, `text`), or why there is
+    none. `error` is empty only for a 2xx reply; `transient` says whether trying again later
+    can help (429, 5xx, timeouts, connection errors); `retry_after` is the reply's
+    `Retry-After` in seconds."""
+
+    status: int | None = None
+    text: str = ""
+    error: str = ""
+    transient: bool = False
+    retry_after: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+
+# The pushes a channel may accept (channel-api.md §4-6), as `push_once` names them.
+STATUS_PUSH, CANCEL_PUSH, DISPATCH_PUSH = "STATUS", "CANCEL", "DISPATCH"
+
+
 @dataclass(frozen=True)
 class PushReply:
     """A channel's answer to a push (notification, cancel, dispatch, inventory)."""
@@ -217,6 +239,14 @@ class ChannelAdapter(ABC):
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
         """The current state of these orders (ids the channel does not know are absent)."""
 
+    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+        """One try of a push (`STATUS_PUSH` to the order `order_id`, `CANCEL_PUSH`,
+        `DISPATCH_PUSH`), for a caller that schedules its own retries: the notification
+        outbox. Never sleeps; a 2xx reply's `text` is the contract's push reply (§4-6), which
+        `read_push_reply` reads. Raises ChannelError when it cannot try (authentication
+        failed: ChannelUnavailable when that may pass)."""
+        raise NotImplementedError(f"{self.label} adapter does not push one try at a time")
+
     def post_status_notification(self, order_id: str, entries: list[dict]) -> PushReply:
         raise NotImplementedError(f"{self.label} adapter does not send status notifications")
 
@@ -234,8 +264,7 @@ class ChannelAdapter(ABC):
 
 
 def adapter_class(channel_type: str) -> type[ChannelAdapter]:
-    from . import marketplaces  # noqa: F401  (registers the built-in adapters)
-
+    """The registered adapter class of a type (the package registers the built-in ones)."""
     try:
         return _REGISTRY[channel_type]
     except KeyError:
@@ -246,8 +275,6 @@ def adapter_class(channel_type: str) -> type[ChannelAdapter]:
 
 def channel_types() -> list[tuple[str, str]]:
     """(type, label) of every registered adapter, CUSTOM first."""
-    from . import marketplaces  # noqa: F401
-
     return sorted(
         ((t, cls.label) for t, cls in _REGISTRY.items()), key=lambda c: (c[0] != "CUSTOM", c[1])
     )

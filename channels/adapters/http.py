@@ -1,34 +1,48 @@
 """The custom-channel contract (channel-api.md) over HTTP: the implementation every channel
 type uses unless its adapter translates to a marketplace's own API.
 
-- One pooled `requests.Session` per adapter, connect and read timeouts on every call.
-- Token: authenticate lazily, send it raw in `apiKey`; on a 401 authenticate again once and
-  repeat the call.
-- Transient failures (429, 5xx, timeouts, connection errors) are retried with exponential
-  back-off and jitter, honouring `Retry-After`, up to `max_attempts` tries; then
-  `ChannelUnavailable`. Other 4xx are `ChannelRequestError`; a reply that is not the contract's
-  JSON is `ChannelReplyError`. Every message names the channel and the call, and never holds
-  the password (the authentication's errors are scrubbed of it, requests' own texts, which may
-  hold the URL, are left out).
+- One keep-alive connection per adapter (`adapter_for` keeps an adapter per thread and
+  channel), with connect and read timeouts, on the standard library's `http.client` (which
+  parses the replies, chunked or not): `requests` and `urllib3` cost two to three times its
+  CPU per request, and the notification bench is bound by that CPU (README, "Status
+  notifications to channels"). A kept-alive connection the channel closed meanwhile is
+  reopened once within the request.
+- Every call is made of tries, `request_once`: the token is fetched lazily (itself in one
+  try) and sent raw in `apiKey`; a 401 fetches a new one and repeats the request once, within
+  the try. A try returns the channel's reply as a `Reply` whatever its status, with its
+  `Retry-After`; a try that got no reply says why (timeout, connection error).
+- The adapter's own calls (order pull, status queries, `post_*`) repeat a try while its
+  failure is transient (429, 5xx, timeouts, connection errors) with exponential back-off and
+  jitter, at least `Retry-After`, up to `max_attempts` tries; then `ChannelUnavailable`.
+  Other 4xx are `ChannelRequestError`; a reply that is not the contract's JSON is
+  `ChannelReplyError`. The notification outbox calls `push_once` instead and keeps its
+  retries in the database.
+- Every message names the channel and the call, and never holds the password (the
+  authentication's errors are scrubbed of it; the socket errors' texts are left out). Each
+  request is logged at DEBUG, with the credentials hidden.
 """
 
 from __future__ import annotations
 
 import email.utils
+import http.client
 import json
 import logging
 import random
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
-
-import requests
-from requests.adapters import HTTPAdapter
+from urllib.parse import quote, urlencode, urlsplit
 
 from uniware.core.secrets import ScrubQueryFilter, scrub
 
 from .base import (
+    CANCEL_PUSH,
+    DISPATCH_PUSH,
+    STATUS_PUSH,
     ChannelAdapter,
     ChannelAuthError,
     ChannelConfig,
@@ -38,14 +52,19 @@ from .base import (
     ChannelUnavailable,
     OrdersReply,
     PushReply,
+    Reply,
 )
 from .parse import describe, parse_orders_reply, parse_push_reply
 
-# The contract sends the credentials as query parameters, and urllib3 logs each request's URL
-# at DEBUG: hide them in its log lines.
-logging.getLogger("urllib3.connectionpool").addFilter(ScrubQueryFilter())
+# The contract sends the credentials as query parameters: hide them in the request log lines.
+log = logging.getLogger(__name__)
+log.addFilter(ScrubQueryFilter())
 
 MAX_PAGES = 10_000  # a channel that never returns a short page must not loop forever
+# The channel closed the connection before replying: on a kept-alive one, it may have closed
+# it while idle (reopened and sent again once: pushes carry an idempotency key).
+DROPPED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+JSON_HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
 def iso(moment: datetime) -> str:
@@ -71,6 +90,57 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, moment.timestamp() - (now if now is not None else time.time()))
 
 
+def reply_json(text: str, what: str) -> Any:
+    """The JSON of a 2xx reply; ChannelReplyError when there is none."""
+    if not text.strip():
+        raise ChannelReplyError(f"{what}: malformed reply, the body is empty")
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ChannelReplyError(
+            f"{what}: malformed reply, not JSON: {describe(text[:60])}"
+        ) from None
+
+
+def read_push_reply(text: str, *, channel: str, what: str) -> PushReply:
+    """A push's 2xx reply (§4-6) read; ChannelReplyError when it is not one."""
+    status, failed, error = parse_push_reply(reply_json(text, what), channel=channel, what=what)
+    return PushReply(status, tuple(failed), error)
+
+
+class OneWrite:
+    """Writes a request's head and body with one `send` (http.client writes them apart: two
+    system calls and two packets per push, about 15 µs more CPU each under the delivery's
+    threads). The caller gives the Content-Length."""
+
+    _body: bytes | None = None
+
+    def request(self, method: str, url: str, body: Any = None, headers: Any = None, **kw) -> None:
+        self._body = body
+        super().request(method, url, None, headers or {}, **kw)  # type: ignore[misc]
+
+    def send(self, data: bytes) -> None:
+        body, self._body = self._body, None
+        super().send(data + body if body else data)  # type: ignore[misc]
+
+
+class Connection(OneWrite, http.client.HTTPConnection):
+    pass
+
+
+class TLSConnection(OneWrite, http.client.HTTPSConnection):
+    pass
+
+
+def new_connection(config: ChannelConfig) -> http.client.HTTPConnection:
+    """A keep-alive connection to the channel's host, opened on its first request."""
+    url = urlsplit(config.base_url)
+    if url.scheme == "https":
+        context = ssl.create_default_context()
+        return TLSConnection(url.hostname, url.port, timeout=config.timeout, context=context)
+    return Connection(url.hostname, url.port, timeout=config.timeout)
+
+
 class HttpChannelAdapter(ChannelAdapter):
     """The custom channel ("marketplace" integration of Uniware)."""
 
@@ -90,32 +160,159 @@ class HttpChannelAdapter(ChannelAdapter):
         self,
         config: ChannelConfig,
         *,
-        session: requests.Session | None = None,
+        connection: http.client.HTTPConnection | None = None,
         sleep: Callable[[float], None] = time.sleep,
         jitter: Callable[[], float] = random.random,
     ) -> None:
         super().__init__(config)
         if not config.base_url:
             raise ChannelError(f"Channel {config.code}: no base URL is configured")
-        self.base_url = config.base_url.rstrip("/")
-        self.session = session or self._new_session()
+        url = urlsplit(config.base_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ChannelError(
+                f"Channel {config.code}: base URL {config.base_url!r} is not an http(s) URL"
+            )
+        self.prefix = url.path.rstrip("/")  # requests name the path only
+        self.connection = connection or new_connection(config)
         self.sleep = sleep
         self.jitter = jitter
         self.token: str | None = None
 
-    @staticmethod
-    def _new_session() -> requests.Session:
-        session = requests.Session()
-        pooled = HTTPAdapter(pool_connections=4, pool_maxsize=8, max_retries=0)
-        session.mount("http://", pooled)
-        session.mount("https://", pooled)
-        session.headers.update({"Accept": "application/json"})
-        return session
-
     def close(self) -> None:
-        self.session.close()
+        self.connection.close()
 
-    # --- plumbing -----------------------------------------------------------------------
+    # --- one try ------------------------------------------------------------------------
+
+    def _exchange(
+        self, method: str, target: str, body: bytes | None, headers: dict[str, str], what: str
+    ) -> Reply:
+        """One request and its reply, read whole."""
+        self.stats.requests += 1
+        if body is not None:
+            headers = {**headers, "Content-Length": str(len(body))}
+        reopened = False
+        while True:
+            kept_alive = self.connection.sock is not None
+            problem = "" if kept_alive else self._connect()
+            if problem:
+                break
+            try:
+                self.connection.request(method, target, body, headers)
+                response = self.connection.getresponse()
+                data = response.read()
+            except DROPPED as exc:
+                self.connection.close()
+                if kept_alive and not reopened:
+                    reopened = True
+                    continue
+                problem = f"connection error ({type(exc).__name__})"
+            except TimeoutError:
+                self.connection.close()
+                problem = f"timeout after {self.config.timeout:g} s"
+            except (OSError, http.client.HTTPException) as exc:  # their texts may hold the URL
+                self.connection.close()
+                problem = f"connection error ({type(exc).__name__})"
+            break
+        if problem:
+            log.debug("%s %s: %s", method, target, problem)
+            return Reply(error=problem, transient=True)
+        if response.will_close:
+            self.connection.close()
+        log.debug("%s %s: HTTP %s", method, target, response.status)
+        return self._reply(response.status, data, response.getheader("Retry-After"), what)
+
+    def _connect(self) -> str:
+        """Open the connection within the connect timeout (reads then wait the request's):
+        why it failed, or ""."""
+        conn = self.connection
+        conn.timeout = self.config.connect_timeout
+        try:
+            conn.connect()
+            conn.sock.settimeout(self.config.timeout)
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except TimeoutError:
+            problem = f"connection timeout after {self.config.connect_timeout:g} s"
+        except OSError as exc:
+            problem = f"connection error ({type(exc).__name__})"
+        else:
+            problem = ""
+        finally:
+            conn.timeout = self.config.timeout
+        if problem:
+            conn.close()
+        return problem
+
+    @staticmethod
+    def _reply(status: int, data: bytes, retry_after: str | None, what: str) -> Reply:
+        text = data.decode("utf-8", errors="replace")
+        if 200 <= status < 300:
+            return Reply(status, text)
+        wait = retry_after_seconds(retry_after)
+        if status == 429 or status >= 500:
+            return Reply(status, text, f"HTTP {status}", transient=True, retry_after=wait)
+        error = f"{what}: the channel refused the request with HTTP {status}: {text[:200]}"
+        return Reply(status, text, error, retry_after=wait)
+
+    def authenticate(self) -> str:
+        """A new token, in one try (a caller that retries retries it with its call). The
+        credentials travel in the query and a reply may echo them: the errors that quote the
+        reply are scrubbed."""
+        what = f"Channel {self.config.code}: authentication"
+        query = urlencode({"username": self.config.username, "password": self.config.password})
+        reply = self._exchange("GET", f"{self.prefix}/authToken?{query}", None, JSON_HEADERS, what)
+        try:
+            self.token = self._token_of(reply, what)
+        except (ChannelRequestError, ChannelReplyError) as exc:
+            raise type(exc)(scrub(str(exc), [self.config.password])) from None
+        return self.token
+
+    @staticmethod
+    def _token_of(reply: Reply, what: str) -> str:
+        refused = f"{what} failed: the channel refused the username or password"
+        if reply.status == 401:
+            raise ChannelAuthError(refused)
+        if reply.transient:
+            raise ChannelUnavailable(f"{what}: {reply.error}")
+        if not reply.ok:
+            raise ChannelRequestError(reply.error)
+        data = reply_json(reply.text, what)
+        if not isinstance(data, dict) or data.get("status") != "SUCCESS":
+            raise ChannelAuthError(refused)
+        token = data.get("accessToken")
+        if not isinstance(token, str) or not token:
+            raise ChannelReplyError(f"{what}: malformed reply, no accessToken in {describe(data)}")
+        return token
+
+    def request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        key: str | None = None,
+        what: str,
+    ) -> Reply:
+        """One try of a contract call: its reply whatever the status, or why there is none.
+        A 401 authenticates again and repeats the request once, within the try. Raises
+        ChannelError when authenticating fails (ChannelUnavailable when that may pass)."""
+        target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
+        data = None
+        if body is not None:
+            data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {**JSON_HEADERS, "Idempotency-Key": key} if key else dict(JSON_HEADERS)
+        for renewing in (False, True):
+            if renewing:
+                self.stats.reauthentications += 1
+                self.token = None
+            headers["apiKey"] = self.token or self.authenticate()
+            reply = self._exchange(method, target, data, headers, what)
+            if reply.status != 401:
+                return reply
+        reply.error = f"{what}: HTTP 401 again right after re-authenticating"
+        return reply
+
+    # --- tries repeated -------------------------------------------------------------------
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Exponential back-off with jitter (half fixed, half random), at least Retry-After."""
@@ -125,26 +322,6 @@ class HttpChannelAdapter(ChannelAdapter):
             delay = max(delay, retry_after)
         return delay
 
-    def authenticate(self) -> str:
-        what = f"Channel {self.config.code}: authentication"
-        try:
-            data = self._call(
-                "GET",
-                "/authToken",
-                params={"username": self.config.username, "password": self.config.password},
-                authenticated=False,
-                what=what,
-            )
-        except ChannelError as exc:  # the credentials travel in the query: a reply may echo them
-            raise type(exc)(scrub(str(exc), [self.config.password])) from None
-        if not isinstance(data, dict) or data.get("status") != "SUCCESS":
-            raise ChannelAuthError(f"{what} failed: the channel refused the username or password")
-        token = data.get("accessToken")
-        if not isinstance(token, str) or not token:
-            raise ChannelReplyError(f"{what}: malformed reply, no accessToken in {describe(data)}")
-        self.token = token
-        return token
-
     def _call(
         self,
         method: str,
@@ -152,88 +329,38 @@ class HttpChannelAdapter(ChannelAdapter):
         *,
         params: dict | None = None,
         body: Any = None,
-        authenticated: bool = True,
+        key: str | None = None,
         what: str,
-        headers: dict | None = None,
-    ) -> Any:
-        """One contract call: retries, re-authentication and reply checks; the parsed JSON."""
-        url = self.base_url + path
+    ) -> Reply:
+        """A contract call, tried again while its failure is transient: its 2xx reply."""
         attempt = 0
-        reauthenticated = False
         while True:
             attempt += 1
-            sent = {"Content-Type": "application/json", **(headers or {})}
-            if authenticated:
-                sent["apiKey"] = self.token or self.authenticate()
-            self.stats.requests += 1
-            problem, retry_after = "", None
             try:
-                response = self.session.request(
-                    method,
-                    url,
-                    params=params,
-                    data=json.dumps(body) if body is not None else None,
-                    headers=sent,
-                    timeout=(self.config.connect_timeout, self.config.timeout),
+                reply = self.request_once(
+                    method, path, params=params, body=body, key=key, what=what
                 )
-            except requests.Timeout:
-                problem = f"timeout after {self.config.timeout:g} s"
-            except requests.ConnectionError as exc:
-                problem = f"connection error ({type(exc).__name__})"
-            except requests.RequestException as exc:  # its text may hold the URL and its query
-                raise ChannelRequestError(
-                    f"{what}: request failed ({type(exc).__name__})"
-                ) from None
-            else:
-                status = response.status_code
-                if status == 401:
-                    if not authenticated:
-                        raise ChannelAuthError(
-                            f"{what} failed: the channel refused the username or password"
-                        )
-                    if reauthenticated:
-                        raise ChannelAuthError(
-                            f"{what}: HTTP 401 again right after re-authenticating"
-                        )
-                    reauthenticated = True
-                    self.stats.reauthentications += 1
-                    self.token = None
-                    attempt -= 1  # a re-authentication is not a retry
-                    continue
-                if status == 429 or status >= 500:
-                    problem = f"HTTP {status}"
-                    retry_after = retry_after_seconds(response.headers.get("Retry-After"))
-                elif status >= 400:
-                    raise ChannelRequestError(
-                        f"{what}: the channel refused the request with HTTP {status}: "
-                        f"{response.text[:200]}"
-                    )
-                else:
-                    return self._json(response, what)
+            except ChannelUnavailable as exc:  # authenticating failed, for now
+                reply = Reply(error=str(exc), transient=True)
+            if not reply.transient:
+                break
             if attempt >= self.config.max_attempts:
                 raise ChannelUnavailable(
-                    f"{what}: gave up after {attempt} attempts, last: {problem}"
+                    f"{what}: gave up after {attempt} attempts, last: {reply.error}"
                 )
-            if retry_after is not None and retry_after > self.config.retry_max_delay:
+            if reply.retry_after is not None and reply.retry_after > self.config.retry_max_delay:
                 raise ChannelUnavailable(
-                    f"{what}: the channel asks to wait {retry_after:g} s ({problem}), more than "
-                    f"the {self.config.retry_max_delay:g} s this run waits"
+                    f"{what}: the channel asks to wait {reply.retry_after:g} s ({reply.error}), "
+                    f"more than the {self.config.retry_max_delay:g} s this run waits"
                 )
             self.stats.retries += 1
-            self.stats.retry_reasons.append(problem)
-            self.sleep(self._backoff(attempt, retry_after))
-
-    @staticmethod
-    def _json(response: requests.Response, what: str) -> Any:
-        text = response.text
-        if not text.strip():
-            raise ChannelReplyError(f"{what}: malformed reply, the body is empty")
-        try:
-            return json.loads(text)
-        except ValueError:
-            raise ChannelReplyError(
-                f"{what}: malformed reply, not JSON: {describe(text[:60])}"
-            ) from None
+            self.stats.retry_reasons.append(reply.error)
+            self.sleep(self._backoff(attempt, reply.retry_after))
+        if reply.status == 401:
+            raise ChannelAuthError(reply.error)
+        if not reply.ok:
+            raise ChannelRequestError(reply.error)
+        return reply
 
     # --- the contract -------------------------------------------------------------------
 
@@ -251,7 +378,7 @@ class HttpChannelAdapter(ChannelAdapter):
             if statuses:
                 params["orderStatus"] = ",".join(statuses)
             what = f"Channel {self.config.code}: get orders (page {page})"
-            data = self._call("GET", "/orders", params=params, what=what)
+            data = reply_json(self._call("GET", "/orders", params=params, what=what).text, what)
             reply = parse_orders_reply(data, channel=self.config.code, what=what)
             yield reply
             if len(reply.orders) + len(reply.problems) < size:
@@ -274,12 +401,8 @@ class HttpChannelAdapter(ChannelAdapter):
                 f"{chunk[0]})"
             )
             try:
-                data = self._call(
-                    "GET",
-                    "/orders",
-                    params={"pageSize": size, "pageNumber": 1, "orderIds": ",".join(chunk)},
-                    what=what,
-                )
+                params = {"pageSize": size, "pageNumber": 1, "orderIds": ",".join(chunk)}
+                data = reply_json(self._call("GET", "/orders", params=params, what=what).text, what)
                 reply = parse_orders_reply(data, channel=self.config.code, what=what)
             except (ChannelReplyError, ChannelRequestError) as exc:
                 # this request only: its orders wait for the next run, the others go on
@@ -299,27 +422,40 @@ class HttpChannelAdapter(ChannelAdapter):
             result.problems += reply.problems
         return result
 
-    def _push(self, path: str, body: dict, what: str, key: str | None) -> PushReply:
-        headers = {"Idempotency-Key": key} if key else None
-        data = self._call("POST", path, body=body, what=what, headers=headers)
-        status, failed, error = parse_push_reply(data, channel=self.config.code, what=what)
-        return PushReply(status, tuple(failed), error)
+    def _push_target(self, push: str, order_id: str) -> tuple[str, str]:
+        """The path of a push (§4-6) and how messages name it."""
+        channel = f"Channel {self.config.code}"
+        if push == STATUS_PUSH:
+            path = f"/order/{quote(order_id, safe='')}"
+            return path, f"{channel}: status notification for order {order_id}"
+        if push == CANCEL_PUSH:
+            return "/orders/cancel", f"{channel}: cancel of order {order_id}"
+        if push == DISPATCH_PUSH:
+            return "/orders/dispatch", f"{channel}: dispatch"
+        raise ValueError(f"no such push: {push!r}")
+
+    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+        path, what = self._push_target(push, order_id)
+        return self.request_once("POST", path, body=body, key=key, what=what)
+
+    def _push(self, target: tuple[str, str], body: dict, key: str | None) -> PushReply:
+        path, what = target
+        reply = self._call("POST", path, body=body, key=key, what=what)
+        return read_push_reply(reply.text, channel=self.config.code, what=what)
 
     def post_status_notification(
         self, order_id: str, entries: list[dict], *, key: str | None = None
     ) -> PushReply:
-        from urllib.parse import quote
-
-        what = f"Channel {self.config.code}: status notification for order {order_id}"
-        return self._push(f"/order/{quote(order_id, safe='')}", {"orderItems": entries}, what, key)
+        target = self._push_target(STATUS_PUSH, order_id)
+        return self._push(target, {"orderItems": entries}, key)
 
     def post_cancel(self, payload: dict, *, key: str | None = None) -> PushReply:
-        what = f"Channel {self.config.code}: cancel of order {payload.get('orderId')}"
-        return self._push("/orders/cancel", payload, what, key)
+        target = self._push_target(CANCEL_PUSH, str(payload.get("orderId")))
+        return self._push(target, payload, key)
 
     def post_dispatch(self, payload: dict, *, key: str | None = None) -> PushReply:
-        return self._push("/orders/dispatch", payload, f"Channel {self.config.code}: dispatch", key)
+        return self._push(self._push_target(DISPATCH_PUSH, ""), payload, key)
 
     def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
-        what = f"Channel {self.config.code}: inventory update"
-        return self._push("/updateInventory", {"inventoryList": listings}, what, key)
+        target = ("/updateInventory", f"Channel {self.config.code}: inventory update")
+        return self._push(target, {"inventoryList": listings}, key)

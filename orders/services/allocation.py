@@ -8,6 +8,9 @@ the database's check constraint is the second line of defence.
 
 Work that must wait for the caller's commit (follow-up orders, units waiting for stock that
 came back) goes through `allocate_after_commit`, the one helper for it.
+
+The units' `allocate` transitions send `states_changed`: `notifications.receivers` then tell
+the channel the units joined a shipment (CREATED or LOCATION_NOT_SERVICEABLE).
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ closed; order statuses are derived again. `units_cancelled` is sent for the canc
 itself cancelled.
 
 Side effects through signals, in the same transaction: `units_cancelled` makes
-`notifications.outbox` write the cancel push (when staff cancelled), and the units' and
+`notifications.receivers` write the cancel push (when staff cancelled), and the units' and
 shipments' transitions (`apply_transitions` → `states_changed`) their status notifications.
 """
 

@@ -30,7 +30,7 @@ or half-changes the others. The steps, in the order `units_dispatch_from_channel
    (new shipment codes, invoice numbers), the last two of the lock order.
 
 Side effect through a signal: the shipments' transitions send `states_changed`, and
-`notifications.outbox` writes their status notifications (no dispatch push: the channel
+`notifications.receivers` write their status notifications (no dispatch push: the channel
 reported the dispatch itself).
 """
 

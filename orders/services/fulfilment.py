@@ -5,8 +5,8 @@ and force dispatch.
 Every service takes many objects, checks each one, does the work for the valid ones in a fixed
 number of statements and reports the others in its `Outcome` with the reason. Rows are locked
 in the order of `orders.locks`.
-Each shipment transition (`apply_transitions` → `states_changed`) makes `notifications` write
-the channel's status notification (and the dispatch push) in the same transaction.
+Each shipment transition (`apply_transitions` → `states_changed`) makes `notifications.receivers`
+write the channel's status notification (and the dispatch push) in the same transaction.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ and brings them back to the facility that shipped them.
 CREATED → COURIER_ALLOCATED (`reverse_pickup_allocate_courier`) → COMPLETE
 (`reverse_pickups_complete`: a `PUTAWAY_REVERSE_PICKUP_ITEM` putaway and a sale return
 invoice) or NOT_RECEIVED; cancelled only as a whole.
+
+The pickup's creation (`post_save`) and each of its transitions (`states_changed`) make
+`notifications.receivers` write a reverse status notification (`IsReverse`) to the channel.
 """
 
 from __future__ import annotations
