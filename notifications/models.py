@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from channels.adapters import CANCEL_PUSH, DISPATCH_PUSH, STATUS_PUSH
 
+from . import payloads
+
 
 class NotificationKind(models.TextChoices):
     """The pushes of channel-api.md, named as the channel adapter's `push_once` names them."""
@@ -205,3 +207,31 @@ def new_notification(
 def moment_of(obj: models.Model) -> datetime:
     """When an object changed, as its notification reports it (`updated_at`, else now)."""
     return getattr(obj, "updated_at", None) or timezone.now()
+
+
+def shipment_status_notification(
+    *,
+    channel_id: int,
+    order_id: int,
+    channel_order_id: str,
+    status: str,
+    entries: list[dict],
+    changed_at: datetime,
+    source_codes: Iterable[str],
+    source_id: int | None = None,
+) -> Notification:
+    """A forward status notification of an order's units (their `entries`), caused by the
+    shipments named in `source_codes`."""
+    return new_notification(
+        channel_id=channel_id,
+        order_id=order_id,
+        channel_order_id=channel_order_id,
+        kind=NotificationKind.STATUS,
+        event=status,
+        payload=payloads.status_body(entries),
+        unit_count=len(entries),
+        changed_at=changed_at,
+        source_kind=SourceKind.SHIPMENT,
+        source_codes=source_codes,
+        source_id=source_id,
+    )

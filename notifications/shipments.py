@@ -24,7 +24,14 @@ from uniware.core.fsm import Change
 from uniware.core.zones import tenant_zone
 
 from . import payloads
-from .models import Notification, NotificationKind, SourceKind, moment_of, new_notification
+from .models import (
+    Notification,
+    NotificationKind,
+    SourceKind,
+    moment_of,
+    new_notification,
+    shipment_status_notification,
+)
 
 SPLIT_LIKE = ("SPLITTED", "MERGED")
 # Per unit, after the key of its changed shipment: its order and channel, and the shipment it
@@ -141,16 +148,13 @@ def _status_notifications(units: ChangedUnits, tz: ZoneInfo) -> list[Notificatio
         ]
         shipments = [change.obj for change, _ in members]
         result.append(
-            new_notification(
+            shipment_status_notification(
                 channel_id=channel_id,
                 order_id=order_id,
                 channel_order_id=channel_order_id,
-                kind=NotificationKind.STATUS,
-                event=units.to_state,
-                payload=payloads.status_body(entries),
-                unit_count=len(entries),
+                status=units.to_state,
+                entries=entries,
                 changed_at=moment,
-                source_kind=SourceKind.SHIPMENT,
                 source_codes=[s.code for s in shipments],
                 source_id=shipments[0].pk if len({s.pk for s in shipments}) == 1 else None,
             )
@@ -170,16 +174,13 @@ def _split_notifications(units: ChangedUnits, tz: ZoneInfo) -> list[Notification
             for _, item_id, courier, _ in members
         ]
         result.append(
-            new_notification(
+            shipment_status_notification(
                 channel_id=channel_id,
                 order_id=order_id,
                 channel_order_id=channel_order_id,
-                kind=NotificationKind.STATUS,
-                event=status,
-                payload=payloads.status_body(entries),
-                unit_count=len(entries),
+                status=status,
+                entries=entries,
                 changed_at=moment,
-                source_kind=SourceKind.SHIPMENT,
                 source_codes=[code for code, *_ in members],
             )
         )

@@ -15,7 +15,14 @@ from uniware.core.fsm import Change
 from uniware.core.zones import tenant_zone
 
 from . import payloads
-from .models import Notification, NotificationKind, SourceKind, moment_of, new_notification
+from .models import (
+    Notification,
+    NotificationKind,
+    SourceKind,
+    moment_of,
+    new_notification,
+    shipment_status_notification,
+)
 
 NEWLY_ALLOCATED = {"CREATED", "UNFULFILLABLE"}
 
@@ -54,16 +61,13 @@ def units_allocated(changes: list[Change]) -> list[Notification]:
         ]
         distinct = {s.pk: s for _, s in members}
         notifications.append(
-            new_notification(
+            shipment_status_notification(
                 channel_id=channel_id,
                 order_id=order_id,
                 channel_order_id=channel_order_id,
-                kind=NotificationKind.STATUS,
-                event=status,
-                payload=payloads.status_body(entries),
-                unit_count=len(entries),
+                status=status,
+                entries=entries,
                 changed_at=moment,
-                source_kind=SourceKind.SHIPMENT,
                 source_codes=[s.code for s in distinct.values()],
                 source_id=next(iter(distinct)) if len(distinct) == 1 else None,
             )
