@@ -485,7 +485,12 @@ def test_picklist_keeps_walk_order_with_a_barcode_per_row(tmp_path):
 def test_manifest_lists_every_awb_with_barcode_counts_and_signatures(tmp_path):
     rows = tuple(
         ManifestRow(
-            f"DL{5550 + n}", f"SHP{n}", f"ORD-{n}", 1 + n % 2, D("499.00") if n % 2 else None
+            # 18 characters, as couriers' AWBs are: the longest symbols with the narrowest bars
+            f"BLUEDART{1030 + n:010d}",
+            f"SHP{n}",
+            f"ORD-{n}",
+            1 + n % 2,
+            D("499.00") if n % 2 else None,
         )
         for n in range(20)
     )
