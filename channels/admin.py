@@ -30,8 +30,11 @@ from uniware.core.admin_utils import (
     ReadOnlyAdminMixin,
     Table,
     changelist_url,
+    form_step,
     link,
+    plural,
     recent_filter,
+    selected_ids,
     status_badge,
 )
 
@@ -43,11 +46,13 @@ from .models import (
     RunTrigger,
     SyncCursor,
     SyncError,
+    SyncErrorState,
     SyncKind,
     SyncLease,
     SyncRun,
 )
 from .sync import resync_from
+from .sync.errors import errors_dismiss
 from .sync.runs import new_run, refusal, refuse
 
 OUTCOME_COLOUR_STATUS = {  # reuse the status badge colours
@@ -460,6 +465,59 @@ class NotCreatedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class SyncErrorStateFilter(admin.SimpleListFilter):
+    """Open errors unless another state is chosen: the list is a to-do list."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [*SyncErrorState.choices, ("all", "All")]
+
+    def choices(self, changelist):
+        value = self.value() or SyncErrorState.OPEN
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or SyncErrorState.OPEN
+        return queryset if value == "all" else queryset.filter(state=value)
+
+
+class DismissForm(forms.Form):
+    reason = forms.CharField(
+        max_length=255,
+        help_text="Why nothing more will be done (kept on each error).",
+        widget=forms.TextInput(attrs={"size": 80}),
+    )
+
+
+@admin.action(description="Dismiss with a reason…", permissions=["dismiss"])
+def dismiss_errors(modeladmin, request, queryset):
+    form, page = form_step(
+        modeladmin,
+        request,
+        queryset,
+        DismissForm,
+        action="dismiss_errors",
+        title="Dismiss sync errors",
+        intro="Dismissed errors leave the open list; the reason stays on each of them.",
+        submit="Dismiss these errors",
+    )
+    if form is None:
+        return page
+    ids = selected_ids(queryset)
+    count = errors_dismiss(ids, reason=form.cleaned_data["reason"], user=request.user)
+    skipped = len(ids) - count
+    note = f" ({skipped} were not open and kept their state)" if skipped else ""
+    modeladmin.message_user(request, f"Dismissed {plural(count, 'sync error')}{note}.")
+    return None
+
+
 @admin.register(SyncError)
 class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
@@ -469,9 +527,12 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "channel_order_id",
         "kind",
         "message",
+        "state_shown",
         "run_link",
     ]
+    actions = [dismiss_errors]
     list_filter = [
+        SyncErrorStateFilter,
         "kind",
         NotCreatedFilter,
         "channel",
@@ -488,6 +549,15 @@ class SyncErrorAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         if not term:
             return queryset, False
         return queryset.filter(Q(order__code=term) | Q(channel_order_id=term)), False
+
+    def has_dismiss_permission(self, request) -> bool:
+        return request.user.has_perm("channels.dismiss_syncerror")
+
+    @admin.display(description="state")
+    def state_shown(self, error: SyncError):
+        if error.state == SyncErrorState.OPEN:
+            return "open"
+        return f"{error.get_state_display()}: {error.resolution}"
 
     @admin.display(description="order")
     def order_link(self, error: SyncError):

@@ -39,6 +39,7 @@ from ..models import (
     SyncLease,
     SyncRun,
 )
+from .errors import errors_resolve
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,9 @@ class Tally:
     report_all: bool = False
 
     def add(self, results) -> None:
-        """Count per-order results (`apply.OrderResult`) and record their errors."""
+        """Count per-order results (`apply.OrderResult`), record their errors and resolve
+        the open errors of the orders that synced cleanly this time."""
+        results = list(results)
         errors = []
         for r in results:
             self.seen += 1
@@ -150,6 +153,8 @@ class Tally:
                     )
                 )
         SyncError.objects.bulk_create(errors, batch_size=1000)
+        if self.run.channel_id is not None:
+            errors_resolve(self.run, results)
 
     def channel_failed(self, message: str, orders: list[tuple[int | None, str, str]]) -> None:
         """A channel call failed for these (order id, code, channel order id): each gets the

@@ -8,11 +8,11 @@ from django import forms
 from django.contrib import admin
 
 from inventory.models import Putaway
-from uniware.core.admin_utils import report_outcome, run_action
+from uniware.core.admin_utils import form_step, report_outcome, run_action, selected_ids
 
 from ..models import Order, OrderStatus, Shipment, ShipmentStatus
 from ..services import orders_cancel, units_cancel
-from .returns.common import created_links, created_of, form_step, selected_ids, unit_labels
+from .returns.common import created_links, created_of, unit_labels
 
 
 class CancelForm(forms.Form):

@@ -31,6 +31,7 @@ from uniware.core.admin_utils import (
     ObjectActionsMixin,
     Table,
     changelist_url,
+    form_step,
     link,
     recent_filter,
     report_outcome,
@@ -41,7 +42,6 @@ from uniware.core.admin_utils import (
 from ..models import Order
 from ..selectors import object_history, order_search
 from .common import history_table
-from .returns.common import form_step
 
 MAX_UNITS_ON_PAGE = 300  # per-unit choices on the completion page; beyond that, one choice
 

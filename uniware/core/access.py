@@ -81,6 +81,7 @@ channels.synccursor view                                    A . . . . S W
 
 channels.syncerror list                                     A . . . . S W
 channels.syncerror view                                     A . . . . S W
+channels.syncerror action dismiss_errors                    A . . . . S .
 
 channels.synclease list                                     A . . . . S W
 channels.synclease view                                     A . . . . S W

@@ -18,10 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError, connections, models
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -406,3 +408,60 @@ def report_outcome(
         )
     if not outcome.done and not outcome.failed:
         messages.warning(request, f"Nothing to do for the selected {noun}s.")
+
+
+MAX_SELECTED = 5000  # an intermediate page lists every selected id
+
+
+def form_step(
+    modeladmin,
+    request,
+    queryset,
+    form_class,
+    *,
+    action: str,
+    title: str,
+    intro: str = "",
+    submit: str = "Confirm",
+    form_kwargs: dict | None = None,
+    rows=None,
+    row_columns=(),
+    row_fields=(),
+):
+    """The intermediate page of an admin action that asks for input (a reason, a date ...):
+    (valid form, None) once the page was confirmed; else (None, the page to show)."""
+    objects = list(queryset[: MAX_SELECTED + 1])
+    if len(objects) > MAX_SELECTED:
+        messages.error(request, f"Select at most {MAX_SELECTED} at a time.")
+        return None, None
+    kwargs = form_kwargs or {}
+    if request.POST.get("confirm"):
+        form = form_class(request.POST, **kwargs)
+        if form.is_valid():
+            return form, None
+    else:
+        form = form_class(**kwargs)
+    opts = modeladmin.model._meta
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "intro": intro,
+        "opts": opts,
+        "form": form,
+        "objects": objects,
+        "shown": objects[:50],
+        "more": max(0, len(objects) - 50),
+        "rows": rows(form) if callable(rows) else rows,
+        "row_columns": row_columns,
+        "row_fields": set(row_fields),
+        "action": action,
+        "action_checkbox_name": ACTION_CHECKBOX_NAME,
+        "submit_label": submit,
+        "return_to": request.POST.get("_return_to", ""),
+        "cancel_url": request.POST.get("_return_to", "") or changelist_url(modeladmin.model),
+    }
+    return None, TemplateResponse(request, "admin/uniware/action_form.html", context)
+
+
+def selected_ids(queryset) -> list[int]:
+    return list(queryset.values_list("pk", flat=True))

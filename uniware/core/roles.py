@@ -66,6 +66,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "imports.view_exportjob",
         "channels.view_*",
         "channels.sync_*",
+        "channels.dismiss_syncerror",
         "notifications.*",
         "inventory.view_sku",
         "inventory.view_facility",

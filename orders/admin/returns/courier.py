@@ -14,9 +14,11 @@ from uniware.core.admin_utils import (
     FastChangeListMixin,
     NoDeleteMixin,
     ObjectActionsMixin,
+    form_step,
     recent_filter,
     report_outcome,
     run_action,
+    selected_ids,
     status_badge,
 )
 
@@ -32,7 +34,7 @@ from ...services import (
 )
 from ..add_form import AddFormMixin
 from ..common import history_table, shipments_table
-from .common import created_links, created_of, form_step, item_traceability, selected_ids
+from .common import created_links, created_of, item_traceability
 from .tables import putaways_table
 
 MARKABLE_RETURNED = [

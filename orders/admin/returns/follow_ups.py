@@ -6,11 +6,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 
-from uniware.core.admin_utils import report_outcome, run_action
+from uniware.core.admin_utils import form_step, report_outcome, run_action, selected_ids
 
 from ...models import Order, ReshipOption
 from ...services import units_replace, units_reship
-from .common import created_links, created_of, form_step, selected_ids, unit_labels
+from .common import created_links, created_of, unit_labels
 
 
 class ReshipForm(forms.Form):

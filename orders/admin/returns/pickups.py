@@ -15,10 +15,12 @@ from uniware.core.admin_utils import (
     ObjectActionsMixin,
     Table,
     admin_url,
+    form_step,
     link,
     recent_filter,
     report_outcome,
     run_action,
+    selected_ids,
     status_badge,
 )
 
@@ -40,7 +42,7 @@ from ...services import (
 )
 from ...services.returns.common import CUSTOMER_RETURNABLE_SHIPMENTS
 from ..common import history_table
-from .common import created_links, created_of, form_step, selected_ids
+from .common import created_links, created_of
 from .tables import putaways_table
 
 # The units of an order that its "Create a reverse pickup" action puts on the pickup (and
