@@ -128,6 +128,26 @@ class Channel(models.Model):
         help_text="Back-off before retry n is about base × 2^(n-1), with jitter.",
     )
 
+    inventory_facilities = models.ManyToManyField(
+        "inventory.Facility",
+        blank=True,
+        related_name="+",
+        help_text="Facilities whose stock this channel may sell; none chosen: every active "
+        "facility. The inventory push names the first by priority as facilityCode.",
+    )
+    inventory_batch_size = models.PositiveSmallIntegerField(
+        "inventory push batch size",
+        default=100,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Listings per inventory update request.",
+    )
+    inventory_zero_at_or_below = models.PositiveSmallIntegerField(
+        "push 0 at or below",
+        null=True,
+        blank=True,
+        help_text="Push 0 when a listing's sellable quantity is this or less (empty: off).",
+    )
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -167,6 +187,7 @@ class SyncKind(models.TextChoices):
     DELIVERY = "DELIVERY", "Delivered/returned status sync"
     RETURNS = "RETURNS", "Return sync"
     SELECTED = "SELECTED", "Status sync of selected orders"
+    INVENTORY = "INVENTORY", "Inventory push"
 
 
 STATUS_SYNC_KINDS = (SyncKind.STATUS, SyncKind.DELIVERY, SyncKind.RETURNS, SyncKind.SELECTED)
@@ -258,8 +279,18 @@ class SyncErrorKind(models.TextChoices):
     ERROR = "ERROR", "Unexpected error"
 
 
+class SyncErrorState(models.TextChoices):
+    OPEN = "OPEN", "Open"
+    RESOLVED = "RESOLVED", "Resolved (a later sync succeeded)"
+    DISMISSED = "DISMISSED", "Dismissed"
+
+
 class SyncError(models.Model):
-    """A problem one order (or one channel order we could not create) hit in a run."""
+    """A problem one order (or one channel order we could not create) hit in a run.
+
+    OPEN until a later sync of the same order succeeds (RESOLVED, by `Tally.add`) or staff
+    dismiss it with a reason (DISMISSED, `channels.sync.errors.errors_dismiss`): the list
+    shows open ones by default, so it is a to-do list, not a log."""
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="errors")
     channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
@@ -277,6 +308,16 @@ class SyncError(models.Model):
         "nothing the channel sent is lost.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(
+        max_length=10, choices=SyncErrorState.choices, default=SyncErrorState.OPEN
+    )
+    resolution = models.CharField(
+        max_length=255, blank=True, help_text="Which run resolved it, or why it was dismissed."
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -284,7 +325,13 @@ class SyncError(models.Model):
         indexes = [
             models.Index(fields=["order", "-id"], name="syncerror_order_idx"),
             models.Index(fields=["channel", "-id"], name="syncerror_channel_idx"),
+            models.Index(
+                fields=["channel", "channel_order_id"],
+                name="syncerror_open_idx",
+                condition=models.Q(state="OPEN"),
+            ),
         ]
+        permissions = [("dismiss_syncerror", "Can dismiss sync errors with a reason")]
 
     def __str__(self) -> str:
         return f"{self.channel_order_id or '—'}: {self.message[:80]}"

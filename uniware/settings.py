@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "documents",
     "demo",
     "stations",
+    "listings",
 ]
 
 MIDDLEWARE = [

@@ -45,6 +45,13 @@ class Order(models.Model):
     )
     currency = models.CharField(max_length=3, default="INR")
     on_hold = models.BooleanField(default=False, editable=False)
+    verification_reason = models.CharField(
+        max_length=255,
+        blank=True,
+        editable=False,
+        help_text="Why the order waits in PENDING_VERIFICATION when it is not the channel's "
+        'verification: "unmapped listing P-881/V-881-M on FLIPKART".',
+    )
     priority = models.SmallIntegerField(default=0, help_text="Higher is processed first.")
     item_count = models.PositiveIntegerField("units", default=0, editable=False)
     total_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0, editable=False)
@@ -194,7 +201,16 @@ class OrderItem(models.Model):
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", db_index=False)
     code = models.CharField(max_length=120)
     channel_order_item_id = models.CharField("channel line id", max_length=100)
-    sku = models.ForeignKey("inventory.Sku", on_delete=models.PROTECT, related_name="order_items")
+    # Null only while the channel's listing is unmapped (the order waits in
+    # PENDING_VERIFICATION, its units CREATED): `listings.services.map_listings` fills it.
+    sku = models.ForeignKey(
+        "inventory.Sku",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="order_items",
+        verbose_name="SKU",
+    )
     channel_product_id = models.CharField(max_length=100, blank=True)
     variant_id = models.CharField(max_length=100, blank=True)
     title = models.CharField(max_length=255, blank=True)
@@ -250,7 +266,11 @@ class OrderItem(models.Model):
         ordering = ["order_id", "id"]
         verbose_name = "order item"
         constraints = [
-            models.UniqueConstraint(fields=["order", "code"], name="uniq_item_code_per_order")
+            models.UniqueConstraint(fields=["order", "code"], name="uniq_item_code_per_order"),
+            models.CheckConstraint(
+                condition=models.Q(sku__isnull=False) | models.Q(status="CREATED"),
+                name="item_unmapped_only_created",
+            ),
         ]
         indexes = [models.Index(fields=["status", "sku"], name="item_status_sku_idx")]
         permissions = [
