@@ -298,7 +298,7 @@ class ChannelAdmin(admin.ModelAdmin):
                 resync_from(channel, kind, moment)
             messages.success(
                 request,
-                f"The next {SyncKind(kind).label.lower()} of {', '.join(map(str, channels))} "
+                f"The next “{SyncKind(kind).label}” run of {', '.join(map(str, channels))} "
                 f"covers orders from {since:%d %b %Y}.",
             )
             return None
@@ -360,8 +360,7 @@ class SyncRunAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     list_display = [
         "id",
-        "task",
-        "kind",
+        "what",
         "channel",
         "trigger",
         "started_at",
@@ -374,7 +373,7 @@ class SyncRunAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "progress",
         "short_message",
     ]
-    list_display_links = ["id", "task"]
+    list_display_links = ["id", "what"]
     list_select_related = ["channel"]
     list_filter = ["outcome", "kind", "channel", "trigger", recent_filter("created_at", "created")]
     sortable_by = ["id", "started_at"]
@@ -408,6 +407,11 @@ class SyncRunAdmin(FastChangeListMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "retries",
         "message",
     ]
+
+    @admin.display(description="task", ordering="kind")
+    def what(self, run: SyncRun) -> str:
+        """The task in words ("Order pull"); its Celery name is on the run's page."""
+        return run.get_kind_display()
 
     @admin.display(description="outcome", ordering="outcome")
     def outcome_badge(self, run: SyncRun):

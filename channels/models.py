@@ -183,8 +183,8 @@ class Channel(models.Model):
 
 class SyncKind(models.TextChoices):
     ORDER_PULL = "ORDER_PULL", "Order pull"
-    STATUS = "STATUS", "Dispatched/cancelled status sync"
-    DELIVERY = "DELIVERY", "Delivered/returned status sync"
+    STATUS = "STATUS", "Status sync: dispatched and cancelled"
+    DELIVERY = "DELIVERY", "Status sync: delivered and returned"
     RETURNS = "RETURNS", "Return sync"
     SELECTED = "SELECTED", "Status sync of selected orders"
     INVENTORY = "INVENTORY", "Inventory push"

@@ -15,6 +15,7 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.db.models import OuterRef, Subquery
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -34,7 +35,7 @@ from uniware.core.admin_utils import (
     status_badge,
 )
 
-from .models import AttemptOutcome, Notification, NotificationState
+from .models import OPEN_STATES, AttemptOutcome, Notification, NotificationState
 from .services import RETRYABLE, notifications_discard, notifications_retry
 
 STATE_COLOUR = {  # reuse the status badge colours
@@ -96,7 +97,7 @@ class NotificationAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, 
         "state_badge",
         "attempts",
         "changed_at",
-        "next_or_delivered",
+        "why",
         "short_error",
     ]
     list_display_links = ["number"]
@@ -168,13 +169,30 @@ class NotificationAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, 
     def state_badge(self, n: Notification):
         return state_badge(n)
 
-    @admin.display(description="next attempt / delivered")
-    def next_or_delivered(self, n: Notification) -> str:
+    def get_queryset(self, request):
+        """Each row knows its order's earliest open notification before it (one subquery on
+        the (order, id) index), so the list says "held back by #57" without a query a row."""
+        earlier = Notification.objects.filter(
+            order_id=OuterRef("order_id"), id__lt=OuterRef("pk"), state__in=OPEN_STATES
+        ).order_by("id")
+        return (
+            super().get_queryset(request).annotate(held_back_by=Subquery(earlier.values("id")[:1]))
+        )
+
+    @admin.display(description="why / when")
+    def why(self, n: Notification) -> str:
+        """Why it waits (or when it went), in the list itself."""
         if n.state == NotificationState.DELIVERED:
-            return when(n.delivered_at)
-        if n.state == NotificationState.PENDING:
-            return when(n.next_attempt_at)
-        return "—"
+            return f"delivered {when(n.delivered_at)}"
+        if n.state == NotificationState.FAILED:
+            return "waits for staff: retry or discard"
+        if n.state != NotificationState.PENDING:
+            return "—"
+        if getattr(n, "held_back_by", None):
+            return f"held back by #{n.held_back_by}"
+        if n.attempts and n.next_attempt_at > timezone.now():
+            return f"back-off until {when(n.next_attempt_at)}"
+        return f"due {when(n.next_attempt_at)}"
 
     @admin.display(description="last error")
     def short_error(self, n: Notification) -> str:

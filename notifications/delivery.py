@@ -39,6 +39,7 @@ import logging
 import os
 import queue
 import random
+import re
 import threading
 import time
 import uuid
@@ -77,6 +78,8 @@ from .payloads import entries_to_send
 from .pickups import resolve_pending_payloads
 
 log = logging.getLogger(__name__)
+# How channels say they do not know an order ("order FK-1 is unknown", "Order not found").
+UNKNOWN_ORDER = re.compile(r"\border\b.*\b(is unknown|not found|does not exist)", re.I)
 
 PENDING = NotificationState.PENDING
 LEASE_MARGIN = 5.0  # seconds kept free at the end of a lease
@@ -103,6 +106,7 @@ class Result:
     error: str = ""
     failed_ids: list[str] = field(default_factory=list)
     retry_after: float | None = None
+    order_unknown: bool = False  # the channel does not know the order: retrying cannot help
 
 
 @dataclass
@@ -344,7 +348,28 @@ def classify(reply: Reply, n: Notification, channel: Channel, done) -> Result:
         AttemptOutcome.PARTIAL if verdict.status == "PARTIAL_SUCCESS" else AttemptOutcome.FAILED
     )
     messages = "; ".join(f"{i}: {m}" for i, m in failed if m) or verdict.error
-    return done(outcome, status=reply.status, reply=text, error=messages, failed_ids=failed_ids)
+    said = [m for _, m in failed if m] or [verdict.error]
+    unknown = all(UNKNOWN_ORDER.search(m or "") for m in said)
+    if unknown:
+        messages = unknown_order_text(n, channel, messages)
+    return done(
+        outcome,
+        status=reply.status,
+        reply=text,
+        error=messages,
+        failed_ids=failed_ids,
+        order_unknown=unknown,
+    )
+
+
+def unknown_order_text(n: Notification, channel: Channel, said: str) -> str:
+    """Why a notification the channel cannot place is FAILED at once, and what staff do."""
+    return (
+        f"{channel.code} does not know order {n.channel_order_id} ({said}). The order was "
+        f"not pulled from {channel.code}, or the channel is misconfigured (its base URL or "
+        "account points at another shop). Retrying cannot help: fix the channel and retry, "
+        "or discard the notification."
+    )
 
 
 # --- 3. record ------------------------------------------------------------------------------
@@ -385,7 +410,7 @@ def apply_result(n: Notification, result: Result, channel: Channel, now: datetim
         n.rejections += 1
         if result.failed_ids:
             n.retry_item_ids = result.failed_ids
-        if n.rejections >= int(conf("MAX_REJECTIONS")):
+        if result.order_unknown or n.rejections >= int(conf("MAX_REJECTIONS")):
             n.state = NotificationState.FAILED
             return
         delay = backoff(n.rejections, base)

@@ -555,7 +555,8 @@ def test_a_held_lease_refuses_a_second_run_and_an_expired_one_is_taken_over(
     refused = sync_status(channel, SyncKind.STATUS)
     assert refused.outcome == RunOutcome.REFUSED
     assert refused.message.startswith(
-        f"Another dispatched/cancelled status sync of channel FLIPKART is running: run #{other.pk}"
+        "Another “Status sync: dispatched and cancelled” run of channel FLIPKART is running: "
+        f"run #{other.pk}"
     )
 
     SyncLease.objects.update(expires_at=timezone.now() - timedelta(seconds=1))

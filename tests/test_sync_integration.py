@@ -356,7 +356,8 @@ def test_two_concurrent_syncs_of_one_channel_end_as_one(world, sim, worker):
     refused = next(r for r in runs if r.outcome == RunOutcome.REFUSED)
     winner = next(r for r in runs if r.outcome == RunOutcome.SUCCESS)
     assert refused.message.startswith(
-        f"Another dispatched/cancelled status sync of channel FLIPKART is running: run #{winner.pk}"
+        "Another “Status sync: dispatched and cancelled” run of channel FLIPKART is running: "
+        f"run #{winner.pk}"
     )
     assert winner.changed == 4
     assert Invoice.objects.count() == 4

@@ -30,16 +30,16 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='synccursor',
             name='kind',
-            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Dispatched/cancelled status sync'), ('DELIVERY', 'Delivered/returned status sync'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
+            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Status sync: dispatched and cancelled'), ('DELIVERY', 'Status sync: delivered and returned'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
         ),
         migrations.AlterField(
             model_name='synclease',
             name='kind',
-            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Dispatched/cancelled status sync'), ('DELIVERY', 'Delivered/returned status sync'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
+            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Status sync: dispatched and cancelled'), ('DELIVERY', 'Status sync: delivered and returned'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
         ),
         migrations.AlterField(
             model_name='syncrun',
             name='kind',
-            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Dispatched/cancelled status sync'), ('DELIVERY', 'Delivered/returned status sync'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
+            field=models.CharField(choices=[('ORDER_PULL', 'Order pull'), ('STATUS', 'Status sync: dispatched and cancelled'), ('DELIVERY', 'Status sync: delivered and returned'), ('RETURNS', 'Return sync'), ('SELECTED', 'Status sync of selected orders'), ('INVENTORY', 'Inventory push')], max_length=12),
         ),
     ]

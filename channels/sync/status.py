@@ -118,8 +118,10 @@ def sync_status(
     if leased:
         busy = lease_take(channel, kind, holder)
         if busy:
-            label = SyncKind(kind).label.lower()
-            return refuse(run, f"Another {label} of channel {channel.code} is running: {busy}")
+            label = SyncKind(kind).label
+            return refuse(
+                run, f"Another “{label}” run of channel {channel.code} is running: {busy}"
+            )
     try:
         return _sync(run, channel, kind, holder, order_ids, leased)
     except Exception as exc:
