@@ -448,6 +448,8 @@ def fill_orders(n: int, world: World, report: Report) -> None:
             "item_count",
             "total_amount",
             "customer_name",
+            "customer_phone",
+            "customer_email",
             "ship_city",
             "ship_pincode",
             "created_at",
@@ -483,7 +485,8 @@ def fill_orders(n: int, world: World, report: Report) -> None:
             method = "COD" if rng.random() < 0.35 else "PREPAID"
             yield (
                 f"{i}\t{channel.code}-{coid}\t{channel.pk}\t{coid}\t{when}\t{status}\t{method}\t"
-                f"{units}\t{price * units}\tCustomer {i % 50000}\tBengaluru\t"
+                f"{units}\t{price * units}\tCustomer {i % 50000}\t+91 98{i:08d}\t"
+                f"c{i}@example.com\tBengaluru\t"
                 f"{PINCODES[i % len(PINCODES)]}\t{when}\t{when}{orders_suffix}"
             )
 
@@ -636,6 +639,44 @@ def changelist_cases(world: World, report: Report) -> list[Case] | None:
         ),
         Case("search order code", {search: sample.code}, exactly(sample)),
         Case("search channel order id", {search: sample.channel_order_id}, exactly(sample)),
+        *customer_cases(sample, search),
+    ]
+
+
+def customer_cases(sample, search: str) -> list[Case]:
+    """Search by the customer (issue 15): each through its own index."""
+
+    def every_row(test, what):
+        def check(cl):
+            rows = list(cl.result_list)
+            bad = [o.code for o in rows if not test(o)]
+            return "no rows" if not rows else (f"{len(bad)} rows without {what}" if bad else None)
+
+        return check
+
+    name = sample.customer_name
+    phone = sample.customer_phone.replace(" ", "")[-10:]
+    return [
+        Case(
+            "search customer name",
+            {search: name},
+            every_row(lambda o: name.lower() in o.customer_name.lower(), name),
+        ),
+        Case(
+            "search phone",
+            {search: f"0{phone}"},
+            every_row(lambda o: o.customer_phone.replace(" ", "").endswith(phone), phone),
+        ),
+        Case(
+            "search e-mail",
+            {search: sample.customer_email.upper()},
+            every_row(lambda o: o.customer_email == sample.customer_email, "the e-mail"),
+        ),
+        Case(
+            "search pincode",
+            {search: sample.ship_pincode},
+            every_row(lambda o: o.ship_pincode == sample.ship_pincode, "the pincode"),
+        ),
     ]
 
 

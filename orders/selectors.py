@@ -7,6 +7,7 @@ indexed lookups (exact codes, status indexes), so it stays fast on millions of o
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -14,6 +15,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Q
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from channels.models import Channel
@@ -21,6 +23,8 @@ from inventory.models import Sku
 from uniware.core.models import StateChange
 
 from .models import (
+    PHONE_DIGITS,
+    Invoice,
     Manifest,
     ManifestStatus,
     Order,
@@ -42,8 +46,10 @@ HISTORY_LIMIT = 300
 
 def order_ids_for_term(term: str) -> list[int] | Q:
     """Orders a search term names, tried in this order: order code or channel order id
-    (unique and indexed), SKU code (orders having a unit of it), tracking number (the order of
-    that shipment). At most three small indexed queries; a SKU match returns a subquery."""
+    (unique and indexed), SKU code (orders having a unit of it), tracking number (AWB) or
+    shipment code, invoice number; then the customer (`customer_filter`: e-mail, phone,
+    pincode or name). Each step is one indexed query; a SKU or customer match returns a
+    filter, so the list pages it by its own index."""
     term = term.strip()
     if not term:
         return []
@@ -57,11 +63,32 @@ def order_ids_for_term(term: str) -> list[int] | Q:
     sku_id = Sku.objects.filter(code=term).values_list("pk", flat=True).first()
     if sku_id is not None:
         return Q(pk__in=OrderItem.objects.filter(sku_id=sku_id).values("order_id"))
-    return list(
+    ids = list(
         Shipment.objects.filter(Q(tracking_number=term) | Q(code=term))
         .order_by()
         .values_list("order_id", flat=True)[:SEARCH_LIMIT]
     )
+    if ids:
+        return ids
+    ids = list(Invoice.objects.filter(code=term).values_list("shipment__order_id", flat=True))
+    return ids or customer_filter(term)
+
+
+def customer_filter(term: str) -> Q | list:
+    """The customer a term names, by its shape: an e-mail (has @), a phone (10 or more
+    digits, with or without +91 / 0), a pincode (6 digits), else a name (3 characters or
+    more, any part of it, case-insensitive). Each has its own index on Order (the name a
+    trigram index, `pg_trgm`), so a search stays fast at millions of orders."""
+    digits = re.sub(r"[\s\-()+]", "", term)
+    if "@" in term:
+        return Q(customer_email__iexact=term)
+    if digits.isdigit() and len(digits) >= 10:
+        return Q(Exact(PHONE_DIGITS, digits[-10:]))
+    if term.isdigit() and len(term) == 6:
+        return Q(ship_pincode=term)
+    if len(term) >= 3:
+        return Q(customer_name__icontains=term)
+    return []
 
 
 def order_search(term: str) -> Q:
@@ -80,10 +107,10 @@ def shipment_search(term: str) -> Q:
     )
     if ids:
         return Q(pk__in=ids)
-    found = order_ids_for_term(term)
-    if isinstance(found, Q):  # a SKU code
-        return Q(pk__in=OrderItem.objects.filter(sku__code=term).values("shipment_id"))
-    return Q(order_id__in=found)
+    sku_id = Sku.objects.filter(code=term).values_list("pk", flat=True).first()
+    if sku_id is not None:
+        return Q(pk__in=OrderItem.objects.filter(sku_id=sku_id).values("shipment_id"))
+    return _of_orders(order_ids_for_term(term))
 
 
 def unit_search(term: str) -> Q:
@@ -92,8 +119,14 @@ def unit_search(term: str) -> Q:
     sku_id = Sku.objects.filter(code=term).values_list("pk", flat=True).first()
     if sku_id is not None:
         return Q(sku_id=sku_id)
-    found = order_ids_for_term(term)
-    return Q(order_id__in=found) if not isinstance(found, Q) else Q(pk__in=[])
+    return _of_orders(order_ids_for_term(term))
+
+
+def _of_orders(found: list[int] | Q) -> Q:
+    """A filter on a model with an `order` for the orders `order_ids_for_term` found."""
+    if isinstance(found, Q):
+        return Q(order_id__in=Order.objects.filter(found).values("pk")[:SEARCH_LIMIT])
+    return Q(order_id__in=found)
 
 
 def picklist_search(term: str) -> Q:
@@ -124,8 +157,14 @@ def audit_search(term: str) -> Q:
         if pk is not None:
             ct = ContentType.objects.get_for_model(model)
             return Q(content_type=ct, object_id=pk)
-    found = order_ids_for_term(term)
-    return Q(order_id__in=found) if not isinstance(found, Q) else Q(pk__in=[])
+    return _of_orders(order_ids_for_term(term))
+
+
+def _of_orders(found: list[int] | Q) -> Q:
+    """A filter on a model with an `order` for the orders `order_ids_for_term` found."""
+    if isinstance(found, Q):
+        return Q(order_id__in=Order.objects.filter(found).values("pk")[:SEARCH_LIMIT])
+    return Q(order_id__in=found)
 
 
 # --- Order, shipment, picklist and manifest pages --------------------------------------------

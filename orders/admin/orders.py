@@ -162,7 +162,8 @@ class OrderAdmin(
     sortable_by = ["code", "order_date", "status_badge"]
     search_fields = ["code"]  # the box only; get_search_results does exact, indexed lookups
     search_help_text = (
-        "Exact order code, channel order id, SKU code (orders with that SKU) or tracking number."
+        "Order code, channel order id, SKU code, AWB or invoice number (exact); or the "
+        "customer's e-mail, phone, pincode or name (any part of it)."
     )
     change_form_template = "admin/uniware/change_form.html"
     add_form_template = "admin/orders/order/add_form.html"

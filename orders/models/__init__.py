@@ -6,7 +6,15 @@ through the transitions declared here, applied by the services (`uniware.core.fs
 
 from .invoice import CURRENT_SALE, Invoice, InvoiceDocument, InvoiceLine, InvoiceType
 from .manifest import Manifest, ManifestStatus
-from .order import Order, OrderItem, OrderItemStatus, OrderKind, OrderStatus, ReshipOption
+from .order import (
+    PHONE_DIGITS,
+    Order,
+    OrderItem,
+    OrderItemStatus,
+    OrderKind,
+    OrderStatus,
+    ReshipOption,
+)
 from .picklist import Picklist, PicklistDestination, PicklistItem, PicklistStatus
 from .returns import (
     ReturnManifest,
@@ -27,6 +35,7 @@ __all__ = [
     "Manifest",
     "ManifestStatus",
     "Order",
+    "PHONE_DIGITS",
     "OrderItem",
     "OrderItemStatus",
     "OrderKind",

@@ -1,10 +1,20 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Replace, Right, Upper
 from django_fsm import FSMField, transition
 
 from inventory.models import PaymentMethod
 from uniware.core.fsm import guard
+
+# A phone's last ten digits, however it was typed ("+91 98450-11111"): searched by
+# `orders.selectors.customer_filter` through the index on this expression.
+PHONE_DIGITS = Right(
+    Replace(
+        Replace(Replace("customer_phone", models.Value(" ")), models.Value("-")), models.Value("+")
+    ),
+    10,
+)
 
 
 class OrderStatus(models.TextChoices):
@@ -99,6 +109,11 @@ class Order(models.Model):
             models.Index(fields=["status", "-id"], name="order_status_idx"),
             models.Index(fields=["channel", "status", "-id"], name="order_channel_status_idx"),
             models.Index(fields=["channel_order_id"], name="order_channel_order_id_idx"),
+            # Search by customer (`orders.selectors.customer_filter`); the name's trigram index
+            # (pg_trgm, PostgreSQL only) is made by migration 0009, outside this list.
+            models.Index(PHONE_DIGITS, name="order_phone_idx"),
+            models.Index(Upper("customer_email"), name="order_email_idx"),
+            models.Index(fields=["ship_pincode"], name="order_pincode_idx"),
         ]
         permissions = [
             ("allocate_order", "Can allocate orders"),
