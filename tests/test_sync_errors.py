@@ -11,12 +11,16 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.urls import reverse
 from django.utils import timezone
 
+from channels.adapters import adapter_for
 from channels.models import SyncError, SyncErrorState, SyncKind
 from channels.sync import pull_orders, resync_from
+from channels.sync.apply import OrderRow, apply_channel_orders
 from orders.models import Order
+from orders.services import units_cancel
+from uniware.core.actors import Actor
 
 from .factories import UserFactory
-from .sync_helpers import channel_order
+from .sync_helpers import channel_order, mirror
 
 pytest_plugins = ["tests.sync_fixtures"]
 LIST = reverse("admin:channels_syncerror_changelist")
@@ -109,3 +113,21 @@ def test_roles_that_only_view_errors_cannot_dismiss_them(errors, client, role):
         },
     )
     assert not SyncError.objects.exclude(state=SyncErrorState.OPEN).exists()
+
+
+def test_a_conflict_is_reported_as_failed_never_as_in_sync(world, channel, sim):
+    """A selected sync of a cancelled order the channel says it dispatched."""
+    order = world.order("FK-13")
+    mirror(sim, order, status="DISPATCHED")
+    units_cancel([order.items.get().pk], reason="out of stock")
+    order.refresh_from_db()
+    reply = adapter_for(channel).fetch_order_statuses(["FK-13"])
+    row = OrderRow(order.pk, order.code, "FK-13", order.status)
+
+    [result] = apply_channel_orders(
+        [row], {o.id: o for o in reply.orders}, actor=Actor.of("test"), channel="FLIPKART"
+    )
+
+    assert result.outcome == "FAILED"
+    assert "the channel says DISPATCHED but the unit is CANCELLED here" in result.detail
+    assert "in sync" not in result.detail

@@ -301,7 +301,7 @@ def apply_channel_orders(
             result.error(SyncErrorKind.CONFLICT, f"unit {conflict.unit.code}: {conflict.rule.note}")
         for note in plan.notes:
             result.reasons.append(note)
-        if not plan.changes_anything:
+        if not plan.changes_anything and not plan.conflicts:  # a conflict is not "in sync"
             notes = {p.rule.note for p in plan.units if not p.rule.is_conflict}
             result.reasons.append(
                 "already further along here than on the channel"
