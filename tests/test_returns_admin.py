@@ -146,6 +146,22 @@ def test_complete_on_an_intermediate_page_unit_by_unit(world, login):
     )
     assert "No shelf &#x27;ZZ&#x27; in WH1." in bad_shelf.content.decode()
     assert fresh(putaway).status == PutawayStatus.CREATED
+    # a unit's own wrong shelf is shown in its row, not lost (issue 15)
+    bad_row = confirm(
+        client,
+        Putaway,
+        "complete",
+        [putaway],
+        inventory_type="GOOD_INVENTORY",
+        **{f"type_{second.pk}": "BAD_INVENTORY", f"shelf_{second.pk}": "NOPE"},
+    )
+    html = bad_row.content.decode()
+    assert "Please correct the error below." in html
+    row = html[
+        html.index(f'name="shelf_{second.pk}"') - 400 : html.index(f'name="shelf_{second.pk}"')
+    ]
+    assert 'class="errors"' in row and "No shelf &#x27;NOPE&#x27; in WH1." in row
+    assert fresh(putaway).status == PutawayStatus.CREATED
 
     response = confirm(
         client,
