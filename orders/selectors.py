@@ -53,6 +53,12 @@ def order_ids_for_term(term: str) -> list[int] | Q:
     term = term.strip()
     if not term:
         return []
+    codes = pasted_codes(term)
+    if len(codes) > 1:  # a pasted list: orders, or the orders of shipments, it names
+        shipments = Shipment.objects.filter(Q(code__in=codes) | Q(tracking_number__in=codes))
+        return Q(code__in=codes) | Q(channel_order_id__in=codes) | Q(
+            pk__in=shipments.values("order_id")
+        )
     ids = list(
         Order.objects.filter(Q(code=term) | Q(channel_order_id=term))
         .order_by()
@@ -98,8 +104,12 @@ def order_search(term: str) -> Q:
 
 
 def shipment_search(term: str) -> Q:
-    """Shipment code or tracking number, else the shipments of the orders the term names."""
+    """Shipment code or tracking number, else the shipments of the orders the term names.
+    A pasted list of codes (separated by spaces, commas or lines) finds each of them."""
     term = term.strip()
+    codes = pasted_codes(term)
+    if len(codes) > 1:
+        return Q(code__in=codes) | Q(tracking_number__in=codes) | Q(order__code__in=codes)
     ids = list(
         Shipment.objects.filter(Q(code=term) | Q(tracking_number=term))
         .order_by()
@@ -111,6 +121,35 @@ def shipment_search(term: str) -> Q:
     if sku_id is not None:
         return Q(pk__in=OrderItem.objects.filter(sku_id=sku_id).values("shipment_id"))
     return _of_orders(order_ids_for_term(term))
+
+
+def pasted_codes(term: str) -> list[str]:
+    """The codes of a pasted list ("SP-1, SP-2\nSP-3"), at most SEARCH_LIMIT of them. A
+    customer's name has spaces too: only a list of code-like words (each with a digit) is
+    taken as codes."""
+    words = [w for w in re.split(r"[\s,;]+", term) if w]
+    if len(words) > 1 and all(re.search(r"\d", w) for w in words):
+        return list(dict.fromkeys(words))[:SEARCH_LIMIT]
+    return [term]
+
+
+def picklist_shipment_ids(picklist_ids: list[int]) -> list[int]:
+    """The shipments on these picklists (one query), for "invoice all" and the like."""
+    return list(
+        PicklistItem.objects.filter(picklist_id__in=picklist_ids)
+        .order_by("shipment_id")
+        .values_list("shipment_id", flat=True)
+        .distinct()
+    )
+
+
+def manifests_of(shipment_ids: list[int]) -> list[Manifest]:
+    """The manifests these shipments are on (one query)."""
+    return list(
+        Manifest.objects.filter(
+            pk__in=Shipment.objects.filter(pk__in=shipment_ids).values("manifest_id")
+        ).order_by("pk")
+    )
 
 
 def unit_search(term: str) -> Q:

@@ -6,13 +6,13 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from uniware.core.admin_utils import Table, changelist_url, link, status_badge
 from uniware.core.models import StateChange
 
 from .. import selectors
-from ..models import Invoice, Manifest, OrderItem, Picklist, Shipment
+from ..models import Invoice, Manifest, OrderItem, OrderStatus, Picklist, Shipment
 
 
 def when(value) -> str:
@@ -175,21 +175,39 @@ def shipment_tables(shipment: Shipment) -> list[Table]:
 
 
 def picklist_tables(picklist: Picklist) -> list[Table]:
-    table = Table(
-        "Items to pick",
-        ["Shelf", "SKU", "Unit", "Order", "Shipment", "Shipment status"],
-        empty="No items.",
+    """What to pick, shelf by shelf in walk order (SKU × quantity, not a row per unit), then
+    its shipments, each marked when its order is held or cancelled."""
+    items = selectors.picklist_items(picklist)
+    walk = Table("To pick, in walk order", ["Shelf", "SKU", "Name", "Quantity"], empty="No items.")
+    counts: dict[tuple[str, str], list] = {}
+    for item in items:
+        shelf = item.shelf.code if item.shelf_id else "—"
+        counts.setdefault((shelf, item.sku.code), [item.sku.name, 0])[1] += 1
+    for (shelf, sku), (name, quantity) in counts.items():
+        walk.add(shelf, sku, name, quantity)
+    shipments = {item.shipment_id: item.shipment for item in items}
+    table = Table("Shipments", ["Shipment", "Order", "Status"], empty="No shipments.")
+    for shipment in shipments.values():
+        table.add(link(shipment), link(shipment.order), shipment_state(shipment))
+    table.note = format_html(
+        '<a href="{}">Open these {} shipments in the shipments list</a>',
+        changelist_url(Shipment, picklist=picklist.pk),
+        len(shipments),
     )
-    for item in selectors.picklist_items(picklist):
-        table.add(
-            item.shelf.code if item.shelf_id else "—",
-            item.sku.code,
-            item.order_item.code,
-            link(item.shipment.order),
-            link(item.shipment),
-            status_badge(item.shipment.status),
-        )
-    return [table, history_table(selectors.object_history(picklist))]
+    return [walk, table, history_table(selectors.object_history(picklist))]
+
+
+def shipment_state(shipment: Shipment):
+    """A shipment's status with what will make actions refuse it: its order on hold or
+    cancelled, or re-packing needed (the order must be loaded with it)."""
+    badges = [status_badge(shipment.status)]
+    if shipment.repack_reason:
+        badges.append(status_badge("ON_HOLD", "RE-PACK"))
+    if shipment.order.on_hold:
+        badges.append(status_badge("ON_HOLD", "ORDER ON HOLD"))
+    if shipment.order.status == OrderStatus.CANCELLED:
+        badges.append(status_badge("CANCELLED", "ORDER CANCELLED"))
+    return format_html_join(" ", "{}", ((b,) for b in badges))
 
 
 def manifest_tables(manifest: Manifest) -> list[Table]:

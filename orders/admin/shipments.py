@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from uniware.core.admin_utils import (
     FastChangeListMixin,
@@ -18,7 +18,6 @@ from uniware.core.admin_utils import (
     recent_filter,
     report_outcome,
     run_action,
-    status_badge,
 )
 from uniware.core.results import Outcome
 
@@ -27,7 +26,9 @@ from ..models import (
     Invoice,
     Manifest,
     OrderItemStatus,
+    Picklist,
     PicklistDestination,
+    PicklistStatus,
     Shipment,
     ShipmentStatus,
 )
@@ -46,7 +47,7 @@ from ..services import (
     shipments_repacked,
     shipments_ship,
 )
-from .common import invoice_lines_table, shipment_tables
+from .common import invoice_lines_table, shipment_state, shipment_tables
 from .printing import InvoicePrintingMixin, ShipmentPrintingMixin
 from .returns.common import created_links
 from .returns.courier import ShipmentReturnsMixin
@@ -57,6 +58,50 @@ LABEL_EDITABLE = set(SHIPMENT_PRE_DISPATCH) - {
     ShipmentStatus.READY_TO_SHIP,
     ShipmentStatus.MANIFESTED,
 }
+
+
+class PicklistFilter(admin.SimpleListFilter):
+    """The shipments of one picklist (the picklist page links here); the choices offer the
+    latest open picklists, any other is reached by its link."""
+
+    title = "picklist"
+    parameter_name = "picklist"
+
+    def lookups(self, request, model_admin):
+        latest = Picklist.objects.exclude(status=PicklistStatus.CLOSED).order_by("-pk")[:15]
+        choices = [(str(p.pk), p.code) for p in latest]
+        chosen = self.value()
+        if chosen and chosen not in dict(choices) and chosen.isdigit():
+            picked = Picklist.objects.filter(pk=chosen).values_list("code", flat=True).first()
+            choices.insert(0, (chosen, picked or f"#{chosen}"))
+        return choices
+
+    def queryset(self, request, queryset):
+        if not (self.value() or "").isdigit():
+            return queryset
+        return queryset.filter(pk__in=selectors.picklist_shipment_ids([int(self.value())]))
+
+
+def report_manifested(request, outcome: Outcome | None, shipment_ids: list[int]) -> None:
+    """Report "add to manifest" naming every manifest it used, new or existing, with links."""
+    if outcome is None:
+        return
+    created = {m.pk for m in outcome.created}
+    used = selectors.manifests_of(shipment_ids) if outcome.done else []
+    links = format_html_join(
+        ", ",
+        '<a href="{}">{}</a>{}',
+        ((admin_url(m), m, " (new)" if m.pk in created else "") for m in used),
+    )
+    extra = format_html("Manifests: {}.", links) if used else ""
+    report_outcome(
+        request,
+        outcome,
+        done="Added to a manifest",
+        failed="Could not manifest",
+        noun="shipment",
+        extra=extra,
+    )
 
 
 @admin.register(Shipment)
@@ -86,13 +131,15 @@ class ShipmentAdmin(
         "facility",
         ("order__channel", admin.RelatedFieldListFilter),
         "shipping_provider",
+        PicklistFilter,
         recent_filter("created_at", "created"),
         recent_filter("dispatched_at", "dispatched"),
     ]
     sortable_by = ["code", "status_badge", "created_at"]
     search_fields = ["code"]
     search_help_text = (
-        "Exact shipment code, tracking number, order code, channel order id or SKU code."
+        "Exact shipment code, tracking number, order code, channel order id or SKU code, or "
+        "a pasted list of codes; or the customer's e-mail, phone, pincode or name."
     )
     change_form_template = "admin/uniware/change_form.html"
     fields = [
@@ -162,11 +209,7 @@ class ShipmentAdmin(
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Shipment):
-        if obj.repack_reason:  # seen in every list before an action refuses it
-            return format_html(
-                "{} {}", status_badge(obj.status), status_badge("ON_HOLD", "RE-PACK")
-            )
-        return status_badge(obj.status)
+        return shipment_state(obj)  # re-pack, order held or cancelled: seen before refused
 
     @admin.display(description="channel")
     def channel(self, obj: Shipment):
@@ -270,15 +313,7 @@ class ShipmentAdmin(
     def add_to_manifest(self, request, queryset):
         ids = self._ids(queryset)
         outcome = run_action(request, lambda: shipments_manifest(ids, actor=request.user))
-        if outcome is not None:
-            report_outcome(
-                request,
-                outcome,
-                done="Added to a manifest",
-                failed="Could not manifest",
-                noun="shipment",
-                extra=created_links(outcome.created),
-            )
+        report_manifested(request, outcome, ids)
 
     @admin.action(description="Remove from its open manifest", permissions=["manifest"])
     def remove_from_manifest(self, request, queryset):

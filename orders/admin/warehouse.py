@@ -25,10 +25,19 @@ from uniware.core.services import SequenceNotDefined, sequence_ensure_defined
 
 from .. import selectors
 from ..models import Manifest, ManifestStatus, Picklist, PicklistStatus
-from ..services import manifest_close, manifest_create, manifest_discard, picklist_receive
+from ..services import (
+    manifest_close,
+    manifest_create,
+    manifest_discard,
+    picklist_receive,
+    shipments_generate_label,
+    shipments_invoice,
+    shipments_manifest,
+)
 from .add_form import AddFormMixin
 from .common import manifest_tables, picklist_tables
 from .printing import ManifestPrintingMixin, PicklistPrintingMixin
+from .shipments import report_manifested
 
 
 @admin.register(Picklist)
@@ -53,8 +62,19 @@ class PicklistAdmin(
         "created_by",
         "created_at",
     ]
-    actions = ["receive", *PicklistPrintingMixin.print_actions]
-    object_actions = {"receive": [PicklistStatus.CREATED]}
+    actions = [
+        "receive",
+        "invoice_all",
+        "label_all",
+        "manifest_all",
+        *PicklistPrintingMixin.print_actions,
+    ]
+    object_actions = {
+        "receive": [PicklistStatus.CREATED],
+        "invoice_all": [PicklistStatus.RECEIVED],
+        "label_all": [PicklistStatus.RECEIVED, PicklistStatus.CLOSED],
+        "manifest_all": [PicklistStatus.RECEIVED, PicklistStatus.CLOSED],
+    }
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -78,6 +98,37 @@ class PicklistAdmin(
 
     def has_receive_permission(self, request) -> bool:
         return request.user.has_perm("orders.receive_picklist")
+
+    def has_invoice_permission(self, request) -> bool:
+        return request.user.has_perm("orders.invoice_shipment")
+
+    def has_label_permission(self, request) -> bool:
+        return request.user.has_perm("orders.label_shipment")
+
+    def has_manifest_permission(self, request) -> bool:
+        return request.user.has_perm("orders.add_manifest")
+
+    # --- the picklist's shipments in one go (issue 15: work from the document that drives it)
+
+    @admin.action(description="Invoice and pack all its shipments", permissions=["invoice"])
+    def invoice_all(self, request, queryset):
+        ids = selectors.picklist_shipment_ids(list(queryset.values_list("pk", flat=True)))
+        outcome = run_action(request, lambda: shipments_invoice(ids, actor=request.user))
+        report_outcome(
+            request, outcome, done="Invoiced", failed="Could not invoice", noun="shipment"
+        )
+
+    @admin.action(description="Label all its shipments", permissions=["label"])
+    def label_all(self, request, queryset):
+        ids = selectors.picklist_shipment_ids(list(queryset.values_list("pk", flat=True)))
+        outcome = run_action(request, lambda: shipments_generate_label(ids, actor=request.user))
+        report_outcome(request, outcome, done="Labelled", failed="Could not label", noun="shipment")
+
+    @admin.action(description="Add all its shipments to manifests", permissions=["manifest"])
+    def manifest_all(self, request, queryset):
+        ids = selectors.picklist_shipment_ids(list(queryset.values_list("pk", flat=True)))
+        outcome = run_action(request, lambda: shipments_manifest(ids, actor=request.user))
+        report_manifested(request, outcome, ids)
 
     @admin.action(description="Receive (picked units arrived)", permissions=["receive"])
     def receive(self, request, queryset):

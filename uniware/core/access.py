@@ -283,6 +283,9 @@ orders.orderitem action reship_units                        A . . . R . W
 orders.orderitem list                                       A . . P R S W
 orders.orderitem view                                       A . . P R S W
 
+orders.picklist action invoice_all                          A . . P . . W
+orders.picklist action label_all                            A . . P . . W
+orders.picklist action manifest_all                         A . . P . . W
 orders.picklist action print_labels                         A . . P . . W
 orders.picklist action print_picklists                      A . . P R . W
 orders.picklist action receive                              A . . P . . W
