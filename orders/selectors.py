@@ -10,11 +10,12 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, Sum
 from django.db.models.lookups import Exact
 from django.utils import timezone
 
@@ -56,8 +57,10 @@ def order_ids_for_term(term: str) -> list[int] | Q:
     codes = pasted_codes(term)
     if len(codes) > 1:  # a pasted list: orders, or the orders of shipments, it names
         shipments = Shipment.objects.filter(Q(code__in=codes) | Q(tracking_number__in=codes))
-        return Q(code__in=codes) | Q(channel_order_id__in=codes) | Q(
-            pk__in=shipments.values("order_id")
+        return (
+            Q(code__in=codes)
+            | Q(channel_order_id__in=codes)
+            | Q(pk__in=shipments.values("order_id"))
         )
     ids = list(
         Order.objects.filter(Q(code=term) | Q(channel_order_id=term))
@@ -216,6 +219,21 @@ def order_units(order: Order) -> list[OrderItem]:
         .select_related("sku", "facility", "shipment", "inventory__shelf")
         .order_by("channel_order_item_id", "code", "pk")
     )
+
+
+def order_invoices(order: Order) -> list[Invoice]:
+    """The invoices and credit notes of the order's shipments, in issue order (one query)."""
+    return list(Invoice.objects.filter(shipment__order=order).order_by("pk"))
+
+
+def order_open_amount(order: Order):
+    """What the order is worth after cancellations: its units not cancelled (one query)."""
+    left = (
+        OrderItem.objects.filter(order=order)
+        .exclude(status=OrderItemStatus.CANCELLED)
+        .aggregate(total=Sum(F("selling_price") + F("shipping_charges")))["total"]
+    )
+    return left or Decimal("0.00")
 
 
 def order_shipments(order: Order) -> list[Shipment]:

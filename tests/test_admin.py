@@ -645,7 +645,7 @@ def test_order_page_shows_units_by_line_shipments_and_history(world, login):
     tables = {
         t.title: t for t in client.get(url(Order, "change", order.pk)).context["related_tables"]
     }
-    assert list(tables) == ["Units", "Shipments", "History"]
+    assert list(tables) == ["Units", "Shipments", "Invoices", "History"]
     groups = [r for r in tables["Units"].rows if r.group]
     assert len(groups) == 2 and "FK-9-0" in str(groups[0].cells[0])
     assert len(tables["Units"].rows) == 2 + 3

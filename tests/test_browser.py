@@ -222,8 +222,11 @@ def test_one_order_from_allocation_to_dispatch_by_clicking(browser):
             click_to_next_page(page, action_button(page, "receive"))
             expect_success(page, f"Received 1 picklist: {picklist_code}.")
             expect_status(page, PicklistStatus.RECEIVED)
-            items = page.locator("#uw-items-to-pick").get_by_role("link", name=shipment_code)
-            expect(items).to_have_count(UNITS)  # one row per unit
+            walk = page.locator("#uw-to-pick-in-walk-order tbody tr")
+            expect(walk).to_have_count(1)  # one SKU on one shelf: one row, with its quantity
+            expect(walk.locator("td").nth(3)).to_have_text(str(UNITS))
+            items = page.locator("#uw-shipments").get_by_role("link", name=shipment_code)
+            expect(items).to_have_count(1)
             click_to_next_page(page, items.first)
 
             # Invoice, label, manifest: one button each, offered only in the right status.

@@ -66,8 +66,8 @@ def units_by_line_table(units: Iterable[OrderItem], *, title: str = "Units") -> 
             format_html(
                 "Line <strong>{}</strong> · SKU <strong>{}</strong> {} · {} × {}",
                 line_id,
-                first.sku.code,
-                first.title or first.sku.name,
+                first.sku.code if first.sku_id else "unmapped listing",
+                first.title or (first.sku.name if first.sku_id else first.channel_product_id),
                 len(members),
                 first.selling_price,
             ),

@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from channels.admin_actions import sync_status_from_channel
+from channels.admin_tables import order_sync_errors_tables
 from inventory.models import Facility
 from notifications.admin import order_notifications_tables
 from uniware.core.admin_utils import (
@@ -48,7 +49,7 @@ from .. import selectors
 from ..models import Order, OrderItem, OrderStatus, Shipment
 from ..services import allocate_units, order_accept, order_create, orders_hold, orders_unhold
 from .cancellation import cancel_orders, cancel_units, order_can_be_cancelled
-from .common import history_table, shipments_table, units_by_line_table
+from .common import history_table, invoices_table, shipments_table, units_by_line_table
 from .forms import OrderAddForm
 from .returns.courier import mark_orders_returned, order_has_markable_returns
 from .returns.follow_ups import replace_units, reship_units
@@ -128,6 +129,11 @@ def shipments_section(order: Order, request: HttpRequest) -> list[Table]:
     return [shipments_table(selectors.order_shipments(order))]
 
 
+def invoices_section(order: Order, request: HttpRequest) -> list[Table]:
+    """Every invoice and credit note of the order's shipments; each page prints its PDF."""
+    return [invoices_table(selectors.order_invoices(order))]
+
+
 def history_section(order: Order, request: HttpRequest) -> list[Table]:
     more = changelist_url(StateChange, order__id__exact=order.pk)
     return [history_table(selectors.order_history(order), more_url=more)]
@@ -146,6 +152,9 @@ class OrderAdmin(
         "channel",
         "order_date",
         "status_badge",
+        "customer_name",
+        "ship_city",
+        "ship_pincode",
         "item_count",
         "total_amount",
         "payment_method",
@@ -192,9 +201,11 @@ class OrderAdmin(
     sections = [
         units_section,
         shipments_section,
+        invoices_section,
         order_return_tables,  # returns, units on putaways, follow-up orders
-        history_section,
         order_notifications_tables,  # what its channel was told
+        order_sync_errors_tables,  # what syncing it with its channel met
+        history_section,
     ]
     fieldsets = [
         (
@@ -205,7 +216,9 @@ class OrderAdmin(
                     ("channel", "channel_order_id"),
                     ("order_date", "payment_method"),
                     ("item_count", "total_amount", "currency"),
+                    "amounts",
                     ("on_hold", "third_party_shipping", "priority"),
+                    "verification_reason",
                 ]
             },
         ),
@@ -239,6 +252,14 @@ class OrderAdmin(
     def get_readonly_fields(self, request, obj=None):
         names = [n for row in self.fieldsets for n in _flatten(row[1]["fields"])]
         return [n for n in names if n not in self.editable_fields]
+
+    @admin.display(description="amounts")
+    def amounts(self, obj: Order) -> str:
+        """The total as ordered and what is left of it after cancellations."""
+        left = selectors.order_open_amount(obj)
+        if left == obj.total_amount:
+            return f"{obj.total_amount} {obj.currency}, nothing cancelled"
+        return f"{obj.total_amount} {obj.currency} ordered, {left} after cancellations"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Order):
