@@ -11,7 +11,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 LOWER = ["uniware/core", "gst", "documents", "inventory"]
-HIGHER = {"orders", "channels", "notifications", "imports", "demo", "listings", "stations"}
+HIGHER = {
+    "orders",
+    "channels",
+    "notifications",
+    "imports",
+    "demo",
+    "listings",
+    "stations",
+    "workplace",
+}
 
 
 def upward_imports(path: Path) -> list[str]:

@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "demo",
     "stations",
     "listings",
+    "workplace",
 ]
 
 MIDDLEWARE = [
