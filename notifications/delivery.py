@@ -39,7 +39,6 @@ import logging
 import os
 import queue
 import random
-import re
 import threading
 import time
 import uuid
@@ -78,8 +77,6 @@ from .payloads import entries_to_send
 from .pickups import resolve_pending_payloads
 
 log = logging.getLogger(__name__)
-# How channels say they do not know an order ("order FK-1 is unknown", "Order not found").
-UNKNOWN_ORDER = re.compile(r"\border\b.*\b(is unknown|not found|does not exist)", re.I)
 
 PENDING = NotificationState.PENDING
 LEASE_MARGIN = 5.0  # seconds kept free at the end of a lease
@@ -348,18 +345,10 @@ def classify(reply: Reply, n: Notification, channel: Channel, done) -> Result:
         AttemptOutcome.PARTIAL if verdict.status == "PARTIAL_SUCCESS" else AttemptOutcome.FAILED
     )
     messages = "; ".join(f"{i}: {m}" for i, m in failed if m) or verdict.error
-    said = [m for _, m in failed if m] or [verdict.error]
-    unknown = all(UNKNOWN_ORDER.search(m or "") for m in said)
-    if unknown:
+    if verdict.order_unknown:
         messages = unknown_order_text(n, channel, messages)
-    return done(
-        outcome,
-        status=reply.status,
-        reply=text,
-        error=messages,
-        failed_ids=failed_ids,
-        order_unknown=unknown,
-    )
+    kwargs = {"failed_ids": failed_ids, "order_unknown": verdict.order_unknown}
+    return done(outcome, status=reply.status, reply=text, error=messages, **kwargs)
 
 
 def unknown_order_text(n: Notification, channel: Channel, said: str) -> str:

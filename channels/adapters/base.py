@@ -8,6 +8,7 @@ a new adapter class and nothing else. Adapters know nothing of the ORM: they get
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -144,6 +145,16 @@ class PushReply:
     @property
     def ok(self) -> bool:
         return self.status == "SUCCESS"
+
+    @property
+    def order_unknown(self) -> bool:
+        """Every failure says the channel does not know the order: retrying cannot help."""
+        said = [message for _, message in self.failed if message] or [self.error]
+        return not self.ok and all(UNKNOWN_ORDER.search(m or "") for m in said)
+
+
+# How channels say they do not know an order ("order FK-1 is unknown", "Order not found").
+UNKNOWN_ORDER = re.compile(r"\border\b.*\b(is unknown|not found|does not exist)", re.I)
 
 
 @dataclass(frozen=True)
