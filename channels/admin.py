@@ -24,6 +24,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.html import format_html
 
+from listings.admin_actions import has_push_inventory_permission, push_channel_inventory_now
 from orders.models import Order
 from uniware.core.admin_utils import (
     FastChangeListMixin,
@@ -177,6 +178,8 @@ class ChannelAdmin(admin.ModelAdmin):
     search_fields = ["=code", "name"]
     change_form_template = "admin/uniware/change_form.html"
     actions = ["pull_now", "sync_status_now", "sync_deliveries_now", "sync_returns_now", "resync"]
+    actions += [push_channel_inventory_now]  # listings.push_channellisting
+    has_push_inventory_permission = has_push_inventory_permission
     capability_fields = [
         "supports_status_sync",
         "status_sync_channel_shipped_only",

@@ -15,6 +15,7 @@ from .faults import GARBAGE_MODES, KINDS
 from .store import Store
 
 PER_PAGE = 25
+LEVELS_SHOWN = 100  # inventory levels listed on the page (all in the control API)
 STYLE = """
 body{font:14px system-ui,sans-serif;margin:1.5em;color:#222}
 table{border-collapse:collapse;margin:.5em 0 1.5em}
@@ -78,6 +79,7 @@ def render_page(store: Store, q: Callable[..., str | None], host: str) -> str:
     )
     if code and store.has_channel(code):
         parts.append(_channel_section(store, code, q))
+        parts.append(_inventory_section(code, store.received(code, "inventory")))
     parts.append(_faults_section(store, code or ""))
     parts.append("</body></html>")
     return "".join(parts)
@@ -163,6 +165,48 @@ def _channel_section(store: Store, code: str, q: Callable[..., str | None]) -> s
         parts.append(
             f"<tr><td>{record['seq']}</td><td>{_h(record['receivedAt'])}</td>"
             f"<td>{_h(record.get('orderId'))}</td><td>{_h(summary)}</td><td>{_h(reply)}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
+
+
+def _inventory_section(code: str, received: dict) -> str:
+    """The levels the channel holds per listing (what `/updateInventory` accepted last), and
+    the last inventory updates with their replies."""
+    levels = sorted(
+        received["inventoryLevels"],
+        key=lambda r: (r["productId"], r["variantId"] or "", r["facilityCode"]),
+    )
+    parts = [
+        f"<h2>Inventory levels held by {_h(code)} ({len(levels)} listings)</h2><table>",
+        "<tr><th>product</th><th>variant</th><th>facility</th><th>inventory</th></tr>",
+    ]
+    for level in levels[:LEVELS_SHOWN]:
+        parts.append(
+            f"<tr><td>{_h(level['productId'])}</td><td>{_h(level['variantId'] or '')}</td>"
+            f"<td>{_h(level['facilityCode'])}</td><td>{level['inventory']}</td></tr>"
+        )
+    parts.append("</table>")
+    if len(levels) > LEVELS_SHOWN:
+        parts.append(
+            f"<p class='muted'>… and {len(levels) - LEVELS_SHOWN} more: every level is in "
+            f"<code>/_control/channels/{_h(code)}/received?kind=inventory</code>.</p>"
+        )
+    parts.append(f"<h2>Last inventory updates received by {_h(code)}</h2><table>")
+    parts.append("<tr><th>#</th><th>at</th><th>listings</th><th>reply</th><th>failed</th></tr>")
+    for record in received["inventory"][-10:][::-1]:
+        body = record.get("body")
+        entries = body.get("inventoryList") if isinstance(body, dict) else None
+        response = record["response"]
+        failed = ", ".join(
+            f"{f.get('productId')}: {f.get('errorMessage')}"
+            for f in response.get("failedProductList") or []
+        )
+        parts.append(
+            f"<tr><td>{record['seq']}</td><td>{_h(record['receivedAt'])}</td>"
+            f"<td>{len(entries) if isinstance(entries, list) else '-'}</td>"
+            f"<td>{_h(response.get('status', response.get('httpStatus')))}</td>"
+            f"<td>{_h(failed)}</td></tr>"
         )
     parts.append("</table>")
     return "".join(parts)

@@ -243,6 +243,7 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_QUEUES_ALL = ["default", "sync", "notifications", "imports"]
 CELERY_TASK_ROUTES = {
     "channels.tasks.*": {"queue": "sync"},
+    "listings.tasks.*": {"queue": "sync"},  # the inventory push: channel calls, like syncs
     "notifications.*": {"queue": "notifications"},
     "imports.*": {"queue": "imports"},
 }

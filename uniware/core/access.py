@@ -66,6 +66,7 @@ axes.accesslog view                                         A . . . . . .
 
 channels.channel action delete_selected                     A . . . . . .
 channels.channel action pull_now                            A . . . . S .
+channels.channel action push_channel_inventory_now          A . . . . . .
 channels.channel action resync                              A . . . . S .
 channels.channel action sync_deliveries_now                 A . . . . S .
 channels.channel action sync_returns_now                    A . . . . S .

@@ -10,6 +10,22 @@ from django_celery_beat.models import IntervalSchedule, PeriodicTask, PeriodicTa
 
 from uniware.core.schedule import PERIODIC_TASKS
 
+# The inventory push to channels (issue 16, `listings.tasks`): each queues one task per
+# channel that takes inventory; all three share the channel's lease, so they never overlap.
+INVENTORY_PUSH_TASKS: dict[str, tuple[str, int, str]] = {
+    "Push changed inventory to channels": ("listings.tasks.push_inventory", 10 * 60, "sync"),
+    "Push out-of-stock listings to channels (fast path)": (
+        "listings.tasks.push_inventory_zero",
+        2 * 60,
+        "sync",
+    ),
+    "Push all inventory to channels (full)": (
+        "listings.tasks.push_inventory_full",
+        24 * 3600,
+        "sync",
+    ),
+}
+
 
 class Command(BaseCommand):
     help = "Create or update the recurrent tasks (django-celery-beat)."
@@ -19,7 +35,7 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, reset: bool = False, **options):
-        for name, (task, seconds, queue) in PERIODIC_TASKS.items():
+        for name, (task, seconds, queue) in {**PERIODIC_TASKS, **INVENTORY_PUSH_TASKS}.items():
             # Staff may have made duplicate schedules in the admin: reuse the first.
             interval = IntervalSchedule.objects.filter(
                 every=seconds, period=IntervalSchedule.SECONDS
