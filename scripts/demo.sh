@@ -23,6 +23,8 @@ $PY manage.py setup_periodic_tasks
 .venv/bin/celery -A uniware worker -Q default,sync,notifications,imports -c 2 \
     --loglevel=INFO >var/log/worker.log 2>&1 &
 .venv/bin/celery -A uniware beat --loglevel=INFO --pidfile= >var/log/beat.log 2>&1 &
+# The first order pull now, not at beat's first tick ten minutes from now.
+.venv/bin/celery -A uniware call channels.tasks.pull_orders >/dev/null
 
 cat <<MSG
 
@@ -30,8 +32,8 @@ cat <<MSG
   Admin:  http://127.0.0.1:${PORT}/admin/
   Login:  admin / admin   (role users: packer, sales, warehouse, returns, inbound, catalog;
                            password demo-pass-123)
-  Channel simulator: ${CHANNEL_SIMULATOR_URL}/  (orders pulled every 10 minutes; status
-                     sync once the tenant is set live in Core › Tenant)
+  Channel simulator: ${CHANNEL_SIMULATOR_URL}/  (orders pulled now, then every 10 minutes;
+                     status sync once the tenant is set live in Core › Tenant)
   Logs:   var/log/worker.log, var/log/beat.log, var/log/simulator.log      Stop: Ctrl-C
 
 MSG

@@ -84,6 +84,11 @@ def logging_config(log_format: str, level: str) -> dict[str, Any]:
             }
         },
         # Replaces Django's default handlers on `django` (console under DEBUG, mail_admins).
-        "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
+        "loggers": {
+            "django": {"handlers": [], "level": "INFO", "propagate": True},
+            # Libraries that log every start-up or login at INFO: their warnings are enough.
+            "axes": {"level": "WARNING"},
+            "pikepdf": {"level": "WARNING"},
+        },
         "root": {"handlers": ["console"], "level": level},
     }

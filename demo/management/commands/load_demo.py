@@ -4,7 +4,6 @@ the real services, so every list and the dashboard have something to show."""
 
 from __future__ import annotations
 
-import os
 import random
 from datetime import timedelta
 from decimal import Decimal
@@ -35,6 +34,8 @@ from orders.services import (
     shipments_ship,
 )
 from uniware.core.models import Sequence, Tenant
+
+from ...simulator_link import mirror_orders_on_simulator, point_channels_at_simulator
 
 ADMIN_USERNAME = ADMIN_PASSWORD = "admin"
 DEMO_PASSWORD = "demo-pass-123"
@@ -70,17 +71,6 @@ FACILITIES = [
 SELLER_PAN = "AABCD1234E"  # the demo seller's PAN: its GSTINs derive from it
 COLOURS = ["RED", "BLUE", "BLACK", "WHITE"]
 STREETS = ["MG Road", "Park Street", "Ring Road"]
-
-
-def point_channels_at_simulator() -> None:
-    """The demo channels talk to the channel simulator that scripts/demo.sh starts
-    (`python -m simulator --port 8765 --seed-demo`: login user / pass)."""
-    url = os.environ.get("CHANNEL_SIMULATOR_URL", "http://127.0.0.1:8765").rstrip("/")
-    for channel in Channel.objects.filter(code__in=["FLIPKART", "AMAZON", "PAYTM", "MYSHOP"]):
-        if not channel.base_url:
-            channel.base_url = f"{url}/ch/{channel.code}"
-            channel.username, channel.password = "user", "pass"
-            channel.save(update_fields=["base_url", "username", "password"])
 
 
 def users_to_create() -> list[str]:
@@ -134,16 +124,18 @@ class Command(BaseCommand):
                 user.save()
                 user.groups.add(Group.objects.get(name=role))
         if Order.objects.exists():
-            point_channels_at_simulator()
-            self.stdout.write("Demo data already present; nothing to do.")
-            return
-        rng = random.Random(seed)
-        with transaction.atomic():
-            self._setup(rng)
-        self._orders(rng, orders)
-        self.stdout.write(
-            self.style.SUCCESS(f"Loaded the demo tenant with {Order.objects.count()} orders.")
-        )
+            moved = point_channels_at_simulator()
+            self.stdout.write(f"Demo data already present; {moved} channel(s) re-pointed.")
+        else:
+            rng = random.Random(seed)
+            with transaction.atomic():
+                self._setup(rng)
+            self._orders(rng, orders)
+            self.stdout.write(
+                self.style.SUCCESS(f"Loaded the demo tenant with {Order.objects.count()} orders.")
+            )
+        mirrored = mirror_orders_on_simulator()
+        self.stdout.write(f"The channel simulator knows {mirrored} of the demo's orders.")
 
     def _setup(self, rng: random.Random) -> None:
         tenant = Tenant.get()
