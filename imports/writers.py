@@ -62,25 +62,46 @@ def csv_chunks(header: list[str], rows: Iterable[list], *, bom: bool = True) -> 
 
 
 def xlsx_write(path_or_file, header: list[str], rows: Iterable[list], *, title: str) -> int:
-    """Write an XLSX in openpyxl's write-only mode (rows go to disk as they come)."""
+    """Write an XLSX in openpyxl's write-only mode (rows go to disk as they come): a frozen
+    header row with filters, dates as real dates (in the tenant's zone), numbers as numbers,
+    so the sheet sorts and sums as staff expect."""
     import openpyxl
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.utils import get_column_letter
 
     workbook = openpyxl.Workbook(write_only=True)
     sheet = workbook.create_sheet(title=title[:31])
+    sheet.freeze_panes = "A2"
     sheet.append(header)
     count = 0
     for row in rows:
         cells = []
         for value in row:
+            if isinstance(value, datetime | date):
+                cell = WriteOnlyCell(sheet, value=_sheet_date(value))
+                cell.number_format = (
+                    "yyyy-mm-dd hh:mm" if isinstance(value, datetime) else "yyyy-mm-dd"
+                )
+                cells.append(cell)
+                continue
             value = safe_cell(value)
             if isinstance(value, str):
                 value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
             cells.append(value)
         sheet.append(cells)
         count += 1
+    if header:
+        sheet.auto_filter.ref = f"A1:{get_column_letter(len(header))}{count + 1}"
     workbook.save(path_or_file)
     return count
+
+
+def _sheet_date(value: date) -> date:
+    """A spreadsheet has no time zones: an aware moment is written in the tenant's zone."""
+    if isinstance(value, datetime) and timezone.is_aware(value):
+        return timezone.localtime(value).replace(tzinfo=None)
+    return value
 
 
 def write_export(out, fmt: str, header: list[str], rows: Iterable[list], *, title: str) -> int:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime
 from decimal import Decimal
 
 import openpyxl
 import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 
 from imports import admin as imports_admin
 from imports import services
@@ -148,6 +150,8 @@ def empty_the_database() -> None:
 @pytest.mark.parametrize("fmt", ["csv", "xlsx"])
 def test_round_trip_export_then_import_into_an_empty_database(world, client, sales, fmt):
     make_orders(world)
+    # a spreadsheet keeps a moment to the millisecond: make the orders' dates exact in both
+    Order.objects.update(order_date=timezone.now().replace(microsecond=123000))
     before = snapshot()
     client.force_login(sales)
     response = client.post(start_url("ORDERS", fmt))
@@ -155,6 +159,9 @@ def test_round_trip_export_then_import_into_an_empty_database(world, client, sal
     content = b"".join(response.streaming_content) if response.streaming else response.content
     if fmt == "xlsx":
         rows = read_xlsx(content)
+        assert all(isinstance(r["order_date"], datetime) for r in rows)  # a date, not text
+        sheet = openpyxl.load_workbook(io.BytesIO(content)).active
+        assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref.startswith("A1:")
     else:
         rows = list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
     assert len(rows) == 4  # one per order line
