@@ -17,6 +17,16 @@ from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
 from inventory.models import Sku
+from listings.models import ChannelListing
+from listings.services import (
+    CHANNEL_WAITS,
+    Key,
+    channel_verified,
+    listing_key,
+    map_lines,
+    release_waiting_orders,
+    unmapped_reason,
+)
 from orders.models import Order, OrderStatus
 from orders.services import LineInput, OrderInput, order_accept, orders_create
 from uniware.core.actors import Actor
@@ -105,25 +115,46 @@ def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
     return finish(tally, summary=summary, stopped=stopped, extra=stats.summary())
 
 
-def order_input(channel: Channel, order: ChannelOrder) -> OrderInput:
-    """Our order for a channel order: one unit per ordered unit not cancelled already.
+def order_input(
+    channel: Channel, order: ChannelOrder, listings: dict[Key, ChannelListing]
+) -> OrderInput:
+    """Our order for a channel order: one unit per ordered unit not cancelled already, each
+    line mapped to a SKU through its channel listing (`listings.services.map_lines`). A line
+    whose listing is unmapped makes the order wait in PENDING_VERIFICATION, naming it.
 
     Values are taken as the channel sent them, never cut to fit: `orders_create` refuses a
     value too long for its column by name, and the pull records that order and goes on."""
-    lines = [
-        LineInput(
-            channel_order_item_id=item.order_item_id,
-            sku=item.sku,
-            quantity=item.open_quantity,
-            selling_price=item.selling_price,
-            shipping_charges=item.shipping_charges,
-            title=item.title,
-            channel_product_id=item.product_id,
-            variant_id=item.variant_id,
+    lines, unmapped = [], []
+    for item in order.items:
+        if item.open_quantity <= 0:
+            continue
+        key = listing_key(item.product_id, item.variant_id, item.sku)
+        listing = listings.get(key)
+        if listing is not None and listing.sku_id is None:
+            unmapped.append(listing)
+        lines.append(
+            LineInput(
+                channel_order_item_id=item.order_item_id,
+                sku=listing.sku.code if listing and listing.sku_id else item.sku,
+                quantity=item.open_quantity,
+                selling_price=item.selling_price,
+                shipping_charges=item.shipping_charges,
+                title=item.title,
+                channel_product_id=key[0],
+                variant_id=key[1],
+                unmapped=listing is not None and listing.sku_id is None,
+            )
         )
-        for item in order.items
-        if item.open_quantity > 0
-    ]
+    spec = _order_spec(channel, order, lines)
+    if unmapped:
+        spec.pending_verification = True
+        spec.verification_reason = unmapped_reason(unmapped, channel)
+        if order.order_status == "PENDING_VERIFICATION":
+            spec.verification_reason += f"; {CHANNEL_WAITS}"
+    return spec
+
+
+def _order_spec(channel: Channel, order: ChannelOrder, lines: list[LineInput]) -> OrderInput:
     address = order.shipping_address
     return OrderInput(
         channel=channel,
@@ -164,8 +195,11 @@ def create_pulled(channel: Channel, page: OrdersReply, *, actor: Actor) -> list[
         result.error(SyncErrorKind.MALFORMED, message)
         results.append(result)
     existing = existing_orders(channel, [o.id for o in page.orders])
-    known_skus = set(
-        Sku.objects.filter(code__in={i.sku for o in page.orders for i in o.items}).values_list(
+    new = [o for o in page.orders if o.id not in existing and o.order_status in CREATABLE]
+    listings = map_lines(channel, (i for o in new for i in o.items))
+    known_skus = {listing.sku.code for listing in listings.values() if listing.sku_id}
+    known_skus |= set(
+        Sku.objects.filter(code__in={i.sku for o in new for i in o.items}).values_list(
             "code", flat=True
         )
     )
@@ -185,8 +219,8 @@ def create_pulled(channel: Channel, page: OrdersReply, *, actor: Actor) -> list[
         if order.order_status not in CREATABLE:
             result.reasons.append(f"not created: the channel order is {order.order_status}")
             continue
-        spec = order_input(channel, order)
-        unknown = sorted({line.sku for line in spec.lines} - known_skus)
+        spec = order_input(channel, order, listings)
+        unknown = sorted({ln.sku for ln in spec.lines if not ln.unmapped} - known_skus)
         if not spec.lines:
             result.reasons.append("not created: every unit is cancelled on the channel")
         elif unknown:
@@ -197,7 +231,18 @@ def create_pulled(channel: Channel, page: OrdersReply, *, actor: Actor) -> list[
             todo.append((spec, result))
     if todo:
         _create(todo, actor)
+        release_if_mapped_meanwhile(listings, actor)
     return results
+
+
+def release_if_mapped_meanwhile(listings: dict[Key, ChannelListing], actor: Actor) -> None:
+    """Staff may have mapped a listing between reading it and creating its orders: those
+    orders are released now, not left waiting on a mapped listing (one query when none)."""
+    unmapped = [listing.pk for listing in listings.values() if listing.sku_id is None]
+    if unmapped:
+        mapped = ChannelListing.objects.filter(pk__in=unmapped, sku__isnull=False)
+        if mapped := list(mapped.select_related("sku")):
+            release_waiting_orders(mapped, actor=actor)
 
 
 def _create(todo: list[tuple[OrderInput, OrderResult]], actor: Actor) -> None:
@@ -238,6 +283,9 @@ def _created(order: Order, spec: OrderInput, result: OrderResult) -> None:
 
 
 def _accept(order_id: int, result: OrderResult, actor: Actor) -> None:
+    if channel_verified(order_id):  # still waits for a listing to be mapped
+        result.reasons.append("verified by the channel; waits for its listing to be mapped")
+        return
     try:
         with transaction.atomic():
             order_accept(Order.objects.get(pk=order_id), actor=actor)

@@ -287,7 +287,15 @@ class OrderItem(models.Model):
                 name="item_unmapped_only_created",
             ),
         ]
-        indexes = [models.Index(fields=["status", "sku"], name="item_status_sku_idx")]
+        indexes = [
+            models.Index(fields=["status", "sku"], name="item_status_sku_idx"),
+            # units waiting for their channel listing to be mapped (listings.services)
+            models.Index(
+                fields=["channel_product_id", "variant_id"],
+                name="item_unmapped_idx",
+                condition=models.Q(sku__isnull=True),
+            ),
+        ]
         permissions = [
             ("reship_orderitem", "Can reship courier-returned units"),
             ("replace_orderitem", "Can create replacement orders"),

@@ -42,6 +42,9 @@ class LineInput:
     title: str = ""
     channel_product_id: str = ""
     variant_id: str = ""
+    # The channel's listing is not mapped to a SKU yet (`listings`): the units are made
+    # without one and the order waits in PENDING_VERIFICATION, naming the listing.
+    unmapped: bool = False
 
 
 @dataclass
@@ -67,6 +70,7 @@ class OrderInput:
     ship_country: str = "IN"
     billing_address: dict = field(default_factory=dict)
     buyer_gstin: str = ""
+    verification_reason: str = ""  # why it waits, when not (only) for the channel
 
 
 def _money(value, *, where: str, name: str) -> Decimal:
@@ -149,6 +153,7 @@ def _build_order(
         ship_pincode=spec.ship_pincode,
         billing_address=spec.billing_address,
         buyer_gstin=spec.buyer_gstin.strip().upper(),
+        verification_reason=spec.verification_reason[:255] if spec.pending_verification else "",
     )
     check_order(order, units, where)
     return order, units
@@ -169,14 +174,20 @@ def _check_spec(spec: OrderInput, channel: Channel | None, where: str) -> None:
         raise ValidationError({"ship_pincode": f"{where}: the shipping pincode is missing"})
     if not spec.lines:
         raise ValidationError({"lines": f"{where}: an order needs at least one line"})
+    if any(line.unmapped for line in spec.lines) and not (
+        spec.pending_verification and spec.verification_reason
+    ):
+        raise ValidationError(
+            {"lines": f"{where}: a line without a SKU needs the order pending verification"}
+        )
 
 
 def _build_units(
     line: LineInput, skus: dict[str, Sku], where: str
 ) -> tuple[list[OrderItem], Decimal]:
     """One unsaved unit per ordered piece of the line, and what the line costs in all."""
-    sku = skus.get(line.sku)
-    if sku is None:
+    sku = None if line.unmapped else skus.get(line.sku)
+    if sku is None and not line.unmapped:
         raise ValidationError({"sku": f"{where}: unknown SKU {line.sku!r}"})
     quantity = line.quantity
     if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 1:
@@ -186,13 +197,13 @@ def _build_units(
     price = _money(line.selling_price, where=where, name="selling_price")
     shipping = _money(line.shipping_charges, where=where, name="shipping_charges")
     check_quantity(quantity, where)  # amounts: checked by parse_money against MAX
-    title = line.title or sku.name
+    title = line.title or (sku.name if sku else line.channel_product_id)
     units = [
         build(
             OrderItem,
             code=f"{line.channel_order_item_id}-{n}",
             channel_order_item_id=line.channel_order_item_id,
-            sku_id=sku.pk,
+            sku_id=sku.pk if sku else None,
             channel_product_id=line.channel_product_id,
             variant_id=line.variant_id,
             title=title,
@@ -370,11 +381,26 @@ def _set_hold(order_ids, hold: bool, *, actor: Actor, reason: str) -> Outcome:
 
 
 def order_accept(order: Order, *, actor=None) -> Order:
-    """Accept a PENDING_VERIFICATION order; its units are then allocated."""
+    """Accept a PENDING_VERIFICATION order; its units are then allocated. Refused while a
+    unit's channel listing is unmapped (it has no SKU to allocate)."""
     actor = Actor.of(actor)
     with transaction.atomic():
         order = lock_orders([order.pk])[order.pk]
+        unmapped = order.items.filter(sku__isnull=True)
+        if unmapped.exists():
+            listings = sorted(
+                {
+                    f"{p}/{v}" if v else p
+                    for p, v in unmapped.values_list("channel_product_id", "variant_id")
+                }
+            )
+            raise ValidationError(
+                f"Order {order.code} waits for its channel listing to be mapped to a SKU "
+                f"({', '.join(listings)}): map the listing and the order is accepted."
+            )
         apply_transitions([order], "accept", actor=actor)
+        if order.verification_reason:
+            Order.objects.filter(pk=order.pk).update(verification_reason="")
         from .allocation import allocate_units
 
         allocate_units(order_ids=[order.pk], actor=actor)
