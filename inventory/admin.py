@@ -71,6 +71,10 @@ class ShelfAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
 
 @admin.register(Sku)
 class SkuAdmin(FastChangeListMixin, SaveChangedFieldsMixin, admin.ModelAdmin):
+    """`inlines` is where higher apps add their sections of a SKU's page in their
+    AppConfig.ready() (listings: its channel listings), as inventory cannot import them."""
+
+    inlines: list = []
     list_display = ["code", "barcode", "name", "hsn_code", "gst_rate", "mrp", "is_active"]
     list_filter = ["is_active", "gst_rate"]
     search_fields = ["=code", "=barcode", "name"]

@@ -106,7 +106,7 @@ def _report(request, queued: list[SyncRun], refused: list[str], what: str) -> No
         messages.error(request, f"Inventory push refused for {line}")
 
 
-@admin.action(description="Push inventory now")
+@admin.action(description="Push inventory now", permissions=["push_inventory"])
 def push_inventory_now(modeladmin, request, queryset) -> None:
     """Push the selected listings now (mapped and enabled ones; the others are named)."""
     if not may_push(request):

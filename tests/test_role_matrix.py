@@ -62,6 +62,9 @@ def _other_records(world) -> None:
     AccessAttempt.objects.create(**seen, failures_since_start=1)
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen)
+    from listings.models import ChannelListing
+
+    ChannelListing.objects.create(channel=world.channel, product_id="P-PROBE", sku=world.sku)
 
 
 @pytest.fixture

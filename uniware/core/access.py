@@ -66,7 +66,7 @@ axes.accesslog view                                         A . . . . . .
 
 channels.channel action delete_selected                     A . . . . . .
 channels.channel action pull_now                            A . . . . S .
-channels.channel action push_channel_inventory_now          A . . . . . .
+channels.channel action push_channel_inventory_now          A C . . . S .
 channels.channel action resync                              A . . . . S .
 channels.channel action sync_deliveries_now                 A . . . . S .
 channels.channel action sync_returns_now                    A . . . . S .
@@ -246,6 +246,12 @@ inventory.sku view                                          A C I P R S W
 
 inventory.stockmovement list                                A C I P R . W
 inventory.stockmovement view                                A C I P R . W
+
+listings.channellisting action map_to_sku                   A C . . . . .
+listings.channellisting action push_inventory_now           A C . . . S .
+listings.channellisting change                              A C . . . . .
+listings.channellisting list                                A C . . . S W
+listings.channellisting view                                A C . . . S W
 
 notifications.notification action discard                   A . . . . S .
 notifications.notification action retry_now                 A . . . . S .
