@@ -31,6 +31,7 @@ DATA_PERMISSIONS: dict[str, Needed] = {
     ExportKind.SHIPMENTS: ("orders.view_order", "orders.view_shipment"),
     ExportKind.INVENTORY: ("inventory.view_inventory",),
     ExportKind.SERVICEABILITY: ("inventory.view_serviceability",),
+    ExportKind.LISTINGS: ("listings.view_channellisting",),
     ExportKind.LABELS: ("orders.view_order", "orders.view_shipment", "orders.label_shipment"),
     ExportKind.INVOICES: ("orders.view_order", "orders.view_invoice", "orders.invoice_shipment"),
     ExportKind.CREDIT_NOTES: (

@@ -18,12 +18,15 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, QueryDict
 
 from inventory.models import Inventory, Serviceability
+from listings.models import ChannelListing
+from listings.quantity import explain
 from orders.models import CURRENT_SALE, Invoice, Order, OrderItem, Shipment
 
 from .models import ExportKind
 from .resources import (
     ORDER_LEVEL,
     InventoryResource,
+    ListingResource,
     OrderLineResource,
     ServiceabilityResource,
     ShipmentResource,
@@ -267,6 +270,32 @@ def serviceability_rows(ids: list[int]) -> Iterator[dict]:
     yield from _renamed(rows.values(*SERVICEABILITY_FIELDS.values()), SERVICEABILITY_FIELDS)
 
 
+LISTING_FIELDS = {
+    "channel": "channel__code",
+    "product_id": "product_id",
+    "variant_id": "variant_id",
+    "seller_sku": "seller_sku",
+    "sku": "sku__code",
+    "sync_enabled": "sync_enabled",
+    "buffer": "buffer",
+    "pushed_quantity": "pushed_quantity",
+    "why": "pushed_terms",
+    "pushed_at": "pushed_at",
+    "push_status": "push_status",
+}
+
+
+def listing_rows(ids: list[int]) -> Iterator[dict]:
+    """A listing and what its channel was last told, with why (the terms in words); the
+    file imports back as it is (the export-only columns are ignored)."""
+    rows = ChannelListing.objects.filter(pk__in=ids).order_by("pk")
+    for out in _renamed(rows.values(*LISTING_FIELDS.values()), LISTING_FIELDS):
+        out["sync_enabled"] = "yes" if out["sync_enabled"] else "no"
+        out["why"] = explain(out["why"])
+        out["sku"] = out["sku"] or ""
+        yield out
+
+
 def _renamed(rows: Iterable[dict], fields: dict[str, str]) -> Iterator[dict]:
     """Rows of `values()` keyed by the export's columns (`fields`: column -> lookup)."""
     for row in rows:
@@ -289,6 +318,7 @@ EXPORTS = {
     ExportKind.SERVICEABILITY: ExportSpec(
         Serviceability, ServiceabilityResource, serviceability_rows, "serviceability row"
     ),
+    ExportKind.LISTINGS: ExportSpec(ChannelListing, ListingResource, listing_rows, "listing"),
 }
 
 

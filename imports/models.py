@@ -17,6 +17,7 @@ class ImportKind(models.TextChoices):
     ORDERS = "ORDERS", "Orders (one row per order line)"
     INVENTORY = "INVENTORY", "Stock (added to shelves)"
     SERVICEABILITY = "SERVICEABILITY", "Serviceability (replaces every row)"
+    LISTINGS = "LISTINGS", "Channel listings (created or updated)"
 
 
 class ExportKind(models.TextChoices):
@@ -25,6 +26,7 @@ class ExportKind(models.TextChoices):
     SHIPMENTS = "SHIPMENTS", "Shipments"
     INVENTORY = "INVENTORY", "Stock"
     SERVICEABILITY = "SERVICEABILITY", "Serviceability"
+    LISTINGS = "LISTINGS", "Channel listings"
     # Printed documents (format PDF): bulk prints from the admin too big for one request
     # (imports.printing).
     LABELS = "LABELS", "Shipping labels"
@@ -124,6 +126,7 @@ class ImportJob(models.Model):
             ("import_orders", "Can import orders"),
             ("import_inventory", "Can import stock"),
             ("import_serviceability", "Can import serviceability"),
+            ("import_listings", "Can import channel listings"),
             # One permission for both kinds of job (see imports.access).
             ("view_all_jobs", "Can see other users' import and export jobs"),
         ]
@@ -179,6 +182,7 @@ class ExportJob(models.Model):
         permissions = [
             ("export_orders", "Can export orders, units and shipments"),
             ("export_inventory", "Can export stock and serviceability"),
+            ("export_listings", "Can export channel listings"),
         ]
 
     def __str__(self) -> str:

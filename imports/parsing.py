@@ -319,3 +319,22 @@ def gstin(value: str) -> str:
     if problem:
         raise CellError(f"is not a valid GSTIN: {problem}")
     return value
+
+
+def units_or_none(maximum: int) -> Callable[[str], int]:
+    """The parser of a count that may be 0 (a buffer): empty means 0."""
+
+    def parse(value: str) -> int:
+        if not value or value.strip() == "0":
+            return 0
+        return _whole(value, maximum, f"must be at most {maximum:,}")
+
+    return parse
+
+
+YES_NO = {"YES": "yes", "Y": "yes", "TRUE": "yes", "1": "yes"} | {
+    "NO": "no",
+    "N": "no",
+    "FALSE": "no",
+    "0": "no",
+}

@@ -497,6 +497,44 @@ class ServiceabilityResource(ExportRowsMixin, resources.Resource):
     )
 
 
+class ListingResource(ExportRowsMixin, resources.Resource):
+    """Channel listings (issue 16): created or updated by (channel, product id, variant id);
+    a SKU code maps the listing (its waiting orders are released), empty leaves it as it is."""
+
+    channel = Column("channel", required=True, help_text="Channel code.", example="FLIPKART")
+    product_id = Column(
+        "product_id",
+        required=True,
+        parse=parsing.text_of(100, required=True),
+        help_text="The channel's product id.",
+        example="P-881",
+        aliases=["productid", "listing_id"],
+    )
+    variant_id = Column(
+        "variant_id", parse=parsing.text_of(100), help_text="Variant id.", example="V-881-M"
+    )
+    seller_sku = Column(
+        "seller_sku", parse=parsing.text_of(100), help_text="The channel's SKU text.", example=""
+    )
+    sku = Column("sku", help_text="Our SKU code (empty: not mapped).", example="TSHIRT-RED-M")
+    sync_enabled = Column(
+        "sync_enabled",
+        parse=parsing.one_of(parsing.YES_NO, default="yes"),
+        help_text="yes (default) or no: push its quantity.",
+        example="yes",
+    )
+    buffer = Column(
+        "buffer",
+        parse=parsing.units_or_none(1_000_000),
+        help_text="Units held back from the channel (empty: 0).",
+        example="2",
+    )
+    pushed_quantity = col("pushed_quantity")
+    why = col("why")
+    pushed_at = col("pushed_at")
+    push_status = col("push_status")
+
+
 def columns_of(resource: type[resources.Resource]) -> list[Column]:
     """The file columns of a resource, in the file's order."""
     declared = resource.fields
@@ -519,6 +557,7 @@ COLUMNS = {
     "ORDERS": ORDER_COLUMNS,
     "INVENTORY": columns_of(InventoryResource),
     "SERVICEABILITY": columns_of(ServiceabilityResource),
+    "LISTINGS": columns_of(ListingResource),
 }
 _ORDER_TARGETS = [(c.name, c.attribute) for c in ORDER_LEVEL]
 _LINE_TARGETS = [(c.name, c.attribute) for c in LINE_LEVEL]

@@ -58,6 +58,7 @@ IMPORT_PERMISSIONS = {
     ImportKind.ORDERS: "imports.import_orders",
     ImportKind.INVENTORY: "imports.import_inventory",
     ImportKind.SERVICEABILITY: "imports.import_serviceability",
+    ImportKind.LISTINGS: "imports.import_listings",
 }
 EXPORT_PERMISSIONS = {
     ExportKind.ORDERS: "imports.export_orders",
@@ -65,6 +66,7 @@ EXPORT_PERMISSIONS = {
     ExportKind.SHIPMENTS: "imports.export_orders",
     ExportKind.INVENTORY: "imports.export_inventory",
     ExportKind.SERVICEABILITY: "imports.export_inventory",
+    ExportKind.LISTINGS: "imports.export_listings",
     # printed documents: the rest of what printing needs is in access.DATA_PERMISSIONS
     ExportKind.LABELS: "orders.label_shipment",
     ExportKind.INVOICES: "orders.invoice_shipment",

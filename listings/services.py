@@ -222,3 +222,39 @@ def channel_verified(order_id: int) -> bool:
         if reason != order.verification_reason:
             Order.objects.filter(pk=order_id).update(verification_reason=reason)
     return waits
+
+
+def listings_import(rows: list[dict], *, actor=None) -> None:
+    """Create or update listings from a file's rows (`imports.importers.listings`), a batch
+    at a time: one bulk upsert of the plain fields, then `map_listings` per SKU named, so the
+    orders waiting on a listing are released as when staff map it by hand."""
+    now = timezone.now()
+    ChannelListing.objects.bulk_create(
+        [
+            ChannelListing(
+                channel_id=row["channel_id"],
+                product_id=row["product_id"],
+                variant_id=row["variant_id"],
+                seller_sku=row["seller_sku"],
+                sync_enabled=row["sync_enabled"],
+                buffer=row["buffer"],
+                push_status=PushStatus.PENDING,
+                created_at=now,
+                updated_at=now,
+            )
+            for row in rows
+        ],
+        update_conflicts=True,
+        unique_fields=["channel", "product_id", "variant_id"],
+        update_fields=["seller_sku", "sync_enabled", "buffer", "push_status", "updated_at"],
+    )
+    by_sku: dict[int, list[tuple]] = defaultdict(list)
+    for row in rows:
+        if row.get("sku_id"):
+            by_sku[row["sku_id"]].append((row["channel_id"], row["product_id"], row["variant_id"]))
+    for sku in Sku.objects.filter(pk__in=list(by_sku)):
+        keys = by_sku[sku.pk]
+        match = reduce(or_, (Q(channel_id=c, product_id=p, variant_id=v) for c, p, v in keys))
+        changed = list(ChannelListing.objects.filter(match).exclude(sku=sku))
+        if changed:
+            map_listings(changed, sku, actor=actor)

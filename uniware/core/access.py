@@ -149,53 +149,61 @@ django_celery_beat.solarschedule view                       A . . . . . .
 imports.exportjob action delete_selected                    A . . . . . .
 imports.exportjob delete                                    A . . . . . .
 imports.exportjob download CREDIT_NOTES                     A . . P R . W
-imports.exportjob download INVENTORY                        A . I . . . W
+imports.exportjob download INVENTORY                        A C I . . . W
 imports.exportjob download INVOICES                         A . . P . . W
 imports.exportjob download LABELS                           A . . P . . W
+imports.exportjob download LISTINGS                         A C . . . S W
 imports.exportjob download MANIFESTS                        A . . P R . W
 imports.exportjob download ORDERS                           A . . . . S W
 imports.exportjob download PICKLISTS                        A . . P R . W
-imports.exportjob download SERVICEABILITY                   A . I . . . W
+imports.exportjob download SERVICEABILITY                   A C I . . . W
 imports.exportjob download SHIPMENTS                        A . . . . S W
 imports.exportjob download UNITS                            A . . . . S W
-imports.exportjob list                                      A . I P R S W
+imports.exportjob list                                      A C I P R S W
 imports.exportjob progress CREDIT_NOTES                     A . . P R . W
-imports.exportjob progress INVENTORY                        A . I . . . W
+imports.exportjob progress INVENTORY                        A C I . . . W
 imports.exportjob progress INVOICES                         A . . P . . W
 imports.exportjob progress LABELS                           A . . P . . W
+imports.exportjob progress LISTINGS                         A C . . . S W
 imports.exportjob progress MANIFESTS                        A . . P R . W
 imports.exportjob progress ORDERS                           A . . . . S W
 imports.exportjob progress PICKLISTS                        A . . P R . W
-imports.exportjob progress SERVICEABILITY                   A . I . . . W
+imports.exportjob progress SERVICEABILITY                   A C I . . . W
 imports.exportjob progress SHIPMENTS                        A . . . . S W
 imports.exportjob progress UNITS                            A . . . . S W
 imports.exportjob start INVENTORY                           A . I . . . W
+imports.exportjob start LISTINGS                            A C . . . S W
 imports.exportjob start ORDERS                              A . . . . S W
 imports.exportjob start SERVICEABILITY                      A . I . . . W
 imports.exportjob start SHIPMENTS                           A . . . . S W
 imports.exportjob start UNITS                               A . . . . S W
-imports.exportjob view                                      A . I P R S W
+imports.exportjob view                                      A C I P R S W
 
 imports.importjob action delete_selected                    A . . . . . .
-imports.importjob add                                       A . I . . S W
+imports.importjob add                                       A C I . . S W
 imports.importjob confirm INVENTORY                         A . I . . . W
+imports.importjob confirm LISTINGS                          A C . . . . W
 imports.importjob confirm ORDERS                            A . . . . S W
 imports.importjob confirm SERVICEABILITY                    A . . . . . W
 imports.importjob delete                                    A . . . . . .
 imports.importjob discard INVENTORY                         A . I . . . W
+imports.importjob discard LISTINGS                          A C . . . . W
 imports.importjob discard ORDERS                            A . . . . S W
 imports.importjob discard SERVICEABILITY                    A . . . . . W
-imports.importjob error report INVENTORY                    A . I . . . W
+imports.importjob error report INVENTORY                    A C I . . . W
+imports.importjob error report LISTINGS                     A C . . . S W
 imports.importjob error report ORDERS                       A . . . . S W
-imports.importjob error report SERVICEABILITY               A . I . . . W
-imports.importjob list                                      A . I . . S W
-imports.importjob progress INVENTORY                        A . I . . . W
+imports.importjob error report SERVICEABILITY               A C I . . . W
+imports.importjob list                                      A C I . . S W
+imports.importjob progress INVENTORY                        A C I . . . W
+imports.importjob progress LISTINGS                         A C . . . S W
 imports.importjob progress ORDERS                           A . . . . S W
-imports.importjob progress SERVICEABILITY                   A . I . . . W
+imports.importjob progress SERVICEABILITY                   A C I . . . W
 imports.importjob template INVENTORY                        A . I . . . W
+imports.importjob template LISTINGS                         A C . . . . W
 imports.importjob template ORDERS                           A . . . . S W
 imports.importjob template SERVICEABILITY                   A . . . . . W
-imports.importjob view                                      A . I . . S W
+imports.importjob view                                      A C I . . S W
 
 inventory.facility action delete_selected                   A . . . . . .
 inventory.facility add                                      A . . . . . W

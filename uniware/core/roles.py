@@ -20,6 +20,10 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "listings.change_channellisting",
         "listings.map_channellisting",
         "listings.push_channellisting",
+        "imports.import_listings",
+        "imports.export_listings",
+        "imports.view_importjob",
+        "imports.view_exportjob",
     ],
     "Inbound Manager": [
         "inventory.*_inventory",
@@ -73,6 +77,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "channels.dismiss_syncerror",
         "listings.view_channellisting",
         "listings.push_channellisting",
+        "imports.export_listings",
         "notifications.*",
         "inventory.view_sku",
         "inventory.view_facility",
