@@ -25,8 +25,8 @@ Design:
 - Units missing at VALIDATE are refused: never a silent short-ship. SPLIT, scanned by a user
   holding the admin's split permission (`orders.split_shipment`), splits the units not
   scanned off through `orders.services.shipment_split` (as that user) and keeps the scanned
-  ones at the station; anyone else gets SUPERVISOR_NEEDED. That service splits only CREATED
-  (or not serviceable) shipments, so today it refuses a PICKED one, with its reason.
+  ones at the station; anyone else gets SUPERVISOR_NEEDED. A PICKED shipment splits into
+  PICKED shipments on the same picklist (the missing units wait there).
 
 Modules: `models` (the state), `scans` (results, command words, locking, double fire),
 `services` (packing), `handover` (manifest station), `putaway` (putaway station),

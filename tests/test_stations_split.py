@@ -54,17 +54,30 @@ def test_split_with_nothing_missing_or_nothing_scanned_is_refused(world, lead, c
     assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.PICKED
 
 
-def test_the_split_service_refusing_a_picked_shipment_changes_nothing(world, lead, clock):
-    """`shipment_split` splits CREATED (or not serviceable) shipments only, so a shipment on a
-    received picklist is refused by the service, with its reason, and stays whole."""
+def test_a_short_pick_is_split_at_packing_and_the_scanned_units_packed(world, lead, clock):
+    """A picked shipment with a unit missing: the supervisor's SPLIT keeps the scanned unit at
+    the station in a new PICKED shipment (on the same picklist) and puts the missing one in
+    another; VALIDATE then invoices, packs and labels only what was scanned."""
     picklist, [shipment] = picklist_of(world, 2)
     scan(lead, clock, picklist.code, "TSHIRT")
-    ticked = list(station(lead).ticked)
-    refused = scan(lead, clock, "SPLIT")
-    assert (refused.outcome, refused.error) == ("error", ScanError.REFUSED), refused
-    assert "cannot split" in refused.message
-    assert (station(lead).shipment_id, station(lead).ticked) == (shipment.pk, ticked)
-    assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.PICKED
+    [scanned_unit] = station(lead).ticked
+
+    result = scan(lead, clock, "SPLIT")
+
+    assert result.outcome == "ok", result
+    held = station(lead).shipment
+    missing = OrderItem.objects.exclude(pk=scanned_unit).get(order=shipment.order).shipment
+    assert Shipment.objects.get(pk=shipment.pk).status == ShipmentStatus.SPLITTED
+    assert (held.status, missing.status) == (ShipmentStatus.PICKED, ShipmentStatus.PICKED)
+    assert held.parent_id == missing.parent_id == shipment.pk
+    lines = dict(picklist.items.values_list("order_item_id", "shipment_id"))
+    assert lines[scanned_unit] == held.pk and set(lines.values()) == {held.pk, missing.pk}
+    packed = scan(lead, clock, "VALIDATE")
+    assert packed.outcome == "done", packed
+    assert Shipment.objects.get(pk=held.pk).status == ShipmentStatus.READY_TO_SHIP
+    assert Shipment.objects.get(pk=missing.pk).status == ShipmentStatus.PICKED
+    split = StateChange.objects.get(object_id=shipment.pk, to_state=ShipmentStatus.SPLITTED)
+    assert split.user_id == lead.pk
 
 
 def test_a_supervisors_split_keeps_the_scanned_units_at_the_station(world, lead, clock):

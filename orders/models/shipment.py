@@ -279,11 +279,16 @@ class Shipment(models.Model):
 
     @transition(
         field=status,
-        source=[ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+        source=[
+            ShipmentStatus.CREATED,
+            ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+            ShipmentStatus.PICKED,
+        ],
         target=ShipmentStatus.SPLITTED,
     )
     def split(self) -> None:
-        """Its units went into new shipments."""
+        """Its units went into new shipments (PICKED: a short pick split at packing, the new
+        shipments stay PICKED on the same picklist)."""
 
     @transition(
         field=status,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,7 +15,7 @@ from uniware.core.models import SequenceName
 from uniware.core.services import sequence_take
 
 from ..locks import lock_items, lock_shipments
-from ..models import OrderItemStatus, Shipment
+from ..models import OrderItemStatus, PicklistItem, Shipment
 
 
 def _new_shipments_like(template: Shipment, count: int, *, actor: Actor) -> list[Shipment]:
@@ -40,7 +42,8 @@ def _new_shipments_like(template: Shipment, count: int, *, actor: Actor) -> list
 
 def shipment_split(shipment: Shipment, groups: list[list[int]], *, actor=None) -> list[Shipment]:
     """Split a shipment into one new shipment per group of unit ids; units not named in any
-    group form one more shipment. The original becomes SPLITTED."""
+    group form one more shipment. The original becomes SPLITTED. A PICKED shipment (a short
+    pick found at packing) splits too: its new shipments are PICKED, on the same picklist."""
     actor = Actor.of(actor)
     with transaction.atomic():
         shipment = lock_shipments([shipment.pk])[0]
@@ -66,8 +69,19 @@ def shipment_split(shipment: Shipment, groups: list[list[int]], *, actor=None) -
                 by_id[uid].shipment = target
                 moved.append(by_id[uid])
         bulk_set(type(moved[0]), moved, ["shipment"])
+        _follow_on_picklists(moved)
         apply_transitions([shipment], "split", actor=actor)
     return new
+
+
+def _follow_on_picklists(units: list) -> None:
+    """A picked shipment's units keep their picklist lines, now naming their new shipment
+    (one UPDATE per new shipment; nothing for a shipment not yet picked)."""
+    by_shipment: dict[int, list[int]] = defaultdict(list)
+    for unit in units:
+        by_shipment[unit.shipment_id].append(unit.pk)
+    for shipment_id, unit_ids in by_shipment.items():
+        PicklistItem.objects.filter(order_item_id__in=unit_ids).update(shipment_id=shipment_id)
 
 
 def shipments_merge(shipment_ids, *, actor=None) -> Shipment:
