@@ -28,6 +28,10 @@ Design:
   ones at the station; anyone else gets SUPERVISOR_NEEDED. A PICKED shipment splits into
   PICKED shipments on the same picklist (the missing units wait there).
 
+Totes: a picker's tote carries its picklist's code (printed on the picklist), so scanning the
+tote is scanning the picklist; no tote records are kept (decision: a tote model would only
+repeat the picklist, since one tote holds one picklist here).
+
 Modules: `models` (the state), `scans` (results, command words, locking, double fire),
 `services` (packing), `handover` (manifest station), `putaway` (putaway station),
 `commands` (the sheet of command barcodes), `admin` (the pages and print links).
