@@ -199,7 +199,7 @@ class OrderLineResource(ExportRowsMixin, resources.ModelResource):
         level=LINE,
         parse=parsing.text_of(100, required=True),
         help_text="SKU code, as in the admin.",
-        example="TSHIRT-RED-M",
+        example="TSHIRT-RED",
         aliases=["sku_code", "item_sku_code"],
     )
     quantity = Column(
@@ -442,7 +442,7 @@ class InventoryResource(ExportRowsMixin, resources.Resource):
         required=True,
         parse=parsing.text_of(100, required=True),
         help_text="SKU code.",
-        example="TSHIRT-RED-M",
+        example="TSHIRT-RED",
         aliases=["sku_code"],
     )
     quantity = Column(
@@ -516,7 +516,7 @@ class ListingResource(ExportRowsMixin, resources.Resource):
     seller_sku = Column(
         "seller_sku", parse=parsing.text_of(100), help_text="The channel's SKU text.", example=""
     )
-    sku = Column("sku", help_text="Our SKU code (empty: not mapped).", example="TSHIRT-RED-M")
+    sku = Column("sku", help_text="Our SKU code (empty: not mapped).", example="TSHIRT-RED")
     sync_enabled = Column(
         "sync_enabled",
         parse=parsing.one_of(parsing.YES_NO, default="yes"),

@@ -7,6 +7,8 @@ from __future__ import annotations
 from django.core.management import call_command
 
 from channels.models import Channel
+from imports.resources import COLUMNS
+from inventory.models import Sku
 from orders.models import Order
 from simulator import SimulatorServer
 
@@ -46,3 +48,10 @@ def test_a_channel_pointed_elsewhere_by_staff_is_left_alone(db, monkeypatch):
         Channel.objects.filter(code="PAYTM").update(base_url="https://seller.paytm.example/api")
         call_command("load_demo", orders=3, seed=5)
         assert Channel.objects.get(code="PAYTM").base_url == "https://seller.paytm.example/api"
+
+
+def test_the_import_templates_example_skus_exist_in_the_demo(db):
+    """Staff try the template on the demo: its example rows must import there (issue 15)."""
+    call_command("load_demo", orders=3, seed=5, allow_known_passwords=True)
+    examples = {c.example for cols in COLUMNS.values() for c in cols if c.name == "sku"}
+    assert examples and examples <= set(Sku.objects.values_list("code", flat=True))
