@@ -37,6 +37,7 @@ from uniware.core.admin_utils import (
     recent_filter,
     selected_ids,
     status_badge,
+    work_list_filter,
 )
 
 from . import tasks
@@ -472,27 +473,10 @@ class NotCreatedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SyncErrorStateFilter(admin.SimpleListFilter):
-    """Open errors unless another state is chosen: the list is a to-do list."""
-
-    title = "state"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [*SyncErrorState.choices, ("all", "All")]
-
-    def choices(self, changelist):
-        value = self.value() or SyncErrorState.OPEN
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or SyncErrorState.OPEN
-        return queryset if value == "all" else queryset.filter(state=value)
+# Open errors unless another state is chosen: the list is a to-do list.
+SyncErrorStateFilter = work_list_filter(
+    "state", SyncErrorState.choices, SyncErrorState.OPEN, title="state"
+)
 
 
 class DismissForm(forms.Form):

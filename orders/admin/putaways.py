@@ -37,6 +37,7 @@ from uniware.core.admin_utils import (
     report_outcome,
     run_action,
     status_badge,
+    work_list_filter,
 )
 
 from ..models import Order
@@ -123,27 +124,8 @@ class DiscardForm(forms.Form):
     )
 
 
-class PendingFilter(admin.SimpleListFilter):
-    """The work list: pending putaways unless another status is chosen."""
-
-    title = "status"
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return [("all", "All"), *[(s.value, s.label) for s in PutawayStatus]]
-
-    def choices(self, changelist):
-        value = self.value() or PutawayStatus.CREATED
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == lookup,
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or PutawayStatus.CREATED
-        return queryset if value == "all" else queryset.filter(status=value)
+# The work list: pending putaways unless another status is chosen.
+PendingFilter = work_list_filter("status", PutawayStatus.choices, PutawayStatus.CREATED)
 
 
 @admin.register(Putaway)

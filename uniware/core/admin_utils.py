@@ -126,6 +126,35 @@ class ExactSearchMixin:
 RECENT_RANGES = {"today": ("Today", 0), "7d": ("Past 7 days", 7), "30d": ("Past 30 days", 30)}
 
 
+def work_list_filter(
+    field_name: str, choices: Sequence[tuple[str, str]], default: str, *, title: str = "status"
+) -> type[admin.SimpleListFilter]:
+    """A list filter whose default is a work list (open errors, pending putaways): `default`
+    unless another value, or "all", is chosen (parameter `state`)."""
+
+    class WorkListFilter(admin.SimpleListFilter):
+        parameter_name = "state"
+
+        def lookups(self, request, model_admin):
+            return [*choices, ("all", "All")]
+
+        def choices(self, changelist):
+            value = self.value() or default
+            for lookup, label in self.lookup_choices:
+                yield {
+                    "selected": value == lookup,
+                    "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                    "display": label,
+                }
+
+        def queryset(self, request, queryset):
+            value = self.value() or default
+            return queryset if value == "all" else queryset.filter(**{field_name: value})
+
+    WorkListFilter.title = title
+    return WorkListFilter
+
+
 def recent_filter(field_name: str, title: str) -> type[admin.SimpleListFilter]:
     """A list filter on a date-time field with fixed ranges (no query for its choices)."""
 
