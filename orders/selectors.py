@@ -131,6 +131,8 @@ def pasted_codes(term: str) -> list[str]:
     customer's name has spaces too: only a list of code-like words (each with a digit) is
     taken as codes."""
     words = [w for w in re.split(r"[\s,;]+", term) if w]
+    if re.fullmatch(r"[+\d\s()-]+", term) and 10 <= len(re.sub(r"\D", "", term)) <= 13:
+        return [term]  # a phone typed with spaces ("+91 98765 43210"), not three codes
     if len(words) > 1 and all(re.search(r"\d", w) for w in words):
         return list(dict.fromkeys(words))[:SEARCH_LIMIT]
     return [term]

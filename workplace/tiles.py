@@ -15,7 +15,7 @@ from django.contrib import admin
 from channels.models import SyncError
 from imports.models import ImportJob
 from inventory.models import Putaway
-from listings.models import ChannelListing, PushStatus
+from listings.models import ChannelListing
 from notifications.models import Notification, NotificationState
 from orders.models import (
     Manifest,
@@ -150,7 +150,7 @@ SPECS: dict[str, TileSpec] = {
         "Unmapped listings",
         "their orders wait: map them to SKUs",
         ChannelListing,
-        {"sku__isnull": "True"},
+        {"needs": "unmapped"},
         lambda f: f.listings_unmapped,
         attention=True,
     ),
@@ -158,7 +158,7 @@ SPECS: dict[str, TileSpec] = {
         "Inventory pushes failed",
         "listings a channel refused",
         ChannelListing,
-        {"push_status__exact": PushStatus.FAILED},
+        {"needs": "failed"},
         lambda f: f.listings_failed,
         attention=True,
     ),
