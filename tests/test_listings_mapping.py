@@ -168,4 +168,3 @@ def test_a_listing_mapped_while_the_pull_ran_releases_its_new_orders(world, chan
     release_if_mapped_meanwhile(stale, actor="test")
 
     assert Order.objects.get(channel_order_id="OD-1").status == OrderStatus.CREATED
-
