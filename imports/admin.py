@@ -292,6 +292,9 @@ class ImportJobAdmin(admin.ModelAdmin):
             "report_url": reverse("admin:imports_importjob_report", args=[job.pk])
             if job.error_report
             else "",
+            "fix_url": reverse("admin:imports_importjob_report", args=[job.pk]) + "?rows=1"
+            if job.fix_file
+            else "",
             "retention_days": retention_days(),
             "has_view_permission": True,
             "replaces": job.kind == ImportKind.SERVICEABILITY,
@@ -340,13 +343,15 @@ class ImportJobAdmin(admin.ModelAdmin):
         return job
 
     def report_view(self, request, job_id: int):
+        """The row-level report; with `?rows=1` the rows to fix (the same permission)."""
         job = self._job(request, job_id)
-        if not job.error_report:
+        stored = job.fix_file if request.GET.get("rows") else job.error_report
+        if not stored:
             raise Http404
         return FileResponse(
-            job.error_report.open("rb"),
+            stored.open("rb"),
             as_attachment=True,
-            filename=job.error_report.name.rsplit("/", 1)[-1],
+            filename=stored.name.rsplit("/", 1)[-1],
             content_type="text/csv; charset=utf-8",
         )
 

@@ -92,6 +92,13 @@ class ImportJob(models.Model):
     failed_count = models.PositiveIntegerField("failed at import", default=0)
 
     error_report = models.FileField(upload_to="imports/reports/%Y/%m/", max_length=255, blank=True)
+    fix_file = models.FileField(
+        "rows to fix",
+        upload_to="imports/reports/%Y/%m/",
+        max_length=255,
+        blank=True,
+        help_text="The rows not imported, as uploaded, with an errors column: fix, upload back.",
+    )
     preview = models.JSONField(default=dict, blank=True)
     message = models.TextField(blank=True)
     files_deleted_at = models.DateTimeField(

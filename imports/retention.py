@@ -38,16 +38,17 @@ def delete_import_files(job: ImportJob, *, now: datetime | None = None) -> bool:
     False (and nothing marked) when the storage refused: the next clean-up tries again."""
     now = now or timezone.now()
     try:
-        for field in (job.file, job.error_report):
+        for field in (job.file, job.error_report, job.fix_file):
             if field:
                 field.delete(save=False)
     except OSError:
         log.exception("could not delete the files of %s", job)
         return False
     ImportJob.objects.filter(pk=job.pk).update(
-        file="", error_report="", preview={}, files_deleted_at=now
+        file="", error_report="", fix_file="", preview={}, files_deleted_at=now
     )
-    job.file, job.error_report, job.preview, job.files_deleted_at = "", "", {}, now
+    job.file, job.error_report, job.fix_file = "", "", ""
+    job.preview, job.files_deleted_at = {}, now
     return True
 
 

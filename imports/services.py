@@ -45,6 +45,7 @@ from uniware.core.faultpoints import pause_point
 
 from .access import may_view_data
 from .exporters import export_rows
+from .fix_file import fix_file_bytes
 from .importers import IMPORTERS
 from .importers.reporter import Reporter
 from .models import ExportFormat, ExportJob, ExportKind, ImportJob, ImportKind, JobStatus
@@ -293,6 +294,7 @@ def _pass(job: ImportJob, *, write: bool, what: str) -> tuple[Reporter | None, _
         if end.stopped:
             return None, end
         _store_report(job, report_file, "import" if write else "check")
+        _store_fix_file(job, report)
     end.stopped = not _still_mine(ImportJob, job)
     return report, end
 
@@ -342,6 +344,21 @@ def _store_report(job: ImportJob, report_file, suffix: str) -> None:
         job.error_report.delete(save=False)
     stem = os.path.splitext(_safe_name(job.original_name))[0]
     job.error_report.save(f"{stem}-{suffix}-report.csv", ContentFile(data), save=False)
+
+
+def _store_fix_file(job: ImportJob, report: Reporter) -> None:
+    """Keep the rows to fix next to the report (`imports.fix_file`), or none."""
+    if job.fix_file:
+        job.fix_file.delete(save=False)
+    data = fix_file_bytes(
+        IMPORTERS[job.kind](),
+        lambda: job.file.storage.open(job.file.name, "rb"),
+        job.file.name,
+        report.bad_rows,
+    )
+    if data is not None:
+        stem = os.path.splitext(_safe_name(job.original_name))[0]
+        job.fix_file.save(f"{stem}-rows-to-fix.csv", ContentFile(data), save=False)
 
 
 def import_job_check(job_id: int) -> ImportJob | None:

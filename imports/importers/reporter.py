@@ -36,6 +36,9 @@ class Reporter:
         self.message = ""  # the importer's closing remark (shown with the counts)
         self.ignored: list[str] = []  # header cells of columns nobody reads
         self.rows = 0  # data rows read
+        # row number -> its problems, for the file of rows to fix (`imports.fix_file`): every
+        # row of an invalid or failed record, so an order goes back whole
+        self.bad_rows: dict[int, list[str]] = {}
 
     def _write(self, row: int, column: str, value: str, message: str) -> None:
         if self.writer is not None:
@@ -46,11 +49,18 @@ class Reporter:
         if len(self.errors) < SAMPLE_ERRORS:
             self.errors.append(error.as_list())
         self._write(*error.as_list())
+        if error.row > 1:
+            self.bad_rows.setdefault(error.row, []).append(f"{error.column}: {error.message}")
+
+    def _keep_rows(self, record: Record) -> None:
+        for row in range(record.first_row, record.last_row + 1):
+            self.bad_rows.setdefault(row, [])
 
     def invalid(self, record: Record) -> None:
         self.invalid_count += 1
         for error in record.errors:
             self.error(error)
+        self._keep_rows(record)
 
     def new(self, record: Record) -> None:
         self.new_count += 1
@@ -75,6 +85,7 @@ class Reporter:
                 f"not imported: {message}",
             )
         )
+        self._keep_rows(record)
 
     def created(self, n: int) -> None:
         self.created_count += n
