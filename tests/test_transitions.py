@@ -218,8 +218,12 @@ TRANSITIONS = {
         "ship": ([ShipmentStatus.DISPATCHED], ShipmentStatus.SHIPPED),
         "deliver": ([ShipmentStatus.DISPATCHED, ShipmentStatus.SHIPPED], ShipmentStatus.DELIVERED),
         "cancel": (PRE_DISPATCH_SHIPMENT, ShipmentStatus.CANCELLED),
-        "split": (
-            [ShipmentStatus.CREATED, ShipmentStatus.LOCATION_NOT_SERVICEABLE],
+        "split": (  # PICKED: a short pick split at packing (issue 14)
+            [
+                ShipmentStatus.CREATED,
+                ShipmentStatus.LOCATION_NOT_SERVICEABLE,
+                ShipmentStatus.PICKED,
+            ],
             ShipmentStatus.SPLITTED,
         ),
         "merge": (
