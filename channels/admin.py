@@ -18,7 +18,6 @@ from datetime import datetime, time
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db import transaction
 from django.db.models import Q
 from django.template.response import TemplateResponse
 from django.utils import timezone
@@ -55,7 +54,7 @@ from .models import (
 )
 from .sync import resync_from
 from .sync.errors import errors_dismiss
-from .sync.runs import new_run, refusal, refuse
+from .sync.runs import new_run, queue_after_commit, refusal, refuse
 
 OUTCOME_COLOUR_STATUS = {  # reuse the status badge colours
     RunOutcome.SUCCESS: "COMPLETE",
@@ -91,27 +90,14 @@ def progress_text(run: SyncRun) -> str:
 
 def queue_run(run: SyncRun) -> None:
     """Queue the task of a QUEUED run once the transaction commits (the worker must see it)."""
-
-    def send() -> None:
-        try:
-            if run.kind == SyncKind.ORDER_PULL:
-                tasks.pull_orders.delay(run_id=run.pk)
-            elif run.kind == SyncKind.SELECTED:
-                tasks.sync_selected_orders.delay(run_id=run.pk)
-            else:
-                {
-                    SyncKind.STATUS: tasks.sync_status,
-                    SyncKind.DELIVERY: tasks.sync_deliveries,
-                    SyncKind.RETURNS: tasks.sync_returns,
-                }[run.kind].delay(run_id=run.pk)
-        except Exception as exc:  # noqa: BLE001 (the broker is down: say so on the run)
-            SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.QUEUED).update(
-                outcome=RunOutcome.FAILED,
-                finished_at=timezone.now(),
-                message=f"Could not queue the task: {exc}",
-            )
-
-    transaction.on_commit(send)
+    task = {
+        SyncKind.ORDER_PULL: tasks.pull_orders,
+        SyncKind.SELECTED: tasks.sync_selected_orders,
+        SyncKind.STATUS: tasks.sync_status,
+        SyncKind.DELIVERY: tasks.sync_deliveries,
+        SyncKind.RETURNS: tasks.sync_returns,
+    }[run.kind]
+    queue_after_commit(run, task)
 
 
 # --- Channels ---------------------------------------------------------------------------------

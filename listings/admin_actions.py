@@ -14,12 +14,10 @@ from __future__ import annotations
 from collections import defaultdict
 
 from django.contrib import admin, messages
-from django.db import transaction
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from channels.models import Channel, RunOutcome, RunTrigger, SyncKind, SyncRun
-from channels.sync.runs import new_run, refuse
+from channels.models import Channel, RunTrigger, SyncKind, SyncRun
+from channels.sync.runs import new_run, queue_after_commit, refuse
 from uniware.core.admin_utils import admin_url, changelist_url, plural
 
 from . import tasks
@@ -44,18 +42,7 @@ def has_push_inventory_permission(modeladmin, request) -> bool:
 
 def queue_push(run: SyncRun) -> None:
     """Queue the task of a QUEUED inventory run once the transaction commits."""
-
-    def send() -> None:
-        try:
-            tasks.push_inventory.delay(run_id=run.pk)
-        except Exception as exc:  # noqa: BLE001 (the broker is down: say so on the run)
-            SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.QUEUED).update(
-                outcome=RunOutcome.FAILED,
-                finished_at=timezone.now(),
-                message=f"Could not queue the task: {exc}",
-            )
-
-    transaction.on_commit(send)
+    queue_after_commit(run, tasks.push_inventory)
 
 
 def plan_push(

@@ -13,6 +13,7 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from documents.pdf import page_count
 from documents.render import invoices
@@ -80,7 +81,9 @@ def test_credit_note_names_the_original_invoice(world, tmp_path):
 
     text = _text(invoices_pdf([note.pk, sale.pk]), tmp_path)
     assert "CREDIT NOTE" in text and note.code in text
-    assert sale.code in text and sale.created_at.strftime("%d") in text
+    # the date as printed: in the tenant's zone (18:45 UTC is already tomorrow in India)
+    printed = timezone.localtime(sale.created_at).strftime("%d-%m-%Y")
+    assert sale.code in text and printed in text
 
 
 def test_a_first_print_of_many_stores_each_invoice_and_keeps_the_order_given(

@@ -345,3 +345,20 @@ def resync_from(channel: Channel, kind: str, moment: datetime) -> SyncCursor:
 def bump(run: SyncRun, **counts: int) -> None:
     """Add to a run's counters in the database (F expressions: safe from several threads)."""
     SyncRun.objects.filter(pk=run.pk).update(**{k: F(k) + v for k, v in counts.items()})
+
+
+def queue_after_commit(run: SyncRun, task) -> None:
+    """Send a QUEUED run's Celery task once the transaction commits; a broker that is down
+    fails the run, saying so, instead of leaving it queued for ever."""
+
+    def send() -> None:
+        try:
+            task.delay(run_id=run.pk)
+        except Exception as exc:  # noqa: BLE001 (the broker is down: say so on the run)
+            SyncRun.objects.filter(pk=run.pk, outcome=RunOutcome.QUEUED).update(
+                outcome=RunOutcome.FAILED,
+                finished_at=timezone.now(),
+                message=f"Could not queue the task: {exc}",
+            )
+
+    transaction.on_commit(send)
