@@ -18,12 +18,16 @@ def finish_returns_after_putaway(
 ) -> list[Order]:
     """Putaways were completed or discarded (in the sender's transaction, putaways locked):
     the shipments of the courier-returned ones are RETURNED and the units waiting for them
-    reshipped. After the commit, those reshipments are allocated and the units waiting for the
-    SKUs put back as good stock re-allocated, here. Returns the reshipment orders."""
+    reshipped. After the commit, those reshipments are allocated here, and a worker
+    re-allocates the units waiting for the SKUs put back as good stock (at 1M orders that took
+    1.8 s inline, in the scan that completed a putaway). Returns the reshipment orders."""
     courier = [p for p in putaways if p.putaway_type == PutawayType.PUTAWAY_COURIER_RETURNED_ITEMS]
     follow_ups = returns_after_putaway(courier, actor=actor) if courier else []
     allocate_after_commit(
-        order_ids=[o.pk for o in follow_ups], sku_ids=sellable_sku_ids, actor=actor
+        order_ids=[o.pk for o in follow_ups],
+        sku_ids=sellable_sku_ids,
+        actor=actor,
+        worker=tasks.reallocate_unfulfillable,  # the waiting units: a worker's job, not the scan's
     )
     return follow_ups
 

@@ -15,6 +15,7 @@ from django.test.utils import CaptureQueriesContext
 
 from inventory.models import Inventory, Putaway, PutawayItem, PutawayStatus
 from inventory.putaway import putaways_complete, putaways_discard
+from orders import tasks as order_tasks
 from orders.models import Order, OrderItemStatus, ShipmentStatus
 from orders.services import manifest_close, units_cancel
 from uniware.core.models import StateChange
@@ -118,8 +119,17 @@ def test_discard_writes_units_off_with_a_reason(world):
 
 
 def test_completing_reallocates_units_waiting_for_the_sku(
-    world, django_capture_on_commit_callbacks
+    world, monkeypatch, django_capture_on_commit_callbacks
 ):
+    """The waiting units are re-allocated by a worker after the commit, not in the request
+    (here the task runs in place of the worker)."""
+    sent = []
+
+    def run_now(**kwargs):
+        sent.append(kwargs)
+        order_tasks.reallocate_unfulfillable(**kwargs)
+
+    monkeypatch.setattr(order_tasks.reallocate_unfulfillable, "delay", run_now)
     Inventory.objects.filter(pk=world.inventory.pk).update(quantity=1)
     putaway = picked_putaway(world, 1, "FK-1")
     waiting = world.order("FK-2", 1)
@@ -127,6 +137,7 @@ def test_completing_reallocates_units_waiting_for_the_sku(
     assert stock() == {}  # the only unit is in a tote: nothing to allocate
     with django_capture_on_commit_callbacks(execute=True):
         assert putaways_complete([putaway.pk]).ok
+    assert sent == [{"sku_ids": [world.sku.pk]}]
     assert waiting.items.get().status == OrderItemStatus.FULFILLABLE
     assert stock() == {GOOD: (1, 1)}
 
