@@ -117,6 +117,14 @@ class ChannelForm(forms.ModelForm):
         help_text="Write-only: never shown again. Leave empty to keep the saved password.",
     )
     clear_password = forms.BooleanField(required=False, label="Remove the saved password")
+    refresh_token = forms.CharField(
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Native APIs with OAuth (Amazon: the LWA refresh token). Write-only: never "
+        "shown again. Leave empty to keep the saved one.",
+    )
+    clear_refresh_token = forms.BooleanField(required=False, label="Remove the saved refresh token")
 
     class Meta:
         model = Channel
@@ -124,11 +132,19 @@ class ChannelForm(forms.ModelForm):
             f.name for f in Channel._meta.concrete_fields if f.editable and not f.primary_key
         ]
 
-    def clean_password(self) -> str:
-        entered = self.cleaned_data.get("password", "")
+    def _write_only(self, name: str) -> str:
+        """A secret the page never shows: what was entered, else the saved one (or none,
+        when "remove" is ticked)."""
+        entered = self.cleaned_data.get(name, "")
         if entered:
             return entered
-        return "" if self.data.get("clear_password") else (self.instance.password or "")
+        return "" if self.data.get(f"clear_{name}") else (getattr(self.instance, name) or "")
+
+    def clean_password(self) -> str:
+        return self._write_only("password")
+
+    def clean_refresh_token(self) -> str:
+        return self._write_only("refresh_token")
 
 
 class ResyncForm(forms.Form):
@@ -177,7 +193,7 @@ class ChannelAdmin(admin.ModelAdmin):
         "accepts_inventory",
     ]
 
-    readonly_fields = ["password_status"]
+    readonly_fields = ["password_status", "refresh_token_status"]
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
@@ -211,14 +227,20 @@ class ChannelAdmin(admin.ModelAdmin):
         whether one is set, plus the input and "remove" to those who may change it. A
         view-only user (whose page renders every field's value) never gets the field."""
         if obj is None:
-            return ["base_url", "username", "password"]
+            return ["base_url", "username", "password", "refresh_token", "api_settings"]
+        shown = ["base_url", "username", "password_status", "refresh_token_status"]
         if not self.has_change_permission(request, obj):
-            return ["base_url", "username", "password_status"]
-        return ["base_url", "username", "password_status", "password", "clear_password"]
+            return [*shown, "api_settings"]
+        secrets = ["password", "clear_password", "refresh_token", "clear_refresh_token"]
+        return [*shown, *secrets, "api_settings"]
 
     @admin.display(description="saved password")
     def password_status(self, obj: Channel) -> str:
         return "set" if obj.password else "not set"
+
+    @admin.display(description="saved refresh token")
+    def refresh_token_status(self, obj: Channel) -> str:
+        return "set" if obj.refresh_token else "not set"
 
     def save_model(self, request, obj, form, change) -> None:
         if not change:

@@ -34,6 +34,7 @@ class ChannelType(models.TextChoices):
     WOOPLR = "WOOPLR", "Wooplr"
     TATA_CLIQ = "TATA_CLIQ", "Tata Cliq"
     VOONIK = "VOONIK", "Voonik"
+    AMAZON_SP = "AMAZON_SP", "Amazon (Selling Partner API)"
 
 
 def channel_type_choices() -> list[tuple[str, str]]:
@@ -64,6 +65,19 @@ class Channel(models.Model):
     password = EncryptedTextField(
         blank=True,
         help_text="Encrypted in the database (SECRETS_KEYS); never shown again once saved.",
+    )
+    refresh_token = EncryptedTextField(
+        blank=True,
+        help_text="Native APIs that log in with OAuth (Amazon: the seller's Login with Amazon "
+        "refresh token). Encrypted like the password; never shown again once saved.",
+    )
+    api_settings = models.JSONField(
+        "API settings",
+        default=dict,
+        blank=True,
+        help_text="What a native adapter needs besides the credentials, e.g. Amazon's "
+        'marketplace and seller ids: {"marketplace_id": "A21TJRUUN4KGV", "seller_id": "…"}. '
+        "The channel type's help names its keys.",
     )
 
     # --- capabilities (presets per channel type) ---------------------------------------
@@ -158,7 +172,11 @@ class Channel(models.Model):
         return self.code
 
     def clean(self) -> None:
-        from .adapters import STATUS_VALUES
+        from .adapters import STATUS_VALUES, adapter_class
+
+        problems = adapter_class(self.channel_type).settings_problems(self.api_settings or {})
+        if problems:
+            raise ValidationError({"api_settings": f"Channel {self.code}: {'; '.join(problems)}"})
 
         bad = [s for s in self.pull_status_list if s not in STATUS_VALUES]
         if bad:

@@ -28,6 +28,7 @@ from .contract import (
     parse_iso,
 )
 from .faults import FaultRule, fault_reply
+from .native import DIALECTS, NativeRequest
 from .page import render_page
 from .store import Store
 from .store import seed_demo as load_demo_orders
@@ -84,6 +85,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._handle("DELETE")
 
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
     # -- plumbing ------------------------------------------------------------------------
 
     def _handle(self, method: str) -> None:
@@ -95,6 +99,8 @@ class _Handler(BaseHTTPRequestHandler):
             path = url.path
             if path.startswith("/ch/"):
                 self._channel_request(method, path, url.query, raw)
+            elif path.split("/", 2)[1] in DIALECTS:
+                self._native_request(method, path, url.query, raw)
             elif path == "/_control" or path.startswith("/_control/"):
                 self._control(method, path[len("/_control") :].rstrip("/"), raw)
             elif path in ("/", "/index.html") and method == "GET":
@@ -157,7 +163,9 @@ class _Handler(BaseHTTPRequestHandler):
         headers: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> None:
-        if isinstance(payload, bytes):
+        if status == 204:
+            body = b""  # No Content: no body, whatever the payload
+        elif isinstance(payload, bytes):
             body = payload
         elif isinstance(payload, str):
             body = payload.encode("utf-8")
@@ -210,6 +218,47 @@ class _Handler(BaseHTTPRequestHandler):
         status, payload, headers = reply
         content_type = headers.pop("Content-Type", "application/json")
         self._send(status, payload, headers, content_type)
+
+    def _native_request(self, method: str, path: str, query: str, raw: bytes) -> None:
+        """A request to a marketplace's own API (`simulator.native`): faults by the contract
+        operation it stands for, logged like the contract's (with the dialect's notes)."""
+        store = self.server.store
+        _, name, code, rest = (path.split("/", 3) + [""])[:4]
+        dialect, code = DIALECTS[name], unquote(code)
+        if not store.has_channel(code):
+            raise ContractError(f"channel {code!r} is unknown", status=404)
+        request = NativeRequest(store, code, method, "/" + rest, self.query, self.headers, raw)
+        started = time.perf_counter()
+        op_method, op_path = dialect.operation(request)
+        delay, rule = store.pick_faults(code, op_method, op_path)
+        if delay:
+            time.sleep(delay)
+        reply: Reply | None = None
+        if rule is None or rule.apply == "after":
+            reply = dialect.call(request)
+        if rule is not None:
+            reply = None if rule.kind == "disconnect" else dialect.fault(rule, _fault(rule))
+        entry = {
+            "at": iso(store.now()),
+            "method": method,
+            "path": request.path,
+            "query": query,
+            "dialect": name,
+            "operation": op_path,
+            **request.notes,
+            "status": reply[0] if reply else 0,
+            "fault": rule.kind if rule else ("slow" if delay else None),
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        }
+        store.log_request(code, entry)
+        if reply is None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        status, payload, headers = reply
+        content_type = headers.pop("Content-Type", "application/json")
+        self._send(status, payload, dict(headers), content_type)
 
     def _channel_call(self, method: str, code: str, sub: str, raw: bytes) -> Reply:
         store = self.server.store
@@ -473,6 +522,10 @@ class SimulatorServer:
     def channel_url(self, code: str) -> str:
         """The base URL to configure on the back-office's channel."""
         return f"{self.url}/ch/{code}"
+
+    def native_url(self, dialect: str, code: str) -> str:
+        """The base URL of a channel's orders in a marketplace's own API (`simulator.native`)."""
+        return f"{self.url}/{dialect}/{code}"
 
     def start(self) -> SimulatorServer:
         httpd = self._bind()

@@ -108,6 +108,7 @@ class ChannelState:
     inventory_levels: dict[tuple[str, str, str], int] = field(default_factory=dict)
     requests: deque = field(default_factory=lambda: deque(maxlen=10_000))
     request_count: int = 0
+    native: dict[str, dict] = field(default_factory=dict)  # a dialect's settings (not saved)
 
     def sorted_orders(self) -> list[tuple[float, int, str]]:
         """(orderDate as a timestamp, insertion number, id), rebuilt only after orders change."""
@@ -516,6 +517,7 @@ class Store:
                     raise ContractError(f"changes[{n}]: {', '.join(fields)} need a status")
                 staged[order_id] = {
                     **order,
+                    "changedAt": now_iso,  # when the channel last changed it (native dialects)
                     "orderItems": items,
                     "orderStatus": choice(
                         order_status, ORDER_STATUSES, f"order {order_id}: orderStatus"

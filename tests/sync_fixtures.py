@@ -25,10 +25,28 @@ def sim():
     forget_adapters()
 
 
+# The APIs a channel scenario runs against: the channel contract and the marketplaces' own
+# APIs the simulator plays (`simulator.native`). A test module or test names the ones its
+# scenario can be told in with `@pytest.mark.dialects(...)`; without it, the contract only.
+DIALECTS = ("contract", "amazon")
+
+
+def pytest_generate_tests(metafunc):
+    marker = metafunc.definition.get_closest_marker("dialects")
+    if "dialect" in metafunc.fixturenames and marker is not None:
+        names = marker.args or DIALECTS
+        metafunc.parametrize("dialect", names, indirect=True)
+
+
 @pytest.fixture
-def channel(world, sim) -> Channel:
-    """The world's FLIPKART channel, pointed at the simulator."""
-    return point_at(world.channel, sim)
+def dialect(request) -> str:
+    return getattr(request, "param", "contract")
+
+
+@pytest.fixture
+def channel(world, sim, dialect) -> Channel:
+    """The world's FLIPKART channel, pointed at the simulator (in the test's dialect)."""
+    return point_at(world.channel, sim, dialect=dialect)
 
 
 @pytest.fixture

@@ -11,16 +11,45 @@ from channels.models import Channel
 from simulator import SimulatorServer
 
 
-def point_at(channel: Channel, sim: SimulatorServer, **settings) -> Channel:
-    """Point a channel at the simulator, with fast retries (tests must not sleep long)."""
+def point_at(
+    channel: Channel, sim: SimulatorServer, *, dialect: str = "contract", **settings
+) -> Channel:
+    """Point a channel at the simulator, with fast retries (tests must not sleep long).
+    `dialect`: the channel contract, or a marketplace's own API the simulator plays
+    (`native_settings`), over the same simulator channel and orders."""
     channel.base_url = sim.channel_url(channel.code)
     channel.username, channel.password = "user", "pass"
+    if dialect != "contract":
+        native_settings(channel, sim, dialect)
     channel.retry_base_delay = settings.pop("retry_base_delay", 0.01)
     channel.request_timeout = settings.pop("request_timeout", 5.0)
     for name, value in settings.items():
         setattr(channel, name, value)
     channel.save()
     return channel
+
+
+def native_settings(channel: Channel, sim: SimulatorServer, dialect: str) -> None:
+    """The channel as a native adapter of `dialect` sees the simulator's channel: the type,
+    the API's URL and credentials, and limits and listing lag a test does not wait for (the
+    adapters' own tests check those at their real values)."""
+    from simulator.native import amazon
+
+    base = sim.native_url(dialect, channel.code)
+    if dialect == "amazon":
+        fast = {op: [1000, 1000] for op in amazon.shapes.USAGE_PLANS}
+        amazon.configure(sim.store, channel.code, lagSeconds=0, rates=fast)
+        channel.channel_type, channel.base_url = "AMAZON_SP", base
+        channel.refresh_token = amazon.DEFAULTS["refreshToken"]
+        channel.api_settings = {
+            "marketplace_id": amazon.INDIA,
+            "seller_id": f"SELLER-{channel.code}-{id(sim)}",
+            "token_url": f"{base}/auth/o2/token",
+            "listing_lag_seconds": 0,
+            "rate_limits": fast,
+        }
+        return
+    raise ValueError(f"no such dialect: {dialect}")
 
 
 def iso(moment) -> str:

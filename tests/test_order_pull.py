@@ -17,6 +17,10 @@ from orders.models import Order, OrderItemStatus, OrderStatus
 from .sync_helpers import channel_order
 
 pytest_plugins = ["tests.sync_fixtures"]
+pytestmark = pytest.mark.dialects()  # every API (tests that need the contract say so)
+
+
+RECENT = 0.01  # days: changed within the overlap an incremental pull reads again
 
 
 def put(sim, *orders) -> None:
@@ -27,7 +31,7 @@ def summary(run) -> tuple:
     return run.outcome, run.seen, run.changed, run.unchanged, run.failed
 
 
-def test_new_orders_are_created_with_their_units_and_allocated(world, channel, sim):
+def test_new_orders_are_created_with_their_units_and_allocated(world, channel, sim, dialect):
     channel.page_size = 2
     channel.save()
     put(sim, *[channel_order(f"OD-{n}", [(f"OD-{n}-1", "TSHIRT", 2)]) for n in range(5)])
@@ -57,20 +61,22 @@ def test_new_orders_are_created_with_their_units_and_allocated(world, channel, s
         "12 MG Road",
         "9876543210",
     )
-    pages = [r for r in sim.store.requests("FLIPKART") if "pageNumber" in r["query"]]
-    assert len(pages) == 4  # 2 + 2 + 2 + an empty page
+    if dialect == "contract":  # a native API pages by its own size
+        pages = [r for r in sim.store.requests("FLIPKART") if "pageNumber" in r["query"]]
+        assert len(pages) == 4  # 2 + 2 + 2 + an empty page
     assert ("FLIPKART-OD-0", "CHANGED", "created with 2 units") in map(tuple, run.report)
 
 
 def test_a_second_pull_creates_nothing_twice(world, channel, sim):
-    put(sim, channel_order("OD-1", [("OD-1-1", "TSHIRT", 1)]))
+    # changed minutes ago: an incremental pull (Amazon) lists it again too
+    put(sim, channel_order("OD-1", [("OD-1-1", "TSHIRT", 1)], days_ago=RECENT))
     pull_orders(channel)
     again = pull_orders(channel)
     assert summary(again) == (RunOutcome.SUCCESS, 1, 0, 1, 0)
     assert Order.objects.filter(channel_order_id="OD-1").count() == 1
 
 
-def test_bad_orders_are_reported_one_by_one_and_the_others_created(world, channel, sim):
+def test_bad_orders_are_reported_one_by_one_and_the_others_created(world, channel, sim, dialect):
     put(
         sim,
         channel_order("OD-1", [("OD-1-1", "TSHIRT", 1)]),
@@ -85,9 +91,10 @@ def test_bad_orders_are_reported_one_by_one_and_the_others_created(world, channe
     assert errors == {"OD-3": "the shipping address has no pincode"}
     # a SKU nobody knows is not an error: its listing waits to be mapped (issue 16)
     waiting = Order.objects.get(channel_order_id="OD-2")
+    listing = {"amazon": "NO-SUCH-SKU/P-NO-SUCH-SKU"}.get(dialect, "P-NO-SUCH-SKU/V-NO-SUCH-SKU")
     assert (waiting.status, waiting.verification_reason) == (
         OrderStatus.PENDING_VERIFICATION,
-        "unmapped listing P-NO-SUCH-SKU/V-NO-SUCH-SKU on FLIPKART",
+        f"unmapped listing {listing} on FLIPKART",  # Amazon's: seller SKU / ASIN
     )
 
 
@@ -156,10 +163,8 @@ def test_a_failed_pull_keeps_the_cursor_and_says_why(world, channel, sim):
     run = pull_orders(channel)
 
     assert run.outcome == RunOutcome.FAILED
-    assert run.message.startswith(
-        "Order pull stopped: Channel FLIPKART: get orders (page 1): gave up after 5 attempts, "
-        "last: HTTP 500"
-    )
+    assert run.message.startswith("Order pull stopped: Channel FLIPKART: ")
+    assert "gave up after 5 attempts, last: HTTP 500" in run.message.splitlines()[0]
     assert "4 request(s) retried (HTTP 500" in run.message and run.retries == 4
     assert channel.sync_cursors.get(kind=SyncKind.ORDER_PULL).synced_up_to is None
 
@@ -202,8 +207,8 @@ def test_a_pull_raced_by_another_creates_each_order_once(world, channel, sim, mo
 
     put(
         sim,
-        channel_order("OD-1", [("OD-1-1", "TSHIRT", 1)]),
-        channel_order("OD-2", [("OD-2-1", "TSHIRT", 1)]),
+        channel_order("OD-1", [("OD-1-1", "TSHIRT", 1)], days_ago=RECENT),
+        channel_order("OD-2", [("OD-2-1", "TSHIRT", 1)], days_ago=RECENT),
     )
     pull_orders(channel)
     Order.objects.filter(channel_order_id="OD-2").delete()

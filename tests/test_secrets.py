@@ -30,10 +30,11 @@ PASSWORD = "Zebra-S3cret pass&x=1"  # a space and URL-special characters: encode
 KEY1, KEY2, KEY3 = (Fernet.generate_key().decode() for _ in range(3))
 
 
-def stored(channel: Channel) -> str:
+def stored(channel: Channel, column: str = "password") -> str:
     """The column as the database holds it (raw SQL, past the field)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT password FROM channels_channel WHERE id = %s", [channel.pk])
+        sql = f"SELECT {column} FROM channels_channel WHERE id = %s"  # noqa: S608 (a test's own)
+        cursor.execute(sql, [channel.pk])
         return cursor.fetchone()[0]
 
 
@@ -60,12 +61,17 @@ def test_the_stored_value_is_a_token_that_decrypts_to_the_password(db, keys):
     assert Channel.objects.get(pk=channel.pk).password == PASSWORD
     channel.save()
     assert stored(channel) != raw  # a new IV every time: equal passwords are not visible
+    channel.refresh_token = "Atzr|Zebra-refresh"  # a native API's OAuth token, likewise
+    channel.save()
+    raw_token = stored(channel, "refresh_token")
+    assert "Zebra" not in raw_token
+    assert Fernet(KEY1).decrypt(raw_token.encode()).decode() == "Atzr|Zebra-refresh"
     ChannelFactory(code="EMPTY", password="")
     assert stored(Channel.objects.get(code="EMPTY")) == ""  # "not set" needs no key
 
 
 def test_rotation_keeps_old_values_readable_before_and_after(db, keys):
-    channel = ChannelFactory(code="MYSHOP", password=PASSWORD)
+    channel = ChannelFactory(code="MYSHOP", password=PASSWORD, refresh_token="Atzr|Zebra-1")
     old_token = stored(channel)
     keys.SECRETS_KEYS = [KEY2, KEY1]  # the new key first, the old one still there
     assert Channel.objects.get(pk=channel.pk).password == PASSWORD  # before the command
@@ -78,7 +84,10 @@ def test_rotation_keeps_old_values_readable_before_and_after(db, keys):
     keys.SECRETS_KEYS = [KEY2]  # the old key removed: still readable
     assert Channel.objects.get(pk=channel.pk).password == PASSWORD
     event = AdminAuditEvent.objects.get(action="secrets re-encrypted")
-    assert event.changes == {"re-encrypted": {"channels.Channel.password": 1}}
+    assert event.changes == {
+        "re-encrypted": {"channels.Channel.password": 1, "channels.Channel.refresh_token": 1}
+    }
+    assert Channel.objects.get(pk=channel.pk).refresh_token == "Atzr|Zebra-1"
     assert event.actor == "command:rotate_secrets"
 
 

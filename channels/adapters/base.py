@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -110,6 +110,10 @@ class OrdersReply:
     # why, and the ids no request asked about. What was received before stays usable.
     stopped: str = ""
     not_asked: list[str] = field(default_factory=list)
+    # Order pull of a native API that lists by time slices: every order changed up to this
+    # instant has been listed (with this page or before), so the pull's cursor may move there
+    # even if the run stops later (a run out of rate-limit budget resumes from it).
+    complete_up_to: datetime | None = None
 
 
 @dataclass
@@ -124,6 +128,7 @@ class Reply:
     error: str = ""
     transient: bool = False
     retry_after: float | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # the adapter's `reply_headers`
 
     @property
     def ok(self) -> bool:
@@ -166,6 +171,8 @@ class ChannelConfig:
     base_url: str
     username: str = ""
     password: str = field(default="", repr=False)  # never in a log line or error report
+    refresh_token: str = field(default="", repr=False)  # likewise (native OAuth APIs)
+    settings: dict[str, Any] = field(default_factory=dict)  # Channel.api_settings
     page_size: int = 50
     status_batch_size: int = 50
     timeout: float = 30.0
@@ -182,6 +189,8 @@ class ChannelConfig:
             base_url=channel.base_url,
             username=channel.username,
             password=channel.password,
+            refresh_token=channel.refresh_token,
+            settings=dict(channel.api_settings or {}),
             page_size=channel.page_size,
             status_batch_size=channel.status_batch_size,
             timeout=channel.request_timeout,
@@ -225,6 +234,11 @@ class ChannelAdapter(ABC):
     channel_type: ClassVar[str] = ""
     label: ClassVar[str] = ""
     preset: ClassVar[dict[str, bool]] = {}
+    # Native APIs: the `Channel.api_settings` keys the adapter needs (key: what it is).
+    settings_keys: ClassVar[dict[str, str]] = {}
+    # The order pull asks only for orders changed since its cursor (a native API whose
+    # listing is rate-limited), not for the whole pull window every run.
+    incremental: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -240,11 +254,32 @@ class ChannelAdapter(ABC):
         stats, self.stats = self.stats, CallStats()
         return stats
 
+    @classmethod
+    def settings_problems(cls, settings: dict[str, Any]) -> list[str]:
+        """What is missing from a channel's `api_settings` for this adapter."""
+        return [
+            f"API settings need {key!r} ({what})"
+            for key, what in cls.settings_keys.items()
+            if not str(settings.get(key) or "").strip()
+        ]
+
+    def listed_until(self, now: datetime) -> datetime:
+        """The latest instant the channel's order listing is complete up to (Amazon lists
+        nothing changed in the last two minutes): the pull asks up to it, and its cursor
+        moves there, so no order is skipped."""
+        return now
+
     @abstractmethod
     def fetch_orders(
-        self, date_from: datetime, date_to: datetime, statuses: list[str]
+        self,
+        date_from: datetime,
+        date_to: datetime,
+        statuses: list[str],
+        known: Callable[[list[str]], set[str]] | None = None,
     ) -> Iterator[OrdersReply]:
-        """Order pull: one OrdersReply per page, until the channel has no more."""
+        """Order pull: one OrdersReply per page, until the channel has no more. `known` tells
+        which ids we have already: an adapter that needs a call per order for its lines
+        skips those and yields them without lines (the pull only reads their status)."""
 
     @abstractmethod
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:

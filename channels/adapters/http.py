@@ -155,6 +155,7 @@ class HttpChannelAdapter(ChannelAdapter):
         "accepts_dispatch": True,
         "accepts_inventory": True,
     }
+    reply_headers: tuple[str, ...] = ()  # headers a subclass reads off replies (`Reply.headers`)
 
     def __init__(
         self,
@@ -219,7 +220,11 @@ class HttpChannelAdapter(ChannelAdapter):
         if response.will_close:
             self.connection.close()
         log.debug("%s %s: HTTP %s", method, target, response.status)
-        return self._reply(response.status, data, response.getheader("Retry-After"), what)
+        reply = self._reply(response.status, data, response.getheader("Retry-After"), what)
+        for name in self.reply_headers:
+            if (value := response.getheader(name)) is not None:
+                reply.headers[name] = value
+        return reply
 
     def _connect(self) -> str:
         """Open the connection within the connect timeout (reads then wait the request's):
@@ -331,14 +336,16 @@ class HttpChannelAdapter(ChannelAdapter):
         body: Any = None,
         key: str | None = None,
         what: str,
+        **options: Any,
     ) -> Reply:
-        """A contract call, tried again while its failure is transient: its 2xx reply."""
+        """A call, tried again while its failure is transient: its 2xx reply. `options` go
+        to `request_once` (a native adapter's own, e.g. the API operation)."""
         attempt = 0
         while True:
             attempt += 1
             try:
                 reply = self.request_once(
-                    method, path, params=params, body=body, key=key, what=what
+                    method, path, params=params, body=body, key=key, what=what, **options
                 )
             except ChannelUnavailable as exc:  # authenticating failed, for now
                 reply = Reply(error=str(exc), transient=True)
@@ -365,7 +372,11 @@ class HttpChannelAdapter(ChannelAdapter):
     # --- the contract -------------------------------------------------------------------
 
     def fetch_orders(
-        self, date_from: datetime, date_to: datetime, statuses: list[str]
+        self,
+        date_from: datetime,
+        date_to: datetime,
+        statuses: list[str],
+        known: Callable[[list[str]], set[str]] | None = None,
     ) -> Iterator[OrdersReply]:
         size = self.config.page_size
         for page in range(1, MAX_PAGES + 1):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from functools import partial
 
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, transaction
@@ -38,6 +39,7 @@ from .runs import (
     Tally,
     cursor_advance,
     cursor_of,
+    cursor_resume_point,
     fail,
     finish,
     lease_release,
@@ -82,26 +84,25 @@ def pull_orders(
 
 
 def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
-    now = timezone.now().replace(microsecond=0)
+    adapter = adapter_for(channel)
     cursor = cursor_of(channel, SyncKind.ORDER_PULL)
-    window_from = now - timedelta(days=channel.pull_window_days)
-    if cursor.synced_up_to and cursor.synced_up_to - OVERLAP < window_from:
-        window_from = cursor.synced_up_to - OVERLAP
-    if cursor.resync_from and cursor.resync_from < window_from:
-        window_from = cursor.resync_from
+    now = adapter.listed_until(timezone.now().replace(microsecond=0))
+    window_from = pull_window_start(channel, cursor, now, incremental=adapter.incremental)
     run.window_from, run.window_to = window_from, now
     run.save(update_fields=["window_from", "window_to"])
     start(run)
     tally = Tally(run, report_all=run.trigger == RunTrigger.MANUAL)
     actor = Actor.of(f"task:order_pull:{channel.code}")
-    adapter = adapter_for(channel)
     stopped = ""
+    known = partial(known_order_ids, channel)
     try:
-        for page in adapter.fetch_orders(window_from, now, channel.pull_status_list):
+        for page in adapter.fetch_orders(window_from, now, channel.pull_status_list, known):
             tally.add(create_pulled(channel, page, actor=actor))
             tally.retries = adapter.stats.retries
             tally.flush()
             lease_renew(channel, SyncKind.ORDER_PULL, holder)
+            if page.complete_up_to:  # a native API's time slice is done: resume from there
+                cursor_resume_point(cursor, page.complete_up_to, run)
     except ChannelError as exc:
         stopped = f"Order pull stopped: {exc}"
     stats = adapter.take_stats()
@@ -113,6 +114,25 @@ def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
         f"{tally.failed} could not be created."
     )
     return finish(tally, summary=summary, stopped=stopped, extra=stats.summary())
+
+
+def pull_window_start(channel: Channel, cursor, now, *, incremental: bool):
+    """Where a pull's window starts: the channel's pull window (the last N days), reaching
+    further back when our cursor is older (a stopped beat leaves no gap) or staff asked to
+    re-sync from a date. An incremental adapter (a rate-limited native API) asks only from
+    its cursor, less the overlap, once it has one."""
+    window_from = now - timedelta(days=channel.pull_window_days)
+    if cursor.synced_up_to and (incremental or cursor.synced_up_to - OVERLAP < window_from):
+        window_from = cursor.synced_up_to - OVERLAP
+    if cursor.resync_from and cursor.resync_from < window_from:
+        window_from = cursor.resync_from
+    return window_from
+
+
+def known_order_ids(channel: Channel, ids: list[str]) -> set[str]:
+    """Which of these channel order ids we have already (one query)."""
+    rows = Order.objects.filter(channel=channel, channel_order_id__in=ids)
+    return set(rows.values_list("channel_order_id", flat=True))
 
 
 def order_input(

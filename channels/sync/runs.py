@@ -330,6 +330,19 @@ def cursor_advance(cursor: SyncCursor, up_to: datetime, run: SyncRun) -> None:
     SyncCursor.objects.filter(pk=cursor.pk, resync_from=cursor.resync_from).update(resync_from=None)
 
 
+def cursor_resume_point(cursor: SyncCursor, up_to: datetime, run: SyncRun) -> None:
+    """A run part way (it may still stop) has read everything up to `up_to`: the next run
+    resumes there. A re-sync in progress moves its start; otherwise the cursor moves forward
+    (never back)."""
+    rows = SyncCursor.objects.filter(pk=cursor.pk)
+    if cursor.resync_from:
+        rows.filter(resync_from=cursor.resync_from).update(resync_from=up_to, last_run=run)
+        cursor.resync_from = up_to
+    elif not cursor.synced_up_to or up_to > cursor.synced_up_to:
+        rows.update(synced_up_to=up_to, last_run=run)
+        cursor.synced_up_to = up_to
+
+
 def resync_from(channel: Channel, kind: str, moment: datetime) -> SyncCursor:
     """Make the next `kind` run of the channel cover orders from `moment` again."""
     if kind not in (SyncKind.ORDER_PULL, SyncKind.STATUS, SyncKind.DELIVERY, SyncKind.RETURNS):

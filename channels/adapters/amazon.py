@@ -1,0 +1,644 @@
+"""Amazon Selling Partner API (Amazon.in), behind the channel adapter interface.
+
+Connect a seller (README, "Amazon Selling Partner API"): base URL the SP-API endpoint of the
+region (India: https://sellingpartnerapi-eu.amazon.com), username the LWA client id, password
+the LWA client secret, refresh token the seller's LWA refresh token, API settings
+`{"marketplace_id": "A21TJRUUN4KGV", "seller_id": "<merchant token>"}` (optional:
+`token_url`, `product_type` for inventory, `run_budget_seconds`).
+
+- Login with Amazon: the refresh token buys an access token, kept until a minute before it
+  expires and bought again when a call is refused as unauthorized (401, or 403 Unauthorized).
+- Order pull (`getOrders` by `LastUpdatedAfter`/`LastUpdatedBefore`, merchant-fulfilled only;
+  `getOrderItems` for the lines of orders we do not have yet). Amazon lists nothing changed
+  in the last two minutes, so the pull asks up to `listed_until` (now − 2 min 30 s) and its
+  cursor stops there. A slice of the window whose first page is full is split in halves
+  (each half is listed whole, oldest first), so every finished slice moves the cursor
+  (`OrdersReply.complete_up_to`) and a run out of rate-limit budget resumes where it was.
+- Shipping address and buyer are restricted data: getOrders is called with a Restricted Data
+  Token for them; an application without the role gets orders without an address (the pull
+  records each one, "the shipping address has no pincode").
+- Status sync: `getOrders` by `AmazonOrderIds` (50 a call); lines (`getOrderItems`) only for
+  orders whose status may change ours (shipped, cancelled).
+- Statuses: Pending/PendingAvailability → PENDING_VERIFICATION; Unshipped and
+  PartiallyShipped → CREATED (shipped lines DISPATCHED); Shipped/InvoiceUnconfirmed →
+  COMPLETE with lines DISPATCHED, refined by the Easy Ship status (Delivered → DELIVERED;
+  ReturningToSeller, ReturnedToSeller, RejectedByBuyer, Undeliverable → COURIER_RETURN);
+  Canceled → CANCELLED. Any other value (Unfulfillable, or one Amazon adds) is recorded as a
+  problem of that order, and the run goes on.
+- The seed's rule, "status sync only for orders the channel ships": an order Amazon ships is
+  an Easy Ship order (MFN with `EasyShipShipmentStatus`) — `third_party_shipping`; AFN
+  (fulfilled by Amazon) orders are not pulled at all: our warehouse never ships them.
+- Rate limits: a token bucket per seller and operation shared by every worker
+  (`ratelimit`), at the documented plan until `x-amzn-RateLimit-Limit` says otherwise; a 429
+  is retried with back-off. A call that would wait past the run's budget stops the run.
+- Dispatch push: `confirmShipment` (package reference: a number derived from the push's
+  idempotency key, so a repeated push names the same package; carrier code: our courier's
+  name, which must be one Amazon knows). Easy Ship orders need none: Amazon ships them.
+- Inventory push: `patchListingsItem` per listing (`fulfillment_availability` quantity);
+  the listing's product id is the seller SKU (the pull keys Amazon lines by SellerSKU).
+- Not done yet: seller cancellations (Amazon takes them only as a Feeds API order
+  acknowledgement), inventory through the JSON_LISTINGS_FEED for catalogues in the tens of
+  thousands, Easy Ship labels and tracking numbers (Easy Ship API).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from .base import (
+    CANCEL_PUSH,
+    DISPATCH_PUSH,
+    ChannelAuthError,
+    ChannelOrder,
+    ChannelOrderItem,
+    ChannelReplyError,
+    ChannelRequestError,
+    ChannelUnavailable,
+    OrdersReply,
+    PushReply,
+    Reply,
+)
+from .http import HttpChannelAdapter, new_connection, reply_json
+from .parse import describe
+from .ratelimit import bucket_key, buckets
+
+TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+ORDERS = "/orders/v0/orders"
+LISTED_LAG = timedelta(minutes=2, seconds=30)  # Amazon: nothing changed in the last 2 minutes
+MIN_SLICE = timedelta(minutes=1)  # a slice this narrow is paged, never split again
+IDS_PER_CALL = 50
+PLANS = {  # operation: (requests per second, burst), Amazon's documented defaults
+    "getOrders": (0.0167, 20),
+    "getOrderItems": (0.5, 30),
+    "confirmShipment": (2.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
+    "patchListingsItem": (5.0, 10),
+}
+PENDING = {"Pending", "PendingAvailability"}
+OPEN = {"Unshipped", "PartiallyShipped"}
+SHIPPED = {"Shipped", "InvoiceUnconfirmed"}
+RETURNING = {"ReturningToSeller", "ReturnedToSeller", "RejectedByBuyer", "Undeliverable"}
+EVERY_UNIT = 1_000_000  # a cancelled order's lines: Amazon says QuantityOrdered 0
+
+
+class AmazonSpApiAdapter(HttpChannelAdapter):
+    channel_type = "AMAZON_SP"
+    label = "Amazon (Selling Partner API)"
+    preset = {
+        "supports_status_sync": True,
+        "status_sync_channel_shipped_only": True,
+        "provides_shipping": True,
+        "accepts_status_notifications": False,
+        "accepts_cancel": False,
+        "accepts_dispatch": True,
+        "accepts_inventory": True,
+    }
+    # optional: token_url, product_type, run_budget_seconds, listing_lag_seconds, rate_limits
+    settings_keys = {
+        "marketplace_id": "Amazon.in is A21TJRUUN4KGV",
+        "seller_id": "the seller's merchant token, for the Listings Items API",
+    }
+    incremental = True
+    reply_headers = ("x-amzn-RateLimit-Limit",)
+
+    def __init__(self, config, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        token_url = config.settings.get("token_url") or TOKEN_URL
+        self.lwa = new_connection(replace(config, base_url=token_url))
+        self.token_path = token_url.split("//", 1)[-1].partition("/")[2]
+        self.token_expires = 0.0
+        self.rdt: tuple[str, float] | None = None
+        self.rates = {**PLANS, **_plans(config.settings.get("rate_limits"))}
+        self.deadline = float("inf")
+
+    def close(self) -> None:
+        super().close()
+        self.lwa.close()
+
+    @property
+    def marketplace(self) -> str:
+        return str(self.config.settings.get("marketplace_id", ""))
+
+    def listed_until(self, now: datetime) -> datetime:
+        lag = self.config.settings.get("listing_lag_seconds")
+        return now - (LISTED_LAG if lag is None else timedelta(seconds=float(lag)))
+
+    # --- Login with Amazon and restricted data ------------------------------------------------
+
+    def authenticate(self) -> str:
+        what = f"Channel {self.config.code}: authentication"
+        form = urlencode(
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": self.config.refresh_token,
+                "client_id": self.config.username,
+                "client_secret": self.config.password,
+            }
+        ).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+        saved, self.connection = self.connection, self.lwa  # LWA is another host
+        try:
+            reply = self._exchange("POST", "/" + self.token_path, form, headers, what)
+        finally:
+            self.connection = saved
+        if reply.transient:
+            raise ChannelUnavailable(f"{what}: {reply.error}")
+        if not reply.ok:
+            data = _json_or_empty(reply.text)
+            why = data.get("error_description") or data.get("error") or f"HTTP {reply.status}"
+            raise ChannelAuthError(
+                f"{what} failed: the channel refused the client id, secret or refresh token "
+                f"(Login with Amazon: {why})"
+            )
+        data = reply_json(reply.text, what)
+        token = data.get("access_token") if isinstance(data, dict) else None
+        if not isinstance(token, str) or not token:
+            raise ChannelReplyError(f"{what}: no access_token in {describe(data)}")
+        self.token = token
+        self.token_expires = time.monotonic() + float(data.get("expires_in") or 3600) - 60
+        return token
+
+    def _access_token(self) -> str:
+        if not self.token or time.monotonic() >= self.token_expires:
+            return self.authenticate()
+        return self.token
+
+    def _restricted_token(self) -> str | None:
+        """A Restricted Data Token for getOrders' address and buyer (None: not granted)."""
+        if self.rdt and time.monotonic() < self.rdt[1]:
+            return self.rdt[0]
+        body = {
+            "restrictedResources": [
+                {"method": "GET", "path": ORDERS, "dataElements": ["buyerInfo", "shippingAddress"]}
+            ]
+        }
+        what = f"Channel {self.config.code}: restricted data token"
+        try:
+            reply = self._api(
+                "POST",
+                "/tokens/2021-03-01/restrictedDataToken",
+                "createRestrictedDataToken",
+                body=body,
+                what=what,
+            )
+        except (ChannelRequestError, ChannelAuthError):
+            self.rdt = None  # the application has no role for personal data: no addresses
+            return None
+        data = reply_json(reply.text, what)
+        token = data.get("restrictedDataToken") if isinstance(data, dict) else None
+        if not token:
+            raise ChannelReplyError(f"{what}: no restrictedDataToken in {describe(data)}")
+        self.rdt = (token, time.monotonic() + float(data.get("expiresIn") or 3600) - 60)
+        return token
+
+    # --- one call ---------------------------------------------------------------------------
+
+    def request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict | None = None,
+        body: Any = None,
+        key: str | None = None,
+        what: str,
+        operation: str = "",
+        token: str | None = None,
+    ) -> Reply:
+        """One try: waits for the operation's rate-limit token first; an unauthorized reply
+        buys a new access token and repeats the request once."""
+        if operation:
+            self._wait_for_token(operation, what)
+        target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = {"Accept": "application/json", "Content-Type": "application/json"}
+        for renewing in (False, True):
+            if renewing:
+                self.stats.reauthentications += 1
+                self.token = None
+            headers["x-amz-access-token"] = token or self._access_token()
+            reply = self._exchange(method, target, data, headers, what)
+            if operation:
+                self._learn_rate(operation, reply)
+            if not _unauthorized(reply) or token:
+                return reply
+        reply.error = f"{what}: refused as unauthorized again right after logging in"
+        return reply
+
+    def _api(self, method: str, path: str, operation: str, *, what: str, **kw: Any) -> Reply:
+        """A call tried again while its failure is transient (the base class's loop)."""
+        return self._call(method, path, what=what, operation=operation, **kw)
+
+    def _wait_for_token(self, operation: str, what: str) -> None:
+        rate, burst = self.rates[operation]
+        key = bucket_key(
+            "amazon", str(self.config.settings.get("seller_id") or self.config.code), operation
+        )
+        while (wait := buckets().take(key, rate, burst)) > 0:
+            if time.monotonic() + wait > self.deadline:
+                raise ChannelUnavailable(
+                    f"{what}: Amazon's rate limit for {operation} allows the next call in "
+                    f"{wait:.0f} s, after this run's time budget; the next run goes on from here"
+                )
+            self.sleep(wait)
+
+    def _learn_rate(self, operation: str, reply: Reply) -> None:
+        """Amazon says the rate it applied (`x-amzn-RateLimit-Limit`): use it from now on."""
+        try:
+            rate = float(reply.headers.get("x-amzn-RateLimit-Limit", ""))
+        except ValueError:
+            return
+        if rate > 0:
+            self.rates[operation] = (rate, self.rates[operation][1])
+
+    def _start_budget(self) -> None:
+        budget = float(self.config.settings.get("run_budget_seconds") or 480)
+        self.deadline = time.monotonic() + budget
+
+    # --- order pull ---------------------------------------------------------------------------
+
+    def fetch_orders(
+        self,
+        date_from: datetime,
+        date_to: datetime,
+        statuses: list[str],
+        known: Callable[[list[str]], set[str]] | None = None,
+    ) -> Iterator[OrdersReply]:
+        self._start_budget()
+        slices = [(date_from, date_to)]
+        while slices:
+            low, high = slices.pop()
+            data = self._orders_page(
+                {"LastUpdatedAfter": _iso(low), "LastUpdatedBefore": _iso(high)}
+            )
+            token = data.get("NextToken")
+            if token and high - low > MIN_SLICE:  # too many for a page: halves, oldest first
+                middle = low + (high - low) / 2
+                slices += [(middle, high), (low, middle)]
+                yield self._page(data, known, lines=True)
+                continue
+            while token:
+                yield self._page(data, known, lines=True)
+                data = self._orders_page({"NextToken": token})
+                token = data.get("NextToken")
+            page = self._page(data, known, lines=True)
+            page.complete_up_to = high
+            yield page
+
+    def _orders_page(self, params: dict[str, str], *, what: str = "", restricted=True) -> dict:
+        params = {"MarketplaceIds": self.marketplace, **params}
+        if "NextToken" not in params and "AmazonOrderIds" not in params:
+            params.update(FulfillmentChannels="MFN", MaxResultsPerPage="100")
+        what = what or f"Channel {self.config.code}: get orders (getOrders)"
+        token = self._restricted_token() if restricted else None
+        reply = self._api("GET", ORDERS, "getOrders", params=params, what=what, token=token)
+        data = reply_json(reply.text, what)
+        payload = data.get("payload") if isinstance(data, dict) else None
+        if not isinstance(payload, dict) or not isinstance(payload.get("Orders"), list):
+            raise ChannelReplyError(
+                f"{what}: malformed reply, expected payload.Orders, got {describe(data)}"
+            )
+        return payload
+
+    def _page(self, payload: dict, known, *, lines: bool) -> OrdersReply:
+        """One getOrders page as an OrdersReply; lines only for orders that need them."""
+        reply = OrdersReply()
+        raws = [o for o in payload["Orders"] if isinstance(o, dict)]
+        ids = [str(o.get("AmazonOrderId") or "") for o in raws]
+        have = known(ids) if known else set()
+        for n, raw in enumerate(raws, start=1):
+            order_id = ids[n - 1] or f"#{n}"
+            try:
+                status, item_status = _statuses(raw)
+                wants_lines = (
+                    lines and order_id not in have and status in ("CREATED", "PENDING_VERIFICATION")
+                )
+                items = self._lines(order_id, item_status, raw) if wants_lines else ()
+                reply.orders.append(_order(raw, status, items))
+            except (BadAmazonOrder, ChannelReplyError, ChannelRequestError) as exc:
+                reply.problems.append(
+                    (order_id, f"Channel {self.config.code}: order {order_id}: {exc}")
+                )
+        return reply
+
+    def _lines(self, order_id: str, item_status: Callable[[dict], str], raw: dict) -> tuple:
+        what = f"Channel {self.config.code}: getOrderItems of {order_id}"
+        path = f"{ORDERS}/{quote(order_id, safe='')}/orderItems"
+        items, params = [], None
+        while True:
+            reply = self._api("GET", path, "getOrderItems", params=params, what=what)
+            data = reply_json(reply.text, what)
+            payload = data.get("payload") if isinstance(data, dict) else None
+            if not isinstance(payload, dict) or not isinstance(payload.get("OrderItems"), list):
+                raise ChannelReplyError(f"malformed getOrderItems reply {describe(data)}")
+            items += [_line(i, item_status(i)) for i in payload["OrderItems"]]
+            if not payload.get("NextToken"):
+                return tuple(items)
+            params = {"NextToken": payload["NextToken"]}
+
+    # --- status sync --------------------------------------------------------------------------
+
+    def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
+        self._start_budget()
+        result = OrdersReply()
+        size = min(IDS_PER_CALL, self.config.status_batch_size)
+        for start in range(0, len(order_ids), size):
+            chunk = order_ids[start : start + size]
+            what = (
+                f"Channel {self.config.code}: get order status ({len(chunk)} orders from "
+                f"{chunk[0]})"
+            )
+            try:
+                ids = {"AmazonOrderIds": ",".join(chunk)}
+                payload = self._orders_page(ids, what=what, restricted=False)
+                page = self._status_page(payload)
+            except (ChannelReplyError, ChannelRequestError) as exc:
+                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+                continue
+            except (ChannelUnavailable, ChannelAuthError) as exc:
+                if not start:
+                    raise
+                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+                result.stopped, result.not_asked = str(exc), order_ids[start + size :]
+                return result
+            asked = set(chunk)
+            result.orders += [o for o in page.orders if o.id in asked]
+            result.problems += page.problems
+        return result
+
+    def _status_page(self, payload: dict) -> OrdersReply:
+        """Statuses of known orders: lines only where Amazon's status moves ours."""
+        reply = OrdersReply()
+        for n, raw in enumerate(o for o in payload["Orders"] if isinstance(o, dict)):
+            order_id = str(raw.get("AmazonOrderId") or f"#{n + 1}")
+            try:
+                status, item_status = _statuses(raw)
+                moves = raw.get("OrderStatus") not in PENDING | {"Unshipped"}
+                items = self._lines(order_id, item_status, raw) if moves else ()
+                reply.orders.append(_order(raw, status, items))
+            except (BadAmazonOrder, ChannelReplyError, ChannelRequestError) as exc:
+                reply.problems.append(
+                    (order_id, f"Channel {self.config.code}: order {order_id}: {exc}")
+                )
+        return reply
+
+    # --- pushes -------------------------------------------------------------------------------
+
+    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+        what = f"Channel {self.config.code}: {push.lower()} of order {order_id}"
+        if push == CANCEL_PUSH:
+            return Reply(
+                error=f"{what}: the Amazon adapter cannot cancel orders yet "
+                "(cancel it on Seller Central)"
+            )
+        if push != DISPATCH_PUSH:
+            return Reply(error=f"{what}: Amazon takes no status notifications")
+        shipping = body.get("selfShipping")
+        if not shipping:  # Easy Ship: Amazon's own courier, nothing to confirm
+            return Reply(200, json.dumps({"status": "SUCCESS"}))
+        request = confirm_shipment(self.marketplace, body, shipping, key)
+        path = f"{ORDERS}/{quote(order_id, safe='')}/shipmentConfirmation"
+        reply = self.request_once(
+            "POST", path, body=request, what=what, operation="confirmShipment"
+        )
+        if reply.ok:
+            return Reply(reply.status, json.dumps({"status": "SUCCESS"}))
+        if reply.transient or reply.status is None:
+            return reply
+        message = _error_message(reply.text) or reply.error
+        items = [
+            {"orderItemId": i["orderItemId"], "errorMessage": message}
+            for i in body.get("orderItems", [])
+        ]
+        return Reply(
+            200, json.dumps({"status": "FAILED", "error": message, "failedOrderItems": items})
+        )
+
+    def post_dispatch(self, payload: dict, *, key: str | None = None) -> PushReply:
+        order_id = str(payload.get("orderId") or "")
+        reply = self.push_once(DISPATCH_PUSH, order_id, payload, key or order_id)
+        if not reply.ok:
+            raise ChannelRequestError(reply.error)
+        data = json.loads(reply.text)
+        return PushReply(data["status"], (), data.get("error", ""))
+
+    def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
+        self._start_budget()
+        failed = []
+        seller = quote(str(self.config.settings.get("seller_id") or ""), safe="")
+        product_type = str(self.config.settings.get("product_type") or "PRODUCT")
+        for entry in listings:
+            sku = str(entry.get("productId") or "")
+            what = f"Channel {self.config.code}: patchListingsItem {sku}"
+            body = {
+                "productType": product_type,
+                "patches": [
+                    {
+                        "op": "replace",
+                        "path": "/attributes/fulfillment_availability",
+                        "value": [
+                            {
+                                "fulfillment_channel_code": "DEFAULT",
+                                "quantity": int(entry["inventory"]),
+                            }
+                        ],
+                    }
+                ],
+            }
+            path = f"/listings/2021-08-01/items/{seller}/{quote(sku, safe='')}"
+            try:
+                reply = self._api(
+                    "PATCH",
+                    path,
+                    "patchListingsItem",
+                    params={"marketplaceIds": self.marketplace},
+                    body=body,
+                    what=what,
+                )
+            except ChannelRequestError as exc:
+                failed.append((sku, str(exc)))
+                continue
+            data = _json_or_empty(reply.text)
+            if data.get("status") != "ACCEPTED":
+                issues = "; ".join(str(i.get("message", "")) for i in data.get("issues") or [])
+                failed.append((sku, issues or f"status {data.get('status')!r}"))
+        if not failed:
+            return PushReply("SUCCESS")
+        status = "FAILED" if len(failed) == len(listings) else "PARTIAL_SUCCESS"
+        return PushReply(status, tuple(failed), "; ".join(m for _, m in failed))
+
+
+# --- Amazon's shapes read ------------------------------------------------------------------------
+
+
+class BadAmazonOrder(ValueError):
+    """One Amazon order cannot be read; the message names the field."""
+
+
+def _statuses(raw: dict) -> tuple[str, Callable[[dict], str]]:
+    """Our order status, and the status of each of its lines (from the line)."""
+    status = raw.get("OrderStatus")
+    easy_ship = raw.get("EasyShipShipmentStatus")
+    if status in PENDING:
+        return "PENDING_VERIFICATION", lambda item: "CREATED"
+    if status in OPEN:
+        return "CREATED", lambda item: "DISPATCHED" if _shipped_all(item) else "CREATED"
+    if status in SHIPPED:
+        line = "DELIVERED" if easy_ship == "Delivered" else "DISPATCHED"
+        line = "COURIER_RETURN" if easy_ship in RETURNING else line
+        return "COMPLETE", lambda item: line
+    if status == "Canceled":
+        return "CANCELLED", lambda item: "CANCELLED"
+    raise BadAmazonOrder(
+        f"OrderStatus {status!r} is not one we handle (recorded, order left as it is)"
+    )
+
+
+def _shipped_all(item: dict) -> bool:
+    ordered = _int(item.get("QuantityOrdered"), "QuantityOrdered")
+    return ordered > 0 and _int(item.get("QuantityShipped") or 0, "QuantityShipped") >= ordered
+
+
+def _order(raw: dict, status: str, items: tuple) -> ChannelOrder:
+    address = raw.get("ShippingAddress") or {}
+    buyer = raw.get("BuyerInfo") or {}
+    shipping = {
+        "name": str(address.get("Name") or buyer.get("BuyerName") or ""),
+        "addressLine1": str(address.get("AddressLine1") or ""),
+        "addressLine2": str(address.get("AddressLine2") or ""),
+        "city": str(address.get("City") or ""),
+        "state": str(address.get("StateOrRegion") or ""),
+        "country": str(address.get("CountryCode") or "IN"),
+        "pincode": str(address.get("PostalCode") or ""),
+        "phone": str(address.get("Phone") or ""),
+        "email": str(buyer.get("BuyerEmail") or ""),
+    }
+    return ChannelOrder(
+        id=str(raw["AmazonOrderId"]),
+        order_status=status,
+        order_date=_date(raw.get("PurchaseDate"), "PurchaseDate"),
+        payment_type="COD" if raw.get("PaymentMethod") == "COD" else "PREPAID",
+        third_party_shipping=bool(raw.get("EasyShipShipmentStatus")),
+        items=items,
+        currency=str((raw.get("OrderTotal") or {}).get("CurrencyCode") or "INR"),
+        shipping_address=shipping,
+        billing_address=dict(shipping),
+        raw=raw,
+    )
+
+
+def _line(item: dict, status: str) -> ChannelOrderItem:
+    item_id = str(item.get("OrderItemId") or "")
+    if not item_id:
+        raise BadAmazonOrder("an order item has no OrderItemId")
+    quantity = _int(item.get("QuantityOrdered"), f"item {item_id}: QuantityOrdered")
+    cancelled = 0
+    if status == "CANCELLED":
+        quantity = cancelled = max(quantity, EVERY_UNIT)
+    seller_sku = str(item.get("SellerSKU") or "")
+    return ChannelOrderItem(
+        order_item_id=item_id,
+        sku=seller_sku,
+        quantity=quantity,
+        status=status,
+        cancelled_quantity=cancelled,
+        product_id=seller_sku,  # the listing is the seller SKU: what patchListingsItem names
+        variant_id=str(item.get("ASIN") or ""),
+        title=str(item.get("Title") or ""),
+        selling_price=_money(item.get("ItemPrice"), quantity, f"item {item_id}: ItemPrice"),
+        shipping_charges=_money(
+            item.get("ShippingPrice"), quantity, f"item {item_id}: ShippingPrice"
+        ),
+    )
+
+
+def _plans(value: Any) -> dict[str, tuple[float, float]]:
+    """`rate_limits` of the API settings: a seller whose usage plan is higher than the
+    documented default sets {"getOrderItems": [rate, burst], ...}."""
+    if not isinstance(value, dict):
+        return {}
+    plans = {}
+    for operation, pair in value.items():
+        if operation in PLANS and isinstance(pair, list | tuple) and len(pair) == 2:
+            plans[operation] = (float(pair[0]), float(pair[1]))
+    return plans
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadAmazonOrder(f"{field} must be a whole number, got {describe(value)}")
+    return value
+
+
+def _money(value: Any, quantity: int, field: str) -> Decimal:
+    """Amazon's ItemPrice is for the line (all its units); ours is per unit."""
+    if value is None:
+        return Decimal(0)
+    try:
+        amount = Decimal(str(value["Amount"]))
+    except (KeyError, TypeError, InvalidOperation):
+        raise BadAmazonOrder(f"{field} is not a money amount: {describe(value)}") from None
+    return (
+        amount
+        if quantity <= 1 or quantity == EVERY_UNIT
+        else (amount / quantity).quantize(Decimal("0.01"))
+    )
+
+
+def _date(value: Any, field: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise BadAmazonOrder(f"{field} {value!r} is not an ISO 8601 date") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone().replace(microsecond=0).isoformat()
+
+
+def _json_or_empty(text: str) -> dict:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _error_message(text: str) -> str:
+    errors = _json_or_empty(text).get("errors") or []
+    return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
+
+
+def _unauthorized(reply: Reply) -> bool:
+    if reply.status == 401:
+        return True
+    return reply.status == 403 and "Unauthorized" in reply.text
+
+
+def confirm_shipment(marketplace: str, body: dict, shipping: dict, key: str) -> dict:
+    """The contract's dispatch push as Amazon's ConfirmShipmentRequest."""
+    package = int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)  # positive, numeric
+    return {
+        "marketplaceId": marketplace,
+        "packageDetail": {
+            "packageReferenceId": str(package),
+            "carrierCode": shipping.get("deliveryPartner") or "Other",
+            "carrierName": shipping.get("deliveryPartner") or "",
+            "trackingNumber": shipping.get("trackingId") or "",
+            "shipDate": shipping.get("dispatchDate") or "",
+            "orderItems": [
+                {"orderItemId": i["orderItemId"], "quantity": int(i["quantity"])}
+                for i in body.get("orderItems", [])
+            ],
+        },
+    }

@@ -1,0 +1,205 @@
+"""Amazon Selling Partner API: the shapes of the requests and replies we use, in one place.
+
+Written from Amazon's published models (Orders API v0 `ordersV0.json`, Tokens API
+2021-03-01, Listings Items API 2021-08-01, Login with Amazon): field names, types, enums,
+limits. The simulator refuses a request that does not match (HTTP 400 `InvalidInput`, as
+Amazon does), and the tests check every request the adapter sent against them.
+"""
+
+from __future__ import annotations
+
+from .shapes import BOOLEAN, DATE_TIME, INTEGER, array, obj, string
+
+# --- enums (Orders v0) ---------------------------------------------------------------------
+
+ORDER_STATUSES = (
+    "PendingAvailability",
+    "Pending",
+    "Unshipped",
+    "PartiallyShipped",
+    "Shipped",
+    "Canceled",
+    "Unfulfillable",
+    "InvoiceUnconfirmed",
+)
+FULFILLMENT_CHANNELS = ("MFN", "AFN")
+PAYMENT_METHODS = ("COD", "CVS", "Other")
+EASY_SHIP_STATUSES = (
+    "PendingSchedule",
+    "PendingPickUp",
+    "PendingDropOff",
+    "LabelCanceled",
+    "PickedUp",
+    "DroppedOff",
+    "AtOriginFC",
+    "AtDestinationFC",
+    "Delivered",
+    "RejectedByBuyer",
+    "Undeliverable",
+    "ReturningToSeller",
+    "ReturnedToSeller",
+    "Lost",
+    "OutForDelivery",
+    "Damaged",
+)
+# Restricted data (a Restricted Data Token is needed for getOrders to return them).
+DATA_ELEMENTS = ("buyerInfo", "shippingAddress", "buyerTaxInformation")
+
+# --- usage plans: operation -> (requests per second, burst), the documented defaults -------
+
+USAGE_PLANS = {
+    "getOrders": (0.0167, 20),
+    "getOrder": (0.5, 30),
+    "getOrderItems": (0.5, 30),
+    "confirmShipment": (2.0, 10),
+    "createRestrictedDataToken": (1.0, 10),
+    "patchListingsItem": (5.0, 10),
+}
+
+# --- requests --------------------------------------------------------------------------------
+
+MONEY = obj(("CurrencyCode", "Amount"), CurrencyCode=string(), Amount=string())
+
+GET_ORDERS_QUERY = {
+    # query parameters: a CSV value is split before its items are checked
+    "MarketplaceIds": {"required": True, "csv": True, "maxItems": 50},
+    "CreatedAfter": {"format": "date-time"},
+    "CreatedBefore": {"format": "date-time"},
+    "LastUpdatedAfter": {"format": "date-time"},
+    "LastUpdatedBefore": {"format": "date-time"},
+    "OrderStatuses": {"csv": True, "enum": ORDER_STATUSES},
+    "FulfillmentChannels": {"csv": True, "enum": FULFILLMENT_CHANNELS},
+    "PaymentMethods": {"csv": True, "enum": PAYMENT_METHODS},
+    "EasyShipShipmentStatuses": {"csv": True, "enum": EASY_SHIP_STATUSES},
+    "MaxResultsPerPage": {"integer": (1, 100)},
+    "NextToken": {},
+    "AmazonOrderIds": {"csv": True, "maxItems": 50},
+}
+
+RDT_REQUEST = obj(
+    ("restrictedResources",),
+    restrictedResources=array(
+        obj(
+            ("method", "path"),
+            method=string(enum=["GET", "PUT", "POST", "DELETE"]),
+            path=string(minLength=1),
+            dataElements=array(string(enum=list(DATA_ELEMENTS))),
+        ),
+        minItems=1,
+        maxItems=50,
+    ),
+    targetApplication=string(),
+)
+
+CONFIRM_SHIPMENT = obj(
+    ("marketplaceId", "packageDetail"),
+    marketplaceId=string(minLength=1),
+    codCollectionMethod=string(enum=["DirectPayment"]),
+    packageDetail=obj(
+        ("packageReferenceId", "carrierCode", "trackingNumber", "shipDate", "orderItems"),
+        packageReferenceId=string(minLength=1),
+        carrierCode=string(minLength=1),
+        carrierName=string(),
+        shippingMethod=string(),
+        trackingNumber=string(minLength=1),
+        shipDate=DATE_TIME,
+        shipFromSupplySourceId=string(),
+        orderItems=array(
+            obj(
+                ("orderItemId", "quantity"),
+                orderItemId=string(minLength=1),
+                quantity={"type": "integer", "minimum": 1},
+                transparencyCodes=array(string()),
+            ),
+            minItems=1,
+        ),
+    ),
+)
+
+PATCH_LISTINGS_ITEM = obj(
+    ("productType", "patches"),
+    productType=string(minLength=1),
+    patches=array(
+        obj(
+            ("op", "path"),
+            op=string(enum=["add", "replace", "merge", "delete"]),
+            path=string(minLength=1),
+            value=array({}),
+        ),
+        minItems=1,
+    ),
+)
+FULFILLMENT_AVAILABILITY = obj(
+    ("fulfillment_channel_code", "quantity"),
+    fulfillment_channel_code=string(minLength=1),
+    quantity={"type": "integer", "minimum": 0},
+)
+
+LWA_TOKEN_FORM = ("grant_type", "refresh_token", "client_id", "client_secret")
+
+# --- replies ---------------------------------------------------------------------------------
+
+ADDRESS = obj(
+    ("Name",),
+    Name=string(),
+    AddressLine1=string(),
+    AddressLine2=string(),
+    City=string(),
+    StateOrRegion=string(),
+    PostalCode=string(),
+    CountryCode=string(),
+    Phone=string(),
+)
+ORDER = obj(
+    ("AmazonOrderId", "PurchaseDate", "LastUpdateDate", "OrderStatus"),
+    AmazonOrderId=string(minLength=1),
+    PurchaseDate=DATE_TIME,
+    LastUpdateDate=DATE_TIME,
+    OrderStatus=string(),  # an enum; replies may carry values added since (never fail on them)
+    FulfillmentChannel=string(),
+    PaymentMethod=string(),
+    OrderTotal=MONEY,
+    NumberOfItemsShipped=INTEGER,
+    NumberOfItemsUnshipped=INTEGER,
+    MarketplaceId=string(),
+    EasyShipShipmentStatus=string(),
+    LatestShipDate=DATE_TIME,
+    IsPrime=BOOLEAN,
+    IsBusinessOrder=BOOLEAN,
+    ShippingAddress=ADDRESS,
+    BuyerInfo=obj(BuyerEmail=string(), BuyerName=string()),
+)
+ORDERS_REPLY = obj(
+    ("payload",),
+    payload=obj(
+        ("Orders",),
+        Orders=array(ORDER),
+        NextToken=string(),
+        LastUpdatedBefore=DATE_TIME,
+        CreatedBefore=DATE_TIME,
+    ),
+)
+ORDER_ITEM = obj(
+    ("ASIN", "OrderItemId", "QuantityOrdered"),
+    ASIN=string(),
+    SellerSKU=string(),
+    OrderItemId=string(minLength=1),
+    Title=string(),
+    QuantityOrdered=INTEGER,
+    QuantityShipped=INTEGER,
+    ItemPrice=MONEY,
+    ShippingPrice=MONEY,
+)
+ORDER_ITEMS_REPLY = obj(
+    ("payload",),
+    payload=obj(
+        ("AmazonOrderId", "OrderItems"),
+        AmazonOrderId=string(),
+        OrderItems=array(ORDER_ITEM),
+        NextToken=string(),
+    ),
+)
+ERRORS_REPLY = obj(
+    ("errors",),
+    errors=array(obj(("code", "message"), code=string(), message=string(), details=string())),
+)
