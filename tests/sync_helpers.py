@@ -38,12 +38,13 @@ def native_settings(channel: Channel, sim: SimulatorServer, dialect: str) -> Non
     base = sim.native_url(dialect, channel.code)
     if dialect == "amazon":
         fast = {op: [1000, 1000] for op in amazon.shapes.USAGE_PLANS}
-        amazon.configure(sim.store, channel.code, lagSeconds=0, rates=fast)
+        seller = f"SELLER-{channel.code}-{id(sim)}"  # its own rate-limit buckets
+        amazon.configure(sim.store, channel.code, lagSeconds=0, rates=fast, sellerId=seller)
         channel.channel_type, channel.base_url = "AMAZON_SP", base
         channel.refresh_token = amazon.DEFAULTS["refreshToken"]
         channel.api_settings = {
             "marketplace_id": amazon.INDIA,
-            "seller_id": f"SELLER-{channel.code}-{id(sim)}",
+            "seller_id": seller,
             "token_url": f"{base}/auth/o2/token",
             "listing_lag_seconds": 0,
             "rate_limits": fast,

@@ -57,6 +57,7 @@ from .base import (
     CANCEL_PUSH,
     DISPATCH_PUSH,
     ChannelAuthError,
+    ChannelBudgetSpent,
     ChannelOrder,
     ChannelOrderItem,
     ChannelReplyError,
@@ -75,6 +76,9 @@ ORDERS = "/orders/v0/orders"
 LISTED_LAG = timedelta(minutes=2, seconds=30)  # Amazon: nothing changed in the last 2 minutes
 MIN_SLICE = timedelta(minutes=1)  # a slice this narrow is paged, never split again
 IDS_PER_CALL = 50
+# Calls leave at 90 % of the plan's rate: requests queued on the way reach Amazon bunched, and
+# Amazon's bucket and ours do not refill at the very same instant.
+RATE_MARGIN = 0.9
 PLANS = {  # operation: (requests per second, burst), Amazon's documented defaults
     "getOrders": (0.0167, 20),
     "getOrderItems": (0.5, 30),
@@ -239,12 +243,13 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
 
     def _wait_for_token(self, operation: str, what: str) -> None:
         rate, burst = self.rates[operation]
+        rate *= RATE_MARGIN
         key = bucket_key(
             "amazon", str(self.config.settings.get("seller_id") or self.config.code), operation
         )
         while (wait := buckets().take(key, rate, burst)) > 0:
             if time.monotonic() + wait > self.deadline:
-                raise ChannelUnavailable(
+                raise ChannelBudgetSpent(
                     f"{what}: Amazon's rate limit for {operation} allows the next call in "
                     f"{wait:.0f} s, after this run's time budget; the next run goes on from here"
                 )
@@ -283,15 +288,23 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
             if token and high - low > MIN_SLICE:  # too many for a page: halves, oldest first
                 middle = low + (high - low) / 2
                 slices += [(middle, high), (low, middle)]
-                yield self._page(data, known, lines=True)
+                yield from self._pages(data, known)
                 continue
             while token:
-                yield self._page(data, known, lines=True)
+                yield from self._pages(data, known)
                 data = self._orders_page({"NextToken": token})
                 token = data.get("NextToken")
-            page = self._page(data, known, lines=True)
-            page.complete_up_to = high
-            yield page
+            yield from self._pages(data, known, complete_up_to=high)
+
+    def _pages(self, payload: dict, known, complete_up_to=None) -> Iterator[OrdersReply]:
+        """A page read whole (the last of a slice moves the cursor to its end), or, when the
+        run's budget ends part way, the orders read so far, and then the run stops."""
+        page = self._page(payload, known, lines=True)
+        if not page.stopped:
+            page.complete_up_to = complete_up_to
+        yield page
+        if page.stopped:
+            raise ChannelBudgetSpent(page.stopped)
 
     def _orders_page(self, params: dict[str, str], *, what: str = "", restricted=True) -> dict:
         params = {"MarketplaceIds": self.marketplace, **params}
@@ -323,6 +336,9 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
                 )
                 items = self._lines(order_id, item_status, raw) if wants_lines else ()
                 reply.orders.append(_order(raw, status, items))
+            except ChannelBudgetSpent as exc:
+                reply.stopped = str(exc)
+                return reply
             except (BadAmazonOrder, ChannelReplyError, ChannelRequestError) as exc:
                 reply.problems.append(
                     (order_id, f"Channel {self.config.code}: order {order_id}: {exc}")

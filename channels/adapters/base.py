@@ -39,6 +39,11 @@ class ChannelUnavailable(ChannelError):
     """Transient failures (429, 5xx, timeouts, connection errors) outlasted every retry."""
 
 
+class ChannelBudgetSpent(ChannelUnavailable):
+    """The run's time budget is spent (a rate limit would make it wait past it): stop now,
+    never retried; the next run goes on from the cursor."""
+
+
 class ChannelAuthError(ChannelError):
     """The channel refused our credentials (or kept answering 401 after re-authenticating)."""
 

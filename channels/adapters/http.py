@@ -45,6 +45,7 @@ from .base import (
     STATUS_PUSH,
     ChannelAdapter,
     ChannelAuthError,
+    ChannelBudgetSpent,
     ChannelConfig,
     ChannelError,
     ChannelReplyError,
@@ -347,6 +348,8 @@ class HttpChannelAdapter(ChannelAdapter):
                 reply = self.request_once(
                     method, path, params=params, body=body, key=key, what=what, **options
                 )
+            except ChannelBudgetSpent:
+                raise  # the run stops here, by design
             except ChannelUnavailable as exc:  # authenticating failed, for now
                 reply = Reply(error=str(exc), transient=True)
             if not reply.transient:

@@ -56,6 +56,7 @@ DEFAULTS = {
     "sellerId": "A2SELLER",
     "marketplaceId": INDIA,
     "lagSeconds": 120,
+    "pageSize": 100,  # getOrders' most per page (MaxResultsPerPage may ask fewer)
     "rates": {},
 }
 ORDERS = "/orders/v0/orders"
@@ -126,6 +127,7 @@ class AmazonDialect:
 
     def operation(self, request: NativeRequest) -> tuple[str, str]:
         name = self.operation_name(request)
+        request.notes["amazonOperation"] = name
         contract = {
             "lwaToken": ("GET", "/authToken"),
             "getOrders": ("GET", "/orders"),
@@ -147,7 +149,6 @@ class AmazonDialect:
 
     def call(self, request: NativeRequest) -> Reply:
         name = self.operation_name(request)
-        request.notes["amazonOperation"] = name
         handler = getattr(self, f"op_{name}", None) if name else None
         if handler is None:
             return error(404, "NotFound", f"no such resource: {request.method} {request.path}")
@@ -263,7 +264,7 @@ class AmazonDialect:
             refused = _window_problem(query, request.store.now(), conf["lagSeconds"])
             if refused:
                 return error(400, "InvalidInput", refused)
-        size = int(query.get("MaxResultsPerPage") or 100)
+        size = min(int(query.get("MaxResultsPerPage") or 100), conf["pageSize"])
         orders = self._listed(request, query, conf)
         page = orders[offset : offset + size]
         elements = set(request.notes.get("rdt", ()))
