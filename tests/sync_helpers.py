@@ -53,6 +53,11 @@ def native_settings(channel: Channel, sim: SimulatorServer, dialect: str) -> Non
     raise ValueError(f"no such dialect: {dialect}")
 
 
+def contract_path(request: dict) -> str:
+    """The contract call a simulator request log entry stands for (a native API's too)."""
+    return request.get("operation") or request["path"]
+
+
 def iso(moment) -> str:
     return timezone.localtime(moment).replace(microsecond=0).isoformat()
 
