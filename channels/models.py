@@ -35,6 +35,7 @@ class ChannelType(models.TextChoices):
     TATA_CLIQ = "TATA_CLIQ", "Tata Cliq"
     VOONIK = "VOONIK", "Voonik"
     AMAZON_SP = "AMAZON_SP", "Amazon (Selling Partner API)"
+    SHOPIFY = "SHOPIFY", "Shopify"
 
 
 def channel_type_choices() -> list[tuple[str, str]]:

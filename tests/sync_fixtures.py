@@ -28,7 +28,7 @@ def sim():
 # The APIs a channel scenario runs against: the channel contract and the marketplaces' own
 # APIs the simulator plays (`simulator.native`). A test module or test names the ones its
 # scenario can be told in with `@pytest.mark.dialects(...)`; without it, the contract only.
-DIALECTS = ("contract", "amazon")
+DIALECTS = ("contract", "amazon", "shopify")
 
 
 def pytest_generate_tests(metafunc):

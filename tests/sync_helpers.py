@@ -50,6 +50,10 @@ def native_settings(channel: Channel, sim: SimulatorServer, dialect: str) -> Non
             "rate_limits": fast,
         }
         return
+    if dialect == "shopify":
+        channel.channel_type, channel.base_url = "SHOPIFY", base
+        channel.api_settings = {"location_id": "1", "api_version": "2026-10"}
+        return
     raise ValueError(f"no such dialect: {dialect}")
 
 

@@ -386,7 +386,8 @@ def test_cancelled_after_we_dispatched_is_a_courier_return(world, channel, sim, 
     )
 
 
-@pytest.mark.dialects("contract")  # Amazon: Amazon tells delivery only of Easy Ship orders
+# Amazon: Amazon tells delivery only of Easy Ship orders
+@pytest.mark.dialects("contract", "shopify")
 def test_delivered_marks_shipment_and_units_delivered(world, channel, sim, live):
     order = world.order("FK-15", 2)
     shipments_force_dispatch([order.shipments.get().pk])
@@ -400,7 +401,8 @@ def test_delivered_marks_shipment_and_units_delivered(world, channel, sim, live)
     assert sync_status(channel, SyncKind.DELIVERY).seen == 0  # no longer in transit
 
 
-@pytest.mark.dialects("contract")  # Amazon: Amazon tells delivery only of Easy Ship orders
+# Amazon: Amazon tells delivery only of Easy Ship orders
+@pytest.mark.dialects("contract", "shopify")
 def test_delivered_before_we_dispatched_dispatches_and_delivers_in_one_step(
     world, channel, sim, live
 ):
@@ -413,7 +415,8 @@ def test_delivered_before_we_dispatched_dispatches_and_delivers_in_one_step(
     ]
 
 
-@pytest.mark.dialects("contract")  # Amazon: Amazon tells courier returns only of Easy Ship orders
+# Amazon: Amazon tells courier returns only of Easy Ship orders
+@pytest.mark.dialects("contract", "shopify")
 def test_courier_return_expects_the_shipment_back(world, channel, sim, live):
     order = world.order("FK-17", 1)
     shipments_force_dispatch([order.shipments.get().pk])
@@ -428,7 +431,8 @@ def test_courier_return_expects_the_shipment_back(world, channel, sim, live):
     assert counts(again) == (RunOutcome.SUCCESS, 1, 0, 1, 0)
 
 
-@pytest.mark.dialects("contract")  # Amazon: customer returns are not in the Orders API
+# Amazon: customer returns are not in the Orders API
+@pytest.mark.dialects("contract", "shopify")
 def test_return_requested_creates_one_reverse_pickup(world, channel, sim, live):
     order = world.order("FK-18", 1)
     shipments_force_dispatch([order.shipments.get().pk])

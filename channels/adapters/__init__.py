@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import Any
 
-from . import amazon, marketplaces  # noqa: F401  (registers the built-in channel types)
+from . import amazon, marketplaces, shopify  # noqa: F401  (registers the built-in channel types)
 from .base import (
     CANCEL_PUSH,
     DISPATCH_PUSH,

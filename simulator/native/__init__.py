@@ -62,4 +62,4 @@ def register(dialect: Dialect) -> Dialect:
 
 
 # The dialects register themselves on import (after the registry above exists).
-from . import amazon  # noqa: E402, F401
+from . import amazon, shopify  # noqa: E402, F401

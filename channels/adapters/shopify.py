@@ -1,0 +1,604 @@
+"""Shopify (a seller's own store) through the Admin GraphQL API, behind the adapter interface.
+
+Connect a store (README, "Shopify"): base URL https://<shop>.myshopify.com, password the Admin
+API access token of the store's custom app, API settings `{"location_id": "<number>"}` (the
+location whose stock we set; optional `api_version`, default 2026-10, `run_budget_seconds`).
+
+- Every call is a named GraphQL operation to /admin/api/<version>/graphql.json with the token
+  in `X-Shopify-Access-Token`.
+- Cost limits: Shopify charges each query its cost from a leaky bucket; every reply says what
+  is left (`extensions.cost.throttleStatus`). Before a query that would not fit we wait for
+  the bucket to refill; a THROTTLED reply waits and tries again; a wait past the run's budget
+  stops the run (`ChannelBudgetSpent`), which the next run resumes.
+- Order pull: orders by `updated_at` in the window, sorted by it, with cursor paging; a page
+  moves the pull's cursor to just before its last order's `updatedAt`.
+- Statuses: `cancelledAt` → CANCELLED; fulfilment ON_HOLD → PENDING_VERIFICATION (the
+  merchant holds it to check it); a line's cancelled units are those gone from its
+  `currentQuantity` (an order edit); fulfilled units follow their fulfillment's display
+  status (DELIVERED → DELIVERED; NOT_DELIVERED, FAILURE → COURIER_RETURN; else DISPATCHED,
+  with the fulfillment's tracking); lines in a REQUESTED or OPEN return → RETURN_REQUESTED.
+  A display status we do not know is recorded as a problem of that order; the run goes on.
+- Dispatch push: the order's fulfillment orders, then `fulfillmentCreate` with our courier
+  and AWB as tracking (the customer is notified). Cancel push: `orderCancel` when every open
+  unit is cancelled (Shopify cancels whole orders; a part must be edited out in Shopify).
+- Inventory push: the variants' inventory items and current "available" at the location,
+  then `inventorySetQuantities` with `changeFromQuantity` (compare-and-set): a quantity
+  changed meanwhile (a sale in the shop) is read again and set once more, else that listing
+  fails with Shopify's message.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .base import (
+    CANCEL_PUSH,
+    DISPATCH_PUSH,
+    ChannelBudgetSpent,
+    ChannelOrder,
+    ChannelOrderItem,
+    ChannelReplyError,
+    ChannelRequestError,
+    ChannelUnavailable,
+    OrdersReply,
+    PushReply,
+    Reply,
+)
+from .http import HttpChannelAdapter, reply_json
+from .parse import describe
+
+API_VERSION = "2026-10"
+PAGE = 50
+COD = "Cash on Delivery (COD)"
+KNOWN_DISPLAY = {
+    "UNFULFILLED",
+    "PARTIALLY_FULFILLED",
+    "FULFILLED",
+    "RESTOCKED",
+    "PENDING_FULFILLMENT",
+    "OPEN",
+    "IN_PROGRESS",
+    "ON_HOLD",
+    "SCHEDULED",
+}
+RETURNING = {"NOT_DELIVERED", "FAILURE"}
+
+ORDER_FIELDS = """
+fragment OrderFields on Order {
+  id name createdAt updatedAt cancelledAt displayFulfillmentStatus paymentGatewayNames
+  currencyCode email phone
+  shippingAddress { name address1 address2 city province zip countryCodeV2 phone }
+  lineItems(first: 50) { nodes { id sku title quantity currentQuantity unfulfilledQuantity
+    variant { id } product { id } originalUnitPriceSet { shopMoney { amount currencyCode } } } }
+  fulfillments(first: 10) { status displayStatus trackingInfo(first: 1) { company number }
+    fulfillmentLineItems(first: 50) { nodes { lineItem { id } quantity } } }
+  returns(first: 5) { nodes { status returnLineItems(first: 50) { nodes { quantity
+    ... on ReturnLineItem { returnReason customerNote
+      fulfillmentLineItem { lineItem { id } } } } } } }
+}
+"""
+ORDERS = (
+    "query Orders($first: Int!, $after: String, $query: String!) {\n"
+    "  orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {\n"
+    "    pageInfo { hasNextPage endCursor } nodes { ...OrderFields } } }" + ORDER_FIELDS
+)
+ORDER_STATUSES = (
+    "query OrderStatuses($ids: [ID!]!) { nodes(ids: $ids) { ... on Order { ...OrderFields } } }"
+    + ORDER_FIELDS
+)
+FULFILLMENT_ORDERS = """query FulfillmentOrders($id: ID!) { order(id: $id) { id
+  fulfillmentOrders(first: 10) { nodes { id status
+    lineItems(first: 50) { nodes { id remainingQuantity lineItem { id } } } } } } }"""
+FULFILLMENT_CREATE = """mutation FulfillmentCreate($fulfillment: FulfillmentInput!) {
+  fulfillmentCreate(fulfillment: $fulfillment) {
+    fulfillment { id status } userErrors { field message } } }"""
+ORDER_CANCEL = """mutation OrderCancel($orderId: ID!, $reason: OrderCancelReason!,
+  $refund: Boolean!, $restock: Boolean!, $notifyCustomer: Boolean) {
+  orderCancel(orderId: $orderId, reason: $reason, refund: $refund, restock: $restock,
+    notifyCustomer: $notifyCustomer) {
+    job { id done } orderCancelUserErrors { field message code } } }"""
+INVENTORY_LEVELS = """query InventoryLevels($ids: [ID!]!, $locationId: ID!) {
+  nodes(ids: $ids) { ... on ProductVariant { id inventoryItem { id
+    inventoryLevel(locationId: $locationId) { quantities(names: ["available"]) {
+      name quantity } } } } } }"""
+INVENTORY_SET = """mutation InventorySet($input: InventorySetQuantitiesInput!) {
+  inventorySetQuantities(input: $input) {
+    inventoryAdjustmentGroup { reason } userErrors { field message code } } }"""
+
+
+def gid(kind: str, value: str) -> str:
+    return value if value.startswith("gid://") else f"gid://shopify/{kind}/{value}"
+
+
+def tail(value: Any) -> str:
+    return str(value or "").rsplit("/", 1)[-1]
+
+
+class ShopifyAdapter(HttpChannelAdapter):
+    channel_type = "SHOPIFY"
+    label = "Shopify"
+    preset = {
+        "supports_status_sync": True,
+        "status_sync_channel_shipped_only": False,
+        "provides_shipping": False,
+        "accepts_status_notifications": False,
+        "accepts_cancel": True,
+        "accepts_dispatch": True,
+        "accepts_inventory": True,
+    }
+    # optional: api_version, run_budget_seconds
+    settings_keys = {"location_id": "the Shopify location whose stock we set (its number)"}
+    incremental = True
+
+    def __init__(self, config, **kwargs: Any) -> None:
+        super().__init__(config, **kwargs)
+        version = self.config.settings.get("api_version") or API_VERSION
+        self.path = f"/admin/api/{version}/graphql.json"
+        self.available = float("inf")  # the cost bucket as the last reply left it
+        self.restore_rate = 50.0
+        self.deadline = float("inf")
+
+    # --- one operation ------------------------------------------------------------------
+
+    def request_once(self, method, path, *, params=None, body=None, key=None, what, **_) -> Reply:
+        """One try: the access token goes with every request (there is no login)."""
+        data = json.dumps(body, separators=(",", ":")).encode()
+        headers = {
+            "Accept": "application/json",
+            "Content-Type": "application/json",
+            "X-Shopify-Access-Token": self.config.password,
+        }
+        reply = self._exchange(method, self.prefix + path, data, headers, what)
+        if reply.status == 401:
+            reply.error = (
+                f"Channel {self.config.code}: authentication failed: the channel refused the "
+                "access token (Shopify: HTTP 401)"
+            )
+        return reply
+
+    def _graphql(self, operation: str, query: str, variables: dict, cost: int, what="") -> dict:
+        """The operation's `data`, waiting for the cost bucket before and after THROTTLED."""
+        what = what or f"Channel {self.config.code}: {operation}"
+        for _ in range(self.config.max_attempts):
+            self._wait_for(cost, what)
+            reply = self._call(
+                "POST", self.path, body={"query": query, "variables": variables}, what=what
+            )
+            data = reply_json(reply.text, what)
+            if not isinstance(data, dict):
+                raise ChannelReplyError(f"{what}: malformed reply {describe(data)}")
+            self._learn(data)
+            errors = data.get("errors") or []
+            if any(_code(e) == "THROTTLED" for e in errors):
+                self.stats.retries += 1
+                self.stats.retry_reasons.append("THROTTLED")
+                continue
+            if errors:
+                messages = "; ".join(
+                    str(e.get("message", e)) for e in errors if isinstance(e, dict)
+                )
+                raise ChannelRequestError(f"{what}: {messages or describe(errors)}")
+            if not isinstance(data.get("data"), dict):
+                raise ChannelReplyError(f"{what}: malformed reply, no data in {describe(data)}")
+            return data["data"]
+        raise ChannelUnavailable(f"{what}: still THROTTLED after {self.config.max_attempts} tries")
+
+    def _learn(self, data: dict) -> None:
+        status = ((data.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
+        try:
+            self.available = float(status["currentlyAvailable"])
+            self.restore_rate = float(status["restoreRate"]) or self.restore_rate
+        except (KeyError, TypeError, ValueError):
+            pass
+
+    def _wait_for(self, cost: int, what: str) -> None:
+        wait = max(0.0, (cost - self.available) / self.restore_rate)
+        if not wait:
+            return
+        if time.monotonic() + wait > self.deadline:
+            raise ChannelBudgetSpent(
+                f"{what}: Shopify's cost limit allows the next query in {wait:.0f} s, after "
+                "this run's time budget; the next run goes on from here"
+            )
+        self.sleep(wait)
+        self.available = cost  # refilled by now (the reply will say exactly)
+
+    def _start_budget(self) -> None:
+        budget = float(self.config.settings.get("run_budget_seconds") or 480)
+        self.deadline = time.monotonic() + budget
+
+    # --- order pull and status sync --------------------------------------------------------
+
+    def fetch_orders(
+        self,
+        date_from: datetime,
+        date_to: datetime,
+        statuses: list[str],
+        known: Callable[[list[str]], set[str]] | None = None,
+    ) -> Iterator[OrdersReply]:
+        self._start_budget()
+        search = f"updated_at:>='{_iso(date_from)}' AND updated_at:<='{_iso(date_to)}'"
+        after = None
+        while True:
+            variables = {"first": PAGE, "query": search, **({"after": after} if after else {})}
+            data = self._graphql("Orders", ORDERS, variables, 2 + PAGE * 3)
+            orders = data.get("orders") or {}
+            nodes = [n for n in orders.get("nodes") or [] if isinstance(n, dict)]
+            page = read_orders(nodes, self.config.code)
+            info = orders.get("pageInfo") or {}
+            if not info.get("hasNextPage"):
+                page.complete_up_to = date_to
+                yield page
+                return
+            last = _date(nodes[-1].get("updatedAt")) if nodes else None
+            if last:  # sorted by updatedAt: all before it are read (ties may follow)
+                page.complete_up_to = last - timedelta(seconds=1)
+            yield page
+            after = info.get("endCursor")
+
+    def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
+        self._start_budget()
+        result = OrdersReply()
+        size = min(250, self.config.status_batch_size)
+        for start in range(0, len(order_ids), size):
+            chunk = order_ids[start : start + size]
+            ids = [gid("Order", i) for i in chunk]
+            what = (
+                f"Channel {self.config.code}: get order status ({len(chunk)} orders from "
+                f"{chunk[0]})"
+            )
+            try:
+                cost = 1 + 3 * len(ids)
+                data = self._graphql("OrderStatuses", ORDER_STATUSES, {"ids": ids}, cost, what)
+            except (ChannelReplyError, ChannelRequestError) as exc:
+                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+                continue
+            except ChannelUnavailable as exc:
+                if not start:
+                    raise
+                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+                result.stopped, result.not_asked = str(exc), order_ids[start + size :]
+                return result
+            nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
+            page = read_orders(nodes, self.config.code)
+            result.orders += page.orders
+            result.problems += page.problems
+        return result
+
+    # --- pushes ------------------------------------------------------------------------------
+
+    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+        try:
+            if push == DISPATCH_PUSH:
+                outcome = self._fulfil(order_id, body)
+            elif push == CANCEL_PUSH:
+                outcome = self._cancel(order_id, body)
+            else:
+                return Reply(
+                    error=f"Channel {self.config.code}: Shopify takes no status notifications"
+                )
+        except ChannelUnavailable as exc:
+            return Reply(error=str(exc), transient=True)
+        except ChannelRequestError as exc:
+            return Reply(error=str(exc))
+        return Reply(200, json.dumps(outcome))
+
+    def _fulfil(self, order_id: str, body: dict) -> dict:
+        data = self._graphql(
+            "FulfillmentOrders", FULFILLMENT_ORDERS, {"id": gid("Order", order_id)}, 12
+        )
+        order = data.get("order")
+        if not order:
+            return _failed(body, f"order {order_id} not found in the shop")
+        lines = {}
+        for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
+            if fo.get("status") not in ("OPEN", "IN_PROGRESS"):
+                continue
+            for line in (fo.get("lineItems") or {}).get("nodes") or []:
+                lines[tail((line.get("lineItem") or {}).get("id"))] = (fo["id"], line)
+        groups: dict[str, list[dict]] = {}
+        for entry in body.get("orderItems", []):
+            found = lines.get(str(entry["orderItemId"]))
+            if not found or found[1].get("remainingQuantity", 0) < int(entry["quantity"]):
+                why = f"line {entry['orderItemId']} has nothing left to fulfil"
+                return _failed(body, why)
+            groups.setdefault(found[0], []).append(
+                {"id": found[1]["id"], "quantity": int(entry["quantity"])}
+            )
+        shipping = body.get("selfShipping") or {}
+        fulfillment = {
+            "notifyCustomer": True,
+            "trackingInfo": {
+                "company": shipping.get("deliveryPartner", ""),
+                "number": shipping.get("trackingId", ""),
+            },
+            "lineItemsByFulfillmentOrder": [
+                {"fulfillmentOrderId": fo, "fulfillmentOrderLineItems": items}
+                for fo, items in groups.items()
+            ],
+        }
+        result = self._graphql(
+            "FulfillmentCreate", FULFILLMENT_CREATE, {"fulfillment": fulfillment}, 10
+        )
+        errors = (result.get("fulfillmentCreate") or {}).get("userErrors") or []
+        return _failed(body, _messages(errors)) if errors else {"status": "SUCCESS"}
+
+    def _cancel(self, order_id: str, body: dict) -> dict:
+        reply = self.fetch_order_statuses([order_id])
+        if not reply.orders:
+            return _failed(body, f"order {order_id} not found in the shop")
+        asked = {str(e["orderItemId"]): int(e["quantity"]) for e in body.get("orderItems", [])}
+        open_units = {
+            i.order_item_id: i.open_quantity for i in reply.orders[0].items if i.open_quantity
+        }
+        if any(asked.get(line, 0) < n for line, n in open_units.items()):
+            return _failed(
+                body,
+                "Shopify cancels whole orders only: edit the order in Shopify to remove a part",
+            )
+        variables = {
+            "orderId": gid("Order", order_id),
+            "reason": "OTHER",
+            "refund": False,
+            "restock": False,  # our inventory push sets the shop's stock
+            "notifyCustomer": True,
+        }
+        data = self._graphql("OrderCancel", ORDER_CANCEL, variables, 10)
+        errors = (data.get("orderCancel") or {}).get("orderCancelUserErrors") or []
+        return _failed(body, _messages(errors)) if errors else {"status": "SUCCESS"}
+
+    def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
+        self._start_budget()
+        location = gid("Location", str(self.config.settings.get("location_id") or ""))
+        wanted = {str(e["variantId"] or e["productId"]): int(e["inventory"]) for e in listings}
+        failed: dict[str, str] = {}
+        todo = list(wanted)
+        for final in (False, True):  # compare-and-set: a stale read is read again once
+            levels = self._levels(todo, location)
+            failed.update({v: "no such variant in the shop" for v in todo if v not in levels})
+            rows = [
+                (
+                    v,
+                    {
+                        "inventoryItemId": levels[v][0],
+                        "locationId": location,
+                        "quantity": wanted[v],
+                        "changeFromQuantity": levels[v][1],
+                    },
+                )
+                for v in todo
+                if v in levels
+            ]
+            todo = self._set(rows, key, failed, final=final) if rows else []
+            if not todo:
+                break
+        product_of = {str(e["variantId"] or e["productId"]): str(e["productId"]) for e in listings}
+        entries = tuple((product_of[v], f"variant {v}: {m}") for v, m in failed.items())
+        if not entries:
+            return PushReply("SUCCESS")
+        status = "FAILED" if len(entries) == len(listings) else "PARTIAL_SUCCESS"
+        return PushReply(status, entries, "; ".join(m for _, m in entries))
+
+    def _levels(self, variants: list[str], location: str) -> dict[str, tuple[str, int]]:
+        """Per variant: its inventory item and the "available" quantity at the location."""
+        ids = [gid("ProductVariant", v) for v in variants]
+        variables = {"ids": ids, "locationId": location}
+        data = self._graphql("InventoryLevels", INVENTORY_LEVELS, variables, 1 + 3 * len(ids))
+        levels = {}
+        for node in data.get("nodes") or []:
+            item = (node or {}).get("inventoryItem") or {}
+            quantities = (item.get("inventoryLevel") or {}).get("quantities") or []
+            now = next((q.get("quantity") for q in quantities if q.get("name") == "available"), 0)
+            if item.get("id"):
+                levels[tail(node.get("id"))] = (item["id"], int(now or 0))
+        return levels
+
+    def _set(self, rows: list[tuple[str, dict]], key, failed: dict, *, final: bool) -> list[str]:
+        """Set the quantities (compare-and-set); the variants whose quantity changed
+        meanwhile, to read and set again (none on the final try: they fail)."""
+        variables = {
+            "input": {
+                "name": "available",
+                "reason": "correction",
+                "referenceDocumentUri": f"uniware://inventory-push/{key or 'manual'}",
+                "quantities": [row for _, row in rows],
+            }
+        }
+        data = self._graphql("InventorySet", INVENTORY_SET, variables, 10)
+        errors = (data.get("inventorySetQuantities") or {}).get("userErrors") or []
+        again = []
+        for error in errors:
+            field = [str(f) for f in error.get("field") or []]
+            index = int(field[2]) if len(field) > 2 and field[2].isdigit() else None
+            if index is None or index >= len(rows):  # not about one row: all of them failed
+                failed.update({v: str(error.get("message")) for v, _ in rows})
+                return []
+            variant = rows[index][0]
+            if error.get("code") == "CHANGE_FROM_QUANTITY_STALE" and not final:
+                again.append(variant)
+            else:
+                failed[variant] = str(error.get("message"))
+        return again
+
+
+# --- Shopify's order nodes read --------------------------------------------------------------
+
+
+class BadShopifyOrder(ValueError):
+    """One order cannot be read; the message names the field."""
+
+
+def read_orders(nodes: list[dict], channel: str) -> OrdersReply:
+    reply = OrdersReply()
+    for n, node in enumerate(nodes, start=1):
+        order_id = tail(node.get("id")) or f"#{n}"
+        try:
+            reply.orders.append(read_order(node))
+        except BadShopifyOrder as exc:
+            reply.problems.append((order_id, f"Channel {channel}: order {order_id}: {exc}"))
+    return reply
+
+
+def read_order(node: dict) -> ChannelOrder:
+    display = node.get("displayFulfillmentStatus")
+    if not node.get("cancelledAt") and display not in KNOWN_DISPLAY:
+        raise BadShopifyOrder(
+            f"displayFulfillmentStatus {display!r} is not one we handle "
+            "(recorded, order left as it is)"
+        )
+    fulfilled, tracking = _fulfilled(node)
+    returning = _returning(node)
+    items = tuple(
+        _line(line, node, fulfilled, tracking, returning)
+        for line in (node.get("lineItems") or {}).get("nodes") or []
+    )
+    if node.get("cancelledAt"):
+        status = "CANCELLED"
+    elif display == "ON_HOLD":
+        status = "PENDING_VERIFICATION"
+    else:
+        status = "COMPLETE" if all(i.status != "CREATED" for i in items) else "CREATED"
+    address = node.get("shippingAddress") or {}
+    shipping = {
+        "name": str(address.get("name") or ""),
+        "addressLine1": str(address.get("address1") or ""),
+        "addressLine2": str(address.get("address2") or ""),
+        "city": str(address.get("city") or ""),
+        "state": str(address.get("province") or ""),
+        "country": str(address.get("countryCodeV2") or "IN"),
+        "pincode": str(address.get("zip") or ""),
+        "phone": str(address.get("phone") or node.get("phone") or ""),
+        "email": str(node.get("email") or ""),
+    }
+    return ChannelOrder(
+        id=tail(node.get("id")),
+        order_status=status,
+        order_date=_date(node.get("createdAt")),
+        payment_type="COD" if COD in (node.get("paymentGatewayNames") or []) else "PREPAID",
+        third_party_shipping=False,
+        items=items,
+        currency=str(node.get("currencyCode") or "INR"),
+        shipping_address=shipping,
+        billing_address=dict(shipping),
+        raw=node,
+    )
+
+
+def _fulfilled(node: dict) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, str]]]:
+    """Per line id: (its fulfillments' display status, units); (courier, tracking number)."""
+    fulfilled: dict[str, tuple[str, int]] = {}
+    tracking: dict[str, tuple[str, str]] = {}
+    for f in node.get("fulfillments") or []:
+        if f.get("status") in ("CANCELLED", "ERROR", "FAILURE"):
+            continue
+        info = (f.get("trackingInfo") or [{}])[0] or {}
+        for row in (f.get("fulfillmentLineItems") or {}).get("nodes") or []:
+            line = tail((row.get("lineItem") or {}).get("id"))
+            units = fulfilled.get(line, ("", 0))[1] + int(row.get("quantity") or 0)
+            fulfilled[line] = (str(f.get("displayStatus") or ""), units)
+            tracking[line] = (str(info.get("company") or ""), str(info.get("number") or ""))
+    return fulfilled, tracking
+
+
+def _returning(node: dict) -> dict[str, str]:
+    """The lines in a return asked for or open: why (the customer's note, else the reason)."""
+    lines = {}
+    for ret in (node.get("returns") or {}).get("nodes") or []:
+        if ret.get("status") not in ("REQUESTED", "OPEN"):
+            continue
+        for row in (ret.get("returnLineItems") or {}).get("nodes") or []:
+            line = ((row.get("fulfillmentLineItem") or {}).get("lineItem") or {}).get("id")
+            why = row.get("customerNote") or row.get("returnReason") or ""
+            lines[tail(line)] = str(why if why != "UNKNOWN" else "")
+    return lines
+
+
+def _line(
+    line: dict, node: dict, fulfilled: dict, tracking: dict, returning: dict
+) -> ChannelOrderItem:
+    line_id = tail(line.get("id"))
+    quantity = _int(line.get("quantity"), f"line {line_id}: quantity")
+    current = (
+        0
+        if node.get("cancelledAt")
+        else _int(line.get("currentQuantity", quantity), f"line {line_id}: currentQuantity")
+    )
+    display, shipped = fulfilled.get(line_id, ("", 0))
+    if not current:
+        status = "CANCELLED"
+    elif line_id in returning:
+        status = "RETURN_REQUESTED"
+    elif shipped >= current:
+        status = (
+            "DELIVERED"
+            if display == "DELIVERED"
+            else "COURIER_RETURN"
+            if display in RETURNING
+            else "DISPATCHED"
+        )
+    else:
+        status = "CREATED"
+    courier, number = tracking.get(line_id, ("", ""))
+    return ChannelOrderItem(
+        order_item_id=line_id,
+        sku=str(line.get("sku") or ""),
+        quantity=quantity,
+        status=status,
+        cancelled_quantity=quantity - current,
+        product_id=tail((line.get("product") or {}).get("id")),
+        variant_id=tail((line.get("variant") or {}).get("id")),
+        title=str(line.get("title") or ""),
+        selling_price=_money(line.get("originalUnitPriceSet"), f"line {line_id}: price"),
+        courier_name=courier,
+        tracking_number=number,
+        return_reason=returning.get(line_id, ""),
+    )
+
+
+def _int(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadShopifyOrder(f"{field} must be a whole number, got {describe(value)}")
+    return value
+
+
+def _money(value: Any, field: str) -> Decimal:
+    try:
+        return Decimal(str(value["shopMoney"]["amount"])) if value else Decimal(0)
+    except (KeyError, TypeError, InvalidOperation):
+        raise BadShopifyOrder(f"{field} is not a money amount: {describe(value)}") from None
+
+
+def _date(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
+    except ValueError:
+        raise BadShopifyOrder(f"{value!r} is not an ISO 8601 date") from None
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone().replace(microsecond=0).isoformat()
+
+
+def _code(error: Any) -> str:
+    return (
+        str(((error or {}).get("extensions") or {}).get("code") or "")
+        if isinstance(error, dict)
+        else ""
+    )
+
+
+def _messages(errors: list) -> str:
+    return "; ".join(str(e.get("message", "")) for e in errors if isinstance(e, dict)) or "refused"
+
+
+def _failed(body: dict, message: str) -> dict:
+    items = [
+        {"orderItemId": e.get("orderItemId"), "errorMessage": message}
+        for e in body.get("orderItems", [])
+    ]
+    return {"status": "FAILED", "error": message, "failedOrderItems": items}
