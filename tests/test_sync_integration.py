@@ -264,7 +264,7 @@ def test_go_live_gating_and_order_pull_before_go_live(world, sim, worker, dialec
     assert units(order) == [OrderItemStatus.FULFILLABLE] * 2
 
 
-@pytest.mark.dialects()
+@pytest.mark.dialects("contract", "amazon")  # Amazon's rule: the contract's and Amazon's API
 def test_amazon_and_the_missing_invoice_sequence(world, sim, worker, dialect):
     amazon = Channel(code="AMAZON", name="Amazon", channel_type="AMAZON")
     amazon.apply_preset()

@@ -191,7 +191,7 @@ class AmazonDialect:
         if name not in shapes.USAGE_PLANS:
             return None
         rate, burst = self._plan(request, name)
-        if self.buckets.take((request.code, name), rate, burst):
+        if self.buckets.take((f"{id(request.store)}/{request.code}", name), rate, burst):
             return None
         request.notes["throttled"] = True
         headers = {"x-amzn-RateLimit-Limit": str(rate)}

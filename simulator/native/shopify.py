@@ -58,6 +58,11 @@ def tail(value: str) -> str:
     return value.rsplit("/", 1)[-1]
 
 
+def bucket_key(store: Any, code: str) -> str:
+    """A channel's cost bucket: one per store (tests run many simulators in one process)."""
+    return f"{id(store)}/{code}"
+
+
 def settings(store: Any, code: str) -> dict:
     with store.lock:
         conf = store._channel(code).native.setdefault("shopify", {})
@@ -151,7 +156,9 @@ class ShopifyDialect:
         maximum = float(conf.get("maximumAvailable", shapes.MAXIMUM_AVAILABLE))
         rate = float(conf.get("restoreRate", shapes.RESTORE_RATE))
         requested = shapes.cost(name, variables)
-        ok, level = self.bucket.spend(request.code, requested, maximum, rate)
+        ok, level = self.bucket.spend(
+            bucket_key(request.store, request.code), requested, maximum, rate
+        )
         status = {"maximumAvailable": maximum, "currentlyAvailable": level, "restoreRate": rate}
         extensions = {"cost": {"requestedQueryCost": requested, "throttleStatus": status}}
         if not ok:
