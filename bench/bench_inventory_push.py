@@ -76,7 +76,8 @@ def setup_django() -> None:
 
 
 class Report:
-    def __init__(self) -> None:
+    def __init__(self, name: str = "inventory-push") -> None:
+        self.name = name
         self.lines: list[str] = []
 
     def __call__(self, text: str = "") -> None:
@@ -85,7 +86,7 @@ class Report:
 
     def save(self) -> Path:
         RESULTS_DIR.mkdir(exist_ok=True)
-        path = RESULTS_DIR / f"inventory-push-{datetime.now():%Y%m%d-%H%M%S}.txt"
+        path = RESULTS_DIR / f"{self.name}-{datetime.now():%Y%m%d-%H%M%S}.txt"
         path.write_text("\n".join(self.lines) + "\n")
         return path
 
@@ -99,8 +100,9 @@ class QueryCounter:
         return execute(sql, params, many, context)
 
 
-def prepare_database(report: Report) -> None:
-    """Create and migrate the database if needed, then empty it (the bench's own only)."""
+def prepare_database(report: Report, marker: str = BENCH_MARKER) -> None:
+    """Create and migrate the database if needed, then empty it (the bench's own only:
+    `marker` names the bench that made it)."""
     import psycopg
     from django.core.management import call_command
     from django.db import connection
@@ -124,7 +126,7 @@ def prepare_database(report: Report) -> None:
         row = cur.fetchone()
         cur.execute("SELECT EXISTS (SELECT 1 FROM orders_order)")
         has_orders = cur.fetchone()[0]
-    if has_orders and (row is None or row[0] != BENCH_MARKER):
+    if has_orders and (row is None or row[0] != marker):
         sys.exit(
             f"bench: database {name!r} has orders this script did not make; point "
             "DATABASE_URL at a database of its own (e.g. uniware_bench_inventory)."
@@ -134,7 +136,7 @@ def prepare_database(report: Report) -> None:
     from uniware.core.models import Tenant
 
     ensure_defaults()
-    Tenant.objects.filter(pk=1).update(name=BENCH_MARKER)
+    Tenant.objects.filter(pk=1).update(name=marker)
 
 
 class Simulator:

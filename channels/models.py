@@ -366,6 +366,11 @@ class SyncCursor(models.Model):
     resync_from = models.DateTimeField(
         null=True, blank=True, help_text="The next run also covers orders from this date."
     )
+    resume = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Where a native API's listing stopped part way goes on (its paging token).",
+    )
     last_run = models.ForeignKey(
         SyncRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

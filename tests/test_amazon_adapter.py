@@ -163,17 +163,8 @@ def test_unknown_statuses_and_amazon_fulfilled_orders(world, channel, sim, no_re
     assert Order.objects.get().total_amount == 998  # Amazon's line price: both units
 
 
-def test_a_full_slice_is_halved_and_each_finished_half_moves_the_cursor(
-    world, channel, sim, no_refused_requests
-):
-    start = timezone.now() - timedelta(hours=10)
-    orders = []
-    for n in range(250):
-        order = channel_order(f"AMZ-{n:03}", [(f"AMZ-{n:03}-1", "TSHIRT", 1)])
-        order["orderDate"] = order["orderItems"][0]["updated"] = iso(
-            start + timedelta(minutes=2 * n)
-        )
-        orders.append(order)
+def test_a_listing_of_many_pages_reads_each_order_once(world, channel, sim, no_refused_requests):
+    orders = [channel_order(f"AMZ-{n:03}", [(f"AMZ-{n:03}-1", "TSHIRT", 1)]) for n in range(250)]
     sim.store.put_orders(CODE, orders)
     world.inventory.quantity = 300
     world.inventory.save()
@@ -182,16 +173,18 @@ def test_a_full_slice_is_halved_and_each_finished_half_moves_the_cursor(
 
     assert (run.outcome, run.changed) == (RunOutcome.SUCCESS, 250)
     pages = amazon_requests(sim, "getOrders")
-    assert len(pages) > 3  # the 15-day window was split until each half fit a page or two
-    assert len(amazon_requests(sim, "getOrderItems")) == 250  # once per order, never again
+    assert len(pages) == 3  # 100 + 100 + 50, by NextToken
+    assert ["NextToken" in p["query"] for p in pages] == [False, True, True]
+    assert len(amazon_requests(sim, "getOrderItems")) == 250  # once per order
+    assert channel.sync_cursors.get(kind=SyncKind.ORDER_PULL).resume == {}
 
 
-def test_a_run_out_of_rate_limit_budget_resumes_from_its_last_finished_slice(
+def test_a_run_out_of_rate_limit_budget_leaves_its_page_and_the_next_goes_on(
     world, channel, sim, no_refused_requests
 ):
-    """getOrderItems at 4 a second (burst 5) and runs of 1 s: each run creates a few orders,
-    moves the cursor to its last finished slice, and the next one goes on; no order twice,
-    no call over the limit (the simulator would answer 429)."""
+    """getOrderItems at 4 a second (burst 5) and runs of 1 s: each run creates a few orders
+    and leaves its paging token on the cursor; the next one goes on from that page; no order
+    twice, no call over the limit (the simulator would answer 429)."""
     real_limits(channel, sim, getOrders=(50, 50), getOrderItems=(4, 5))
     channel.api_settings = {**channel.api_settings, "run_budget_seconds": 1}
     channel.save()
@@ -207,13 +200,13 @@ def test_a_run_out_of_rate_limit_budget_resumes_from_its_last_finished_slice(
     world.inventory.save()
     sim_amazon.configure(sim.store, CODE, pageSize=4)  # small pages: many slices
 
-    runs, cursors = [], []
+    runs, resumes = [], []
     while Order.objects.count() < 24 and len(runs) < 15:
         runs.append(pull_orders(channel))
-        cursors.append(channel.sync_cursors.get(kind=SyncKind.ORDER_PULL).synced_up_to)
-    moved = [c for r, c in zip(runs, cursors, strict=True) if r.outcome != RunOutcome.SUCCESS]
-    assert moved[-1] is not None and moved[-1] < cursors[-1]  # stopped runs moved it too
-    assert all(a is None or a <= b for a, b in zip(cursors, cursors[1:], strict=False))
+        resumes.append(channel.sync_cursors.get(kind=SyncKind.ORDER_PULL).resume)
+    assert any(r.get("next_token") for r in resumes[:-1]) and resumes[-1] == {}
+    pages = amazon_requests(sim, "getOrders")
+    assert len(pages) <= 24 / 4 + len(runs)  # each page, and one page again per stopped run
 
     assert Order.objects.count() == 24 and len(runs) > 2
     stopped = [r for r in runs if r.outcome != RunOutcome.SUCCESS]

@@ -11,9 +11,9 @@ the LWA client secret, refresh token the seller's LWA refresh token, API setting
 - Order pull (`getOrders` by `LastUpdatedAfter`/`LastUpdatedBefore`, merchant-fulfilled only;
   `getOrderItems` for the lines of orders we do not have yet). Amazon lists nothing changed
   in the last two minutes, so the pull asks up to `listed_until` (now − 2 min 30 s) and its
-  cursor stops there. A slice of the window whose first page is full is split in halves
-  (each half is listed whole, oldest first), so every finished slice moves the cursor
-  (`OrdersReply.complete_up_to`) and a run out of rate-limit budget resumes where it was.
+  cursor stops there. A run out of rate-limit budget leaves its paging token on the cursor
+  (`OrdersReply.resume`): the next run finishes that listing first, then lists from its end,
+  so a first pull of thousands of orders goes on run after run and never lists one twice.
 - Shipping address and buyer are restricted data: getOrders is called with a Restricted Data
   Token for them; an application without the role gets orders without an address (the pull
   records each one, "the shipping address has no pincode").
@@ -74,7 +74,6 @@ from .ratelimit import bucket_key, buckets
 TOKEN_URL = "https://api.amazon.com/auth/o2/token"
 ORDERS = "/orders/v0/orders"
 LISTED_LAG = timedelta(minutes=2, seconds=30)  # Amazon: nothing changed in the last 2 minutes
-MIN_SLICE = timedelta(minutes=1)  # a slice this narrow is paged, never split again
 IDS_PER_CALL = 50
 # Calls leave at 90 % of the plan's rate: requests queued on the way reach Amazon bunched, and
 # Amazon's bucket and ours do not refill at the very same instant.
@@ -276,35 +275,42 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
         date_to: datetime,
         statuses: list[str],
         known: Callable[[list[str]], set[str]] | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> Iterator[OrdersReply]:
+        """A listing a stopped run left part way is finished first (its NextToken), then the
+        window from where it ended; each page says where to go on if the run stops after it."""
         self._start_budget()
-        slices = [(date_from, date_to)]
-        while slices:
-            low, high = slices.pop()
-            data = self._orders_page(
-                {"LastUpdatedAfter": _iso(low), "LastUpdatedBefore": _iso(high)}
-            )
-            token = data.get("NextToken")
-            if token and high - low > MIN_SLICE:  # too many for a page: halves, oldest first
-                middle = low + (high - low) / 2
-                slices += [(middle, high), (low, middle)]
-                yield from self._pages(data, known)
-                continue
-            while token:
-                yield from self._pages(data, known)
-                data = self._orders_page({"NextToken": token})
-                token = data.get("NextToken")
-            yield from self._pages(data, known, complete_up_to=high)
+        if resume and resume.get("next_token"):
+            up_to = _date(resume.get("to"), "resume.to")
+            try:
+                yield from self._listing({"NextToken": resume["next_token"]}, known, up_to)
+            except ChannelRequestError:
+                pass  # Amazon no longer takes the token: the window is listed again
+            else:
+                date_from = max(date_from, up_to)
+        window = {"LastUpdatedAfter": _iso(date_from), "LastUpdatedBefore": _iso(date_to)}
+        yield from self._listing(window, known, date_to)
 
-    def _pages(self, payload: dict, known, complete_up_to=None) -> Iterator[OrdersReply]:
-        """A page read whole (the last of a slice moves the cursor to its end), or, when the
-        run's budget ends part way, the orders read so far, and then the run stops."""
-        page = self._page(payload, known, lines=True)
-        if not page.stopped:
-            page.complete_up_to = complete_up_to
-        yield page
-        if page.stopped:
-            raise ChannelBudgetSpent(page.stopped)
+    def _listing(self, params: dict, known, up_to: datetime) -> Iterator[OrdersReply]:
+        """Every page of one getOrders listing. A page read whole says to go on at the next
+        page (the last moves the cursor to the listing's end); a page the run's budget cut
+        short says to read it again (its orders read so far are created, and skipped then)."""
+        token = params.get("NextToken")
+        while True:
+            data = self._orders_page(params)
+            following = data.get("NextToken")
+            page = self._page(data, known, lines=True)
+            if page.stopped:
+                page.resume = {"next_token": token, "to": _iso(up_to)} if token else {}
+                yield page
+                raise ChannelBudgetSpent(page.stopped)
+            if not following:
+                page.complete_up_to, page.resume = up_to, {}
+                yield page
+                return
+            page.resume = {"next_token": following, "to": _iso(up_to)}
+            yield page
+            token, params = following, {"NextToken": following}
 
     def _orders_page(self, params: dict[str, str], *, what: str = "", restricted=True) -> dict:
         params = {"MarketplaceIds": self.marketplace, **params}

@@ -119,6 +119,9 @@ class OrdersReply:
     # instant has been listed (with this page or before), so the pull's cursor may move there
     # even if the run stops later (a run out of rate-limit budget resumes from it).
     complete_up_to: datetime | None = None
+    # Where the listing goes on if the run stops after this page (a native API's paging
+    # token): the pull keeps it on its cursor and hands it to the next run's fetch_orders.
+    resume: dict[str, Any] | None = None
 
 
 @dataclass
@@ -281,10 +284,12 @@ class ChannelAdapter(ABC):
         date_to: datetime,
         statuses: list[str],
         known: Callable[[list[str]], set[str]] | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> Iterator[OrdersReply]:
         """Order pull: one OrdersReply per page, until the channel has no more. `known` tells
         which ids we have already: an adapter that needs a call per order for its lines
-        skips those and yields them without lines (the pull only reads their status)."""
+        skips those and yields them without lines (the pull only reads their status).
+        `resume`: the last `OrdersReply.resume` of a run that stopped part way."""
 
     @abstractmethod
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:

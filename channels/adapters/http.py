@@ -380,6 +380,7 @@ class HttpChannelAdapter(ChannelAdapter):
         date_to: datetime,
         statuses: list[str],
         known: Callable[[list[str]], set[str]] | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> Iterator[OrdersReply]:
         size = self.config.page_size
         for page in range(1, MAX_PAGES + 1):

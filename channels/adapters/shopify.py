@@ -220,6 +220,7 @@ class ShopifyAdapter(HttpChannelAdapter):
         date_to: datetime,
         statuses: list[str],
         known: Callable[[list[str]], set[str]] | None = None,
+        resume: dict[str, Any] | None = None,
     ) -> Iterator[OrdersReply]:
         self._start_budget()
         search = f"updated_at:>='{_iso(date_from)}' AND updated_at:<='{_iso(date_to)}'"

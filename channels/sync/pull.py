@@ -96,13 +96,16 @@ def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
     stopped = ""
     known = partial(known_order_ids, channel)
     try:
-        for page in adapter.fetch_orders(window_from, now, channel.pull_status_list, known):
+        pages = adapter.fetch_orders(
+            window_from, now, channel.pull_status_list, known, resume=cursor.resume or None
+        )
+        for page in pages:
             tally.add(create_pulled(channel, page, actor=actor))
             tally.retries = adapter.stats.retries
             tally.flush()
             lease_renew(channel, SyncKind.ORDER_PULL, holder)
-            if page.complete_up_to:  # a native API's time slice is done: resume from there
-                cursor_resume_point(cursor, page.complete_up_to, run)
+            # a native API read part way: the next run goes on from here if this one stops
+            cursor_resume_point(cursor, page.complete_up_to, page.resume, run)
     except ChannelError as exc:
         stopped = f"Order pull stopped: {exc}"
     stats = adapter.take_stats()

@@ -326,15 +326,22 @@ def cursor_of(channel: Channel, kind: str) -> SyncCursor:
 
 def cursor_advance(cursor: SyncCursor, up_to: datetime, run: SyncRun) -> None:
     """Move the cursor; a "re-sync from" staff set during the run stays for the next one."""
-    SyncCursor.objects.filter(pk=cursor.pk).update(synced_up_to=up_to, last_run=run)
+    SyncCursor.objects.filter(pk=cursor.pk).update(synced_up_to=up_to, last_run=run, resume={})
     SyncCursor.objects.filter(pk=cursor.pk, resync_from=cursor.resync_from).update(resync_from=None)
 
 
-def cursor_resume_point(cursor: SyncCursor, up_to: datetime, run: SyncRun) -> None:
-    """A run part way (it may still stop) has read everything up to `up_to`: the next run
-    resumes there. A re-sync in progress moves its start; otherwise the cursor moves forward
-    (never back)."""
+def cursor_resume_point(
+    cursor: SyncCursor, up_to: datetime | None, resume: dict | None, run: SyncRun
+) -> None:
+    """A run part way (it may still stop) has read everything up to `up_to` and, when the
+    adapter says so, goes on at `resume` (a paging token). A re-sync in progress moves its
+    start; otherwise the cursor moves forward (never back)."""
     rows = SyncCursor.objects.filter(pk=cursor.pk)
+    if resume is not None and resume != cursor.resume:
+        rows.update(resume=resume, last_run=run)
+        cursor.resume = resume
+    if up_to is None:
+        return
     if cursor.resync_from:
         rows.filter(resync_from=cursor.resync_from).update(resync_from=up_to, last_run=run)
         cursor.resync_from = up_to
