@@ -132,6 +132,11 @@ class ChannelForm(forms.ModelForm):
             f.name for f in Channel._meta.concrete_fields if f.editable and not f.primary_key
         ]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if "api_settings" in self.fields:
+            self.fields["api_settings"].help_text = api_settings_help()
+
     def _write_only(self, name: str) -> str:
         """A secret the page never shows: what was entered, else the saved one (or none,
         when "remove" is ticked)."""
@@ -145,6 +150,19 @@ class ChannelForm(forms.ModelForm):
 
     def clean_refresh_token(self) -> str:
         return self._write_only("refresh_token")
+
+
+def api_settings_help() -> str:
+    """What each native channel type needs in its API settings (from the adapter classes)."""
+    from .adapters import adapter_class, channel_types
+
+    needs = []
+    for channel_type, label in channel_types():
+        keys = adapter_class(channel_type).settings_keys
+        if keys:
+            listed = ", ".join(f'"{key}" ({what})' for key, what in keys.items())
+            needs.append(f"{label}: {listed}")
+    return "A JSON object. " + "; ".join(needs) + ". Other types need none."
 
 
 class ResyncForm(forms.Form):

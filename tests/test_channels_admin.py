@@ -95,6 +95,39 @@ def test_the_password_is_write_only_and_presets_apply_on_creation(db, admin_clie
     assert channel.password == ""
 
 
+def test_a_native_channel_keeps_its_refresh_token_write_only_and_names_its_settings(
+    db, admin_client
+):
+    settings = '{"marketplace_id": "A21TJRUUN4KGV", "seller_id": "A2SELLER"}'
+    form = channel_form(
+        code="AMZIN",
+        channel_type="AMAZON_SP",
+        refresh_token="Atzr|IwEB-zebra",
+        api_settings=settings,
+    )
+    page = admin_client.get(url(Channel, "add")).content.decode()
+    assert '"marketplace_id" (Amazon.in is A21TJRUUN4KGV)' in page  # the types' settings
+    assert 'Shopify: "location_id"' in page
+    admin_client.post(url(Channel, "add"), form, follow=True)
+    channel = Channel.objects.get(code="AMZIN")
+    assert channel.refresh_token == "Atzr|IwEB-zebra"
+    assert channel.api_settings == {"marketplace_id": "A21TJRUUN4KGV", "seller_id": "A2SELLER"}
+    assert channel.status_sync_channel_shipped_only and not channel.accepts_cancel  # preset
+
+    page = admin_client.get(url(Channel, "change", channel.pk)).content.decode()
+    assert "zebra" not in page and 'name="refresh_token"' in page
+    text = squash(re.sub(r"<[^>]+>", " ", page))
+    assert "Saved refresh token: set" in text
+    admin_client.post(url(Channel, "change", channel.pk), {**form, "refresh_token": ""})
+    channel.refresh_from_db()
+    assert channel.refresh_token == "Atzr|IwEB-zebra"  # empty keeps it
+
+    missing = {**form, "code": "AMZ2", "api_settings": '{"marketplace_id": "A21TJRUUN4KGV"}'}
+    refused = admin_client.post(url(Channel, "add"), missing)
+    assert "Channel AMZ2: API settings need &#x27;seller_id&#x27;" in refused.content.decode()
+    assert not Channel.objects.filter(code="AMZ2").exists()
+
+
 def test_channel_actions_queue_runs_and_resync_moves_the_cursor(
     world, channel, admin_client, monkeypatch, django_capture_on_commit_callbacks
 ):
