@@ -198,3 +198,42 @@ def test_a_sale_between_read_and_write_is_read_again_once(world, channel, sim, m
     sales["V-TSHIRT"] = 1  # one sale only: the second read is current
     assert adapter.post_inventory(entries[:1], key="k3").ok
     assert sim_shopify.available(sim.store, CODE, "V-TSHIRT", "1") == 9
+
+
+def test_the_outbox_fulfils_a_dispatched_shipment_and_pushes_a_cancel(
+    world, channel, sim, no_refused_requests
+):
+    """Through the notification outbox: a manifest closed makes a dispatch push, a seller's
+    cancel of a whole order a cancel push; both reach the shop as its own mutations."""
+    from notifications.delivery import deliver_due
+    from notifications.models import Notification, NotificationKind, NotificationState
+    from orders.services import manifest_close, units_cancel
+
+    from .sync_helpers import advance, mirror
+
+    channel.accepts_dispatch = channel.accepts_cancel = True
+    channel.accepts_status_notifications = False
+    channel.save()
+    shipped = world.order("SH-OUT", 1)
+    mirror(sim, shipped)
+    advance(shipped.shipments.get(), "MANIFESTED")
+    manifest_close(shipped.shipments.get().manifest)
+    cancelled = world.order("SH-CXL", 2)
+    mirror(sim, cancelled)
+    units_cancel(cancelled.items.values_list("pk", flat=True), reason="customer called")
+
+    deliver_due()
+
+    rows = Notification.objects.order_by("pk")
+    assert [(n.kind, n.state) for n in rows] == [
+        (NotificationKind.DISPATCH, NotificationState.DELIVERED),
+        (NotificationKind.CANCEL, NotificationState.DELIVERED),
+    ]
+    (dispatch,) = sim.store.received(CODE, "dispatches")["dispatches"]
+    assert dispatch["body"]["trackingInfo"]["number"] == shipped.shipments.get().tracking_number
+    (cancel,) = sim.store.received(CODE, "cancels")["cancels"]
+    assert cancel["body"]["orderId"] == "SH-CXL"
+    assert [r["shopifyOperation"] for r in shopify_requests(sim)][-2:] == [
+        "OrderStatuses",
+        "OrderCancel",
+    ]
