@@ -57,6 +57,12 @@ def native_settings(channel: Channel, sim: SimulatorServer, dialect: str) -> Non
     raise ValueError(f"no such dialect: {dialect}")
 
 
+def native_requests(sim, code: str, dialect: str, operation: str | None = None) -> list[dict]:
+    """The simulator's log of a channel's requests in a native API (of one operation)."""
+    rows = [r for r in sim.store.requests(code) if r.get("dialect") == dialect]
+    return [r for r in rows if operation in (None, r.get(f"{dialect}Operation"))]
+
+
 def contract_path(request: dict) -> str:
     """The contract call a simulator request log entry stands for (a native API's too)."""
     return request.get("operation") or request["path"]

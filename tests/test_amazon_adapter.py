@@ -26,7 +26,7 @@ from simulator.native import amazon as sim_amazon
 from simulator.native.amazon_shapes import CONFIRM_SHIPMENT
 from simulator.native.shapes import problems
 
-from .sync_helpers import channel_order, iso, mirror
+from .sync_helpers import channel_order, iso, mirror, native_requests
 
 pytest_plugins = ["tests.sync_fixtures"]
 pytestmark = pytest.mark.dialects("amazon")
@@ -34,8 +34,7 @@ CODE = "FLIPKART"  # the world's channel, here of type AMAZON_SP
 
 
 def amazon_requests(sim, operation: str | None = None) -> list[dict]:
-    rows = [r for r in sim.store.requests(CODE) if r.get("dialect") == "amazon"]
-    return [r for r in rows if operation in (None, r.get("amazonOperation"))]
+    return native_requests(sim, CODE, "amazon", operation)
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from channels.sync import pull_orders
 from orders.models import Order
 from simulator.native import shopify as sim_shopify
 
-from .sync_helpers import channel_order
+from .sync_helpers import channel_order, native_requests
 
 pytest_plugins = ["tests.sync_fixtures"]
 pytestmark = pytest.mark.dialects("shopify")
@@ -25,8 +25,7 @@ CODE = "FLIPKART"  # the world's channel, here of type SHOPIFY
 
 
 def shopify_requests(sim, operation: str | None = None) -> list[dict]:
-    rows = [r for r in sim.store.requests(CODE) if r.get("dialect") == "shopify"]
-    return [r for r in rows if operation in (None, r.get("shopifyOperation"))]
+    return native_requests(sim, CODE, "shopify", operation)
 
 
 @pytest.fixture

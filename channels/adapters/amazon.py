@@ -66,6 +66,8 @@ from .base import (
     OrdersReply,
     PushReply,
     Reply,
+    status_query_what,
+    statuses_in_batches,
 )
 from .http import HttpChannelAdapter, new_connection, reply_json
 from .parse import describe
@@ -370,31 +372,13 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
 
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
         self._start_budget()
-        result = OrdersReply()
         size = min(IDS_PER_CALL, self.config.status_batch_size)
-        for start in range(0, len(order_ids), size):
-            chunk = order_ids[start : start + size]
-            what = (
-                f"Channel {self.config.code}: get order status ({len(chunk)} orders from "
-                f"{chunk[0]})"
-            )
-            try:
-                ids = {"AmazonOrderIds": ",".join(chunk)}
-                payload = self._orders_page(ids, what=what, restricted=False)
-                page = self._status_page(payload)
-            except (ChannelReplyError, ChannelRequestError) as exc:
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                continue
-            except (ChannelUnavailable, ChannelAuthError) as exc:
-                if not start:
-                    raise
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                result.stopped, result.not_asked = str(exc), order_ids[start + size :]
-                return result
-            asked = set(chunk)
-            result.orders += [o for o in page.orders if o.id in asked]
-            result.problems += page.problems
-        return result
+        return statuses_in_batches(order_ids, size, self._statuses)
+
+    def _statuses(self, chunk: list[str]) -> OrdersReply:
+        what = status_query_what(self.config.code, chunk)
+        ids = {"AmazonOrderIds": ",".join(chunk)}
+        return self._status_page(self._orders_page(ids, what=what, restricted=False))
 
     def _status_page(self, payload: dict) -> OrdersReply:
         """Statuses of known orders: lines only where Amazon's status moves ours."""

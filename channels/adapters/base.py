@@ -230,6 +230,38 @@ class CallStats:
         return "; ".join(parts)
 
 
+def statuses_in_batches(
+    order_ids: list[str], size: int, ask: Callable[[list[str]], OrdersReply]
+) -> OrdersReply:
+    """Ask about orders in requests of `size` ids (`ask` makes one). A malformed or refused
+    reply fails only its ids (`unanswered`); a channel that stays unavailable (or refuses our
+    credentials) raises on the first request, and later ends the reply early (`stopped`,
+    `not_asked`) so the answers already received are not lost."""
+    result = OrdersReply()
+    for start in range(0, len(order_ids), size):
+        chunk = order_ids[start : start + size]
+        try:
+            reply = ask(chunk)
+        except (ChannelReplyError, ChannelRequestError) as exc:
+            result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+            continue
+        except (ChannelUnavailable, ChannelAuthError) as exc:
+            if not start:
+                raise  # nothing received: the whole call failed
+            result.unanswered.update(dict.fromkeys(chunk, str(exc)))
+            result.stopped, result.not_asked = str(exc), order_ids[start + size :]
+            return result
+        asked = set(chunk)
+        result.orders += [o for o in reply.orders if o.id in asked]
+        result.problems += reply.problems
+    return result
+
+
+def status_query_what(code: str, chunk: list[str]) -> str:
+    """How messages name one status request."""
+    return f"Channel {code}: get order status ({len(chunk)} orders from {chunk[0]})"
+
+
 # --- the interface and its registry -------------------------------------------------------
 
 _REGISTRY: dict[str, type[ChannelAdapter]] = {}

@@ -54,6 +54,8 @@ from .base import (
     OrdersReply,
     PushReply,
     Reply,
+    status_query_what,
+    statuses_in_batches,
 )
 from .parse import describe, parse_orders_reply, parse_push_reply
 
@@ -403,39 +405,14 @@ class HttpChannelAdapter(ChannelAdapter):
         )
 
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
-        """Asks in requests of `status_batch_size` ids. A malformed or refused reply fails
-        only its ids (`unanswered`); a channel that stays unavailable (or refuses our
-        credentials) raises on the first request, and later ends the reply early
-        (`stopped`, `not_asked`) so the answers already received are not lost."""
-        result = OrdersReply()
         size = self.config.status_batch_size
-        for start in range(0, len(order_ids), size):
-            chunk = order_ids[start : start + size]
-            what = (
-                f"Channel {self.config.code}: get order status ({len(chunk)} orders from "
-                f"{chunk[0]})"
-            )
-            try:
-                params = {"pageSize": size, "pageNumber": 1, "orderIds": ",".join(chunk)}
-                data = reply_json(self._call("GET", "/orders", params=params, what=what).text, what)
-                reply = parse_orders_reply(data, channel=self.config.code, what=what)
-            except (ChannelReplyError, ChannelRequestError) as exc:
-                # this request only: its orders wait for the next run, the others go on
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                continue
-            except (ChannelUnavailable, ChannelAuthError) as exc:
-                if not start:
-                    raise  # nothing received: the whole call failed
-                # the channel stopped answering part way: keep the answers already received,
-                # fail this request's orders with its error, and leave the rest unasked
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                result.stopped = str(exc)
-                result.not_asked = order_ids[start + size :]
-                return result
-            asked = set(chunk)
-            result.orders += [o for o in reply.orders if o.id in asked]
-            result.problems += reply.problems
-        return result
+        return statuses_in_batches(order_ids, size, lambda chunk: self._statuses(chunk, size))
+
+    def _statuses(self, chunk: list[str], size: int) -> OrdersReply:
+        what = status_query_what(self.config.code, chunk)
+        params = {"pageSize": size, "pageNumber": 1, "orderIds": ",".join(chunk)}
+        data = reply_json(self._call("GET", "/orders", params=params, what=what).text, what)
+        return parse_orders_reply(data, channel=self.config.code, what=what)
 
     def _push_target(self, push: str, order_id: str) -> tuple[str, str]:
         """The path of a push (§4-6) and how messages name it."""

@@ -48,6 +48,8 @@ from .base import (
     OrdersReply,
     PushReply,
     Reply,
+    status_query_what,
+    statuses_in_batches,
 )
 from .http import HttpChannelAdapter, reply_json
 from .parse import describe
@@ -244,32 +246,16 @@ class ShopifyAdapter(HttpChannelAdapter):
 
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
         self._start_budget()
-        result = OrdersReply()
         size = min(250, self.config.status_batch_size)
-        for start in range(0, len(order_ids), size):
-            chunk = order_ids[start : start + size]
-            ids = [gid("Order", i) for i in chunk]
-            what = (
-                f"Channel {self.config.code}: get order status ({len(chunk)} orders from "
-                f"{chunk[0]})"
-            )
-            try:
-                cost = 1 + 3 * len(ids)
-                data = self._graphql("OrderStatuses", ORDER_STATUSES, {"ids": ids}, cost, what)
-            except (ChannelReplyError, ChannelRequestError) as exc:
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                continue
-            except ChannelUnavailable as exc:
-                if not start:
-                    raise
-                result.unanswered.update(dict.fromkeys(chunk, str(exc)))
-                result.stopped, result.not_asked = str(exc), order_ids[start + size :]
-                return result
-            nodes = [n for n in data.get("nodes") or [] if isinstance(n, dict)]
-            page = read_orders(nodes, self.config.code)
-            result.orders += page.orders
-            result.problems += page.problems
-        return result
+        return statuses_in_batches(order_ids, size, self._statuses)
+
+    def _statuses(self, chunk: list[str]) -> OrdersReply:
+        ids = [gid("Order", i) for i in chunk]
+        what = status_query_what(self.config.code, chunk)
+        data = self._graphql("OrderStatuses", ORDER_STATUSES, {"ids": ids}, 1 + 3 * len(ids), what)
+        return read_orders(
+            [n for n in data.get("nodes") or [] if isinstance(n, dict)], self.config.code
+        )
 
     # --- pushes ------------------------------------------------------------------------------
 
