@@ -232,7 +232,5 @@ def test_the_outbox_fulfils_a_dispatched_shipment_and_pushes_a_cancel(
     assert dispatch["body"]["trackingInfo"]["number"] == shipped.shipments.get().tracking_number
     (cancel,) = sim.store.received(CODE, "cancels")["cancels"]
     assert cancel["body"]["orderId"] == "SH-CXL"
-    assert [r["shopifyOperation"] for r in shopify_requests(sim)][-2:] == [
-        "OrderStatuses",
-        "OrderCancel",
-    ]
+    operations = [r["shopifyOperation"] for r in shopify_requests(sim)]
+    assert operations.index("OrderStatuses") < operations.index("OrderCancel")  # whole order?

@@ -69,7 +69,8 @@ from .base import (
     status_query_what,
     statuses_in_batches,
 )
-from .http import HttpChannelAdapter, new_connection, reply_json
+from .http import new_connection, reply_json
+from .native import NativeApiAdapter
 from .parse import describe
 from .ratelimit import bucket_key, buckets
 
@@ -94,7 +95,7 @@ RETURNING = {"ReturningToSeller", "ReturnedToSeller", "RejectedByBuyer", "Undeli
 EVERY_UNIT = 1_000_000  # a cancelled order's lines: Amazon says QuantityOrdered 0
 
 
-class AmazonSpApiAdapter(HttpChannelAdapter):
+class AmazonSpApiAdapter(NativeApiAdapter):
     channel_type = "AMAZON_SP"
     label = "Amazon (Selling Partner API)"
     preset = {
@@ -111,7 +112,6 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
         "marketplace_id": "Amazon.in is A21TJRUUN4KGV",
         "seller_id": "the seller's merchant token, for the Listings Items API",
     }
-    incremental = True
     reply_headers = ("x-amzn-RateLimit-Limit",)
 
     def __init__(self, config, **kwargs: Any) -> None:
@@ -122,7 +122,6 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
         self.token_expires = 0.0
         self.rdt: tuple[str, float] | None = None
         self.rates = {**PLANS, **_plans(config.settings.get("rate_limits"))}
-        self.deadline = float("inf")
 
     def close(self) -> None:
         super().close()
@@ -249,12 +248,7 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
             "amazon", str(self.config.settings.get("seller_id") or self.config.code), operation
         )
         while (wait := buckets().take(key, rate, burst)) > 0:
-            if time.monotonic() + wait > self.deadline:
-                raise ChannelBudgetSpent(
-                    f"{what}: Amazon's rate limit for {operation} allows the next call in "
-                    f"{wait:.0f} s, after this run's time budget; the next run goes on from here"
-                )
-            self.sleep(wait)
+            self._wait(wait, what, f"Amazon's rate limit for {operation}")
 
     def _learn_rate(self, operation: str, reply: Reply) -> None:
         """Amazon says the rate it applied (`x-amzn-RateLimit-Limit`): use it from now on."""
@@ -264,10 +258,6 @@ class AmazonSpApiAdapter(HttpChannelAdapter):
             return
         if rate > 0:
             self.rates[operation] = (rate, self.rates[operation][1])
-
-    def _start_budget(self) -> None:
-        budget = float(self.config.settings.get("run_budget_seconds") or 480)
-        self.deadline = time.monotonic() + budget
 
     # --- order pull ---------------------------------------------------------------------------
 

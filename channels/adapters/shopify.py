@@ -30,7 +30,6 @@ location whose stock we set; optional `api_version`, default 2026-10, `run_budge
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -39,7 +38,6 @@ from typing import Any
 from .base import (
     CANCEL_PUSH,
     DISPATCH_PUSH,
-    ChannelBudgetSpent,
     ChannelOrder,
     ChannelOrderItem,
     ChannelReplyError,
@@ -51,7 +49,8 @@ from .base import (
     status_query_what,
     statuses_in_batches,
 )
-from .http import HttpChannelAdapter, reply_json
+from .http import reply_json
+from .native import NativeApiAdapter
 from .parse import describe
 
 API_VERSION = "2026-10"
@@ -121,7 +120,7 @@ def tail(value: Any) -> str:
     return str(value or "").rsplit("/", 1)[-1]
 
 
-class ShopifyAdapter(HttpChannelAdapter):
+class ShopifyAdapter(NativeApiAdapter):
     channel_type = "SHOPIFY"
     label = "Shopify"
     preset = {
@@ -135,7 +134,6 @@ class ShopifyAdapter(HttpChannelAdapter):
     }
     # optional: api_version, run_budget_seconds
     settings_keys = {"location_id": "the Shopify location whose stock we set (its number)"}
-    incremental = True
 
     def __init__(self, config, **kwargs: Any) -> None:
         super().__init__(config, **kwargs)
@@ -143,7 +141,6 @@ class ShopifyAdapter(HttpChannelAdapter):
         self.path = f"/admin/api/{version}/graphql.json"
         self.available = float("inf")  # the cost bucket as the last reply left it
         self.restore_rate = 50.0
-        self.deadline = float("inf")
 
     # --- one operation ------------------------------------------------------------------
 
@@ -202,17 +199,8 @@ class ShopifyAdapter(HttpChannelAdapter):
         wait = max(0.0, (cost - self.available) / self.restore_rate)
         if not wait:
             return
-        if time.monotonic() + wait > self.deadline:
-            raise ChannelBudgetSpent(
-                f"{what}: Shopify's cost limit allows the next query in {wait:.0f} s, after "
-                "this run's time budget; the next run goes on from here"
-            )
-        self.sleep(wait)
+        self._wait(wait, what, "Shopify's cost limit")
         self.available = cost  # refilled by now (the reply will say exactly)
-
-    def _start_budget(self) -> None:
-        budget = float(self.config.settings.get("run_budget_seconds") or 480)
-        self.deadline = time.monotonic() + budget
 
     # --- order pull and status sync --------------------------------------------------------
 
