@@ -98,7 +98,14 @@ def ledger_write(
 
 
 def ledger_write_units(
-    units: Sequence, *, quantity: int, blocked: int, reason: str, actor: Actor, ref=NO_REF
+    units: Sequence,
+    *,
+    quantity: int,
+    blocked: int,
+    reason: str,
+    actor: Actor,
+    ref=NO_REF,
+    note: str = "",
 ) -> int:
     """One ledger row per unit (an `OrderItem` with `inventory_id` and a key): each moved its
     row by `quantity` and `blocked`."""
@@ -106,6 +113,7 @@ def ledger_write_units(
         ((u.inventory_id, quantity, blocked, u.pk, ref) for u in units if u.inventory_id),
         reason=reason,
         actor=actor,
+        note=note,
     )
 
 

@@ -362,6 +362,7 @@ class StockReason(models.TextChoices):
     STOCK_ADD = "STOCK_ADD", "Stock added (inbound)"
     IMPORT = "IMPORT", "Stock import"
     ADJUSTMENT = "ADJUSTMENT", "Adjusted by staff"
+    NOT_FOUND = "NOT_FOUND", "Not found on its shelf at picking (written off)"
 
 
 class StockMovement(models.Model):

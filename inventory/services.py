@@ -102,7 +102,7 @@ def stock_lock_rows(inventory_ids: Iterable[int]) -> None:
 
 
 def _move_units(
-    units: Sequence, columns: list[str], sign: int, *, reason: str, actor, ref: Ref
+    units: Sequence, columns: list[str], sign: int, *, reason: str, actor, ref: Ref, note: str = ""
 ) -> None:
     """Move each unit's stock row by one (`columns`, `sign`) and write one ledger row per
     unit. Units without a stock row are skipped; a unit not inserted yet gets its key now."""
@@ -116,7 +116,13 @@ def _move_units(
     quantity = sign if "quantity" in columns else 0
     blocked = sign if "blocked_quantity" in columns else 0
     ledger_write_units(
-        units, quantity=quantity, blocked=blocked, reason=reason, actor=Actor.of(actor), ref=ref
+        units,
+        quantity=quantity,
+        blocked=blocked,
+        reason=reason,
+        actor=Actor.of(actor),
+        ref=ref,
+        note=note,
     )
 
 
@@ -134,11 +140,21 @@ def stock_release(
     _move_units(units, ["blocked_quantity"], -1, reason=reason, actor=actor, ref=ref)
 
 
-def stock_consume(units: Sequence, *, reason: str, actor=None, ref: Ref = NO_REF) -> None:
-    """Units leave the shelf (dispatched, or cancelled once picked): quantity and blocked
-    quantity both go down. `reason`: DISPATCH, FORCE_DISPATCH, CHANNEL_DISPATCH or
-    CANCEL_PICKED."""
-    _move_units(units, ["quantity", "blocked_quantity"], -1, reason=reason, actor=actor, ref=ref)
+def stock_consume(
+    units: Sequence, *, reason: str, actor=None, ref: Ref = NO_REF, note: str = ""
+) -> None:
+    """Units leave the shelf (dispatched, cancelled once picked, or not found there at
+    picking): quantity and blocked quantity both go down. `reason`: DISPATCH, FORCE_DISPATCH,
+    CHANNEL_DISPATCH, CANCEL_PICKED or NOT_FOUND; `note`: why, in the staff's words."""
+    _move_units(
+        units,
+        ["quantity", "blocked_quantity"],
+        -1,
+        reason=reason,
+        actor=actor,
+        ref=ref,
+        note=note,
+    )
 
 
 def stock_add(

@@ -169,6 +169,10 @@ TRANSITIONS = {
             [OrderItemStatus.CREATED, OrderItemStatus.UNFULFILLABLE, OrderItemStatus.FULFILLABLE],
             OrderItemStatus.LOCATION_NOT_SERVICEABLE,
         ),
+        "mark_not_found": (
+            [OrderItemStatus.PICKING_FOR_STAGING, OrderItemStatus.PICKING_FOR_INVOICING],
+            OrderItemStatus.UNFULFILLABLE,
+        ),
         "pick_for_staging": ([OrderItemStatus.FULFILLABLE], OrderItemStatus.PICKING_FOR_STAGING),
         "pick_for_invoicing": (
             [OrderItemStatus.FULFILLABLE, OrderItemStatus.PICKING_FOR_STAGING],

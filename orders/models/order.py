@@ -339,6 +339,15 @@ class OrderItem(models.Model):
         """Stock is blocked but no provider of the facility serves the pincode/payment."""
 
     @transition(
+        field=status,
+        source=[OrderItemStatus.PICKING_FOR_STAGING, OrderItemStatus.PICKING_FOR_INVOICING],
+        target=OrderItemStatus.UNFULFILLABLE,
+    )
+    def mark_not_found(self) -> None:
+        """Not found on its shelf when its picklist was received: it left its shipment and
+        its stock row (`orders.services.picking`), and waits to be allocated again."""
+
+    @transition(
         field=status, source=OrderItemStatus.FULFILLABLE, target=OrderItemStatus.PICKING_FOR_STAGING
     )
     def pick_for_staging(self) -> None:

@@ -33,6 +33,7 @@ from .orders import (
     orders_refresh_status,
     orders_unhold,
 )
+from .picking import NotFoundThen, picklist_receive_partial
 from .repacking import shipments_repacked
 from .returns.courier import (
     return_manifest_add_shipments,
@@ -55,6 +56,7 @@ from .shipments import shipment_split, shipments_merge
 
 __all__ = [
     "LineInput",
+    "NotFoundThen",
     "OrderInput",
     "allocate_units",
     "determine_order_status",
@@ -72,6 +74,7 @@ __all__ = [
     "orders_unhold",
     "picklist_create",
     "picklist_receive",
+    "picklist_receive_partial",
     "reallocate_waiting_units",
     "return_manifest_add_shipments",
     "return_manifest_close",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from celery import Task
@@ -73,9 +73,15 @@ def _providers_by_route(facility_ids, routes) -> dict[tuple[int, str, str], int]
 
 
 def allocate_units(
-    *, order_ids=None, unit_ids=None, sku_ids=None, actor: Actor | None = None
+    *,
+    order_ids=None,
+    unit_ids=None,
+    sku_ids=None,
+    actor: Actor | None = None,
+    avoid: Mapping[int, int] | None = None,
 ) -> AllocationResult:
-    """Allocate the CREATED and UNFULFILLABLE units of these orders (or these units)."""
+    """Allocate the CREATED and UNFULFILLABLE units of these orders (or these units).
+    `avoid`: {unit id: stock row id} a unit must not take (it was not found there)."""
     actor = Actor.of(actor)
     result = AllocationResult()
     with transaction.atomic():
@@ -98,7 +104,7 @@ def allocate_units(
             return result
         for unit in units:
             unit.order = orders[unit.order_id]
-        result = _allocate(units, actor=actor, reuse_open_shipments=True)
+        result = _allocate(units, actor=actor, reuse_open_shipments=True, avoid=avoid)
         now = timezone.now()
         for name, group in _moves(result):
             apply_transitions(group, name, actor=actor, now=now)
@@ -142,7 +148,11 @@ def _moves(result: AllocationResult) -> list[tuple[str, list[OrderItem]]]:
 
 
 def _allocate(
-    units: list[OrderItem], *, actor: Actor, reuse_open_shipments: bool
+    units: list[OrderItem],
+    *,
+    actor: Actor,
+    reuse_open_shipments: bool,
+    avoid: Mapping[int, int] | None = None,
 ) -> AllocationResult:
     """Choose a stock row, a provider and a shipment for each unit (in memory; the shipments
     are created). Locks the stock rows; the caller blocks the allocated units' stock."""
@@ -159,9 +169,12 @@ def _allocate(
     # urgent and old orders first; a stable sort keeps each order's units in their order
     units = sorted(units, key=lambda u: rank[u.order_id])
     allocated: list[OrderItem] = []
+    avoid = avoid or {}
     for unit in units:
         for facility in facilities:
-            row = next((r for r in available[(unit.sku_id, facility.pk)] if left[r.pk] > 0), None)
+            shunned = avoid.get(unit.pk)
+            rows = available[(unit.sku_id, facility.pk)]
+            row = next((r for r in rows if left[r.pk] > 0 and r.pk != shunned), None)
             if row is not None:
                 left[row.pk] -= 1
                 unit.inventory_id, unit.facility_id = row.pk, facility.pk
