@@ -324,7 +324,7 @@ def test_a_dispatch_push_confirms_the_shipment(world, channel, sim):
 
 
 def test_the_confirm_shipment_request_matches_amazons_shape():
-    from channels.adapters.amazon import confirm_shipment
+    from channels.adapters.amazon_orders import confirm_shipment
 
     shipping = {
         "deliveryPartner": "Delhivery",

@@ -43,23 +43,28 @@ the LWA client secret, refresh token the seller's LWA refresh token, API setting
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from .amazon_orders import (
+    PENDING,
+    BadAmazonOrder,
+    confirm_shipment,
+    read_date,
+    read_line,
+    read_order,
+    statuses_of,
+)
 from .base import (
     CANCEL_PUSH,
     DISPATCH_PUSH,
     ChannelAuthError,
     ChannelBudgetSpent,
-    ChannelOrder,
-    ChannelOrderItem,
     ChannelReplyError,
     ChannelRequestError,
     ChannelUnavailable,
@@ -88,11 +93,6 @@ PLANS = {  # operation: (requests per second, burst), Amazon's documented defaul
     "createRestrictedDataToken": (1.0, 10),
     "patchListingsItem": (5.0, 10),
 }
-PENDING = {"Pending", "PendingAvailability"}
-OPEN = {"Unshipped", "PartiallyShipped"}
-SHIPPED = {"Shipped", "InvoiceUnconfirmed"}
-RETURNING = {"ReturningToSeller", "ReturnedToSeller", "RejectedByBuyer", "Undeliverable"}
-EVERY_UNIT = 1_000_000  # a cancelled order's lines: Amazon says QuantityOrdered 0
 
 
 class AmazonSpApiAdapter(NativeApiAdapter):
@@ -273,7 +273,7 @@ class AmazonSpApiAdapter(NativeApiAdapter):
         window from where it ended; each page says where to go on if the run stops after it."""
         self._start_budget()
         if resume and resume.get("next_token"):
-            up_to = _date(resume.get("to"), "resume.to")
+            up_to = read_date(resume.get("to"), "resume.to")
             try:
                 yield from self._listing({"NextToken": resume["next_token"]}, known, up_to)
             except ChannelRequestError:
@@ -328,12 +328,12 @@ class AmazonSpApiAdapter(NativeApiAdapter):
         for n, raw in enumerate(raws, start=1):
             order_id = ids[n - 1] or f"#{n}"
             try:
-                status, item_status = _statuses(raw)
+                status, item_status = statuses_of(raw)
                 wants_lines = (
                     lines and order_id not in have and status in ("CREATED", "PENDING_VERIFICATION")
                 )
                 items = self._lines(order_id, item_status, raw) if wants_lines else ()
-                reply.orders.append(_order(raw, status, items))
+                reply.orders.append(read_order(raw, status, items))
             except ChannelBudgetSpent as exc:
                 reply.stopped = str(exc)
                 return reply
@@ -353,7 +353,7 @@ class AmazonSpApiAdapter(NativeApiAdapter):
             payload = data.get("payload") if isinstance(data, dict) else None
             if not isinstance(payload, dict) or not isinstance(payload.get("OrderItems"), list):
                 raise ChannelReplyError(f"malformed getOrderItems reply {describe(data)}")
-            items += [_line(i, item_status(i)) for i in payload["OrderItems"]]
+            items += [read_line(i, item_status(i)) for i in payload["OrderItems"]]
             if not payload.get("NextToken"):
                 return tuple(items)
             params = {"NextToken": payload["NextToken"]}
@@ -376,10 +376,10 @@ class AmazonSpApiAdapter(NativeApiAdapter):
         for n, raw in enumerate(o for o in payload["Orders"] if isinstance(o, dict)):
             order_id = str(raw.get("AmazonOrderId") or f"#{n + 1}")
             try:
-                status, item_status = _statuses(raw)
+                status, item_status = statuses_of(raw)
                 moves = raw.get("OrderStatus") not in PENDING | {"Unshipped"}
                 items = self._lines(order_id, item_status, raw) if moves else ()
-                reply.orders.append(_order(raw, status, items))
+                reply.orders.append(read_order(raw, status, items))
             except (BadAmazonOrder, ChannelReplyError, ChannelRequestError) as exc:
                 reply.problems.append(
                     (order_id, f"Channel {self.config.code}: order {order_id}: {exc}")
@@ -472,88 +472,7 @@ class AmazonSpApiAdapter(NativeApiAdapter):
         return PushReply(status, tuple(failed), "; ".join(m for _, m in failed))
 
 
-# --- Amazon's shapes read ------------------------------------------------------------------------
-
-
-class BadAmazonOrder(ValueError):
-    """One Amazon order cannot be read; the message names the field."""
-
-
-def _statuses(raw: dict) -> tuple[str, Callable[[dict], str]]:
-    """Our order status, and the status of each of its lines (from the line)."""
-    status = raw.get("OrderStatus")
-    easy_ship = raw.get("EasyShipShipmentStatus")
-    if status in PENDING:
-        return "PENDING_VERIFICATION", lambda item: "CREATED"
-    if status in OPEN:
-        return "CREATED", lambda item: "DISPATCHED" if _shipped_all(item) else "CREATED"
-    if status in SHIPPED:
-        line = "DELIVERED" if easy_ship == "Delivered" else "DISPATCHED"
-        line = "COURIER_RETURN" if easy_ship in RETURNING else line
-        return "COMPLETE", lambda item: line
-    if status == "Canceled":
-        return "CANCELLED", lambda item: "CANCELLED"
-    raise BadAmazonOrder(
-        f"OrderStatus {status!r} is not one we handle (recorded, order left as it is)"
-    )
-
-
-def _shipped_all(item: dict) -> bool:
-    ordered = _int(item.get("QuantityOrdered"), "QuantityOrdered")
-    return ordered > 0 and _int(item.get("QuantityShipped") or 0, "QuantityShipped") >= ordered
-
-
-def _order(raw: dict, status: str, items: tuple) -> ChannelOrder:
-    address = raw.get("ShippingAddress") or {}
-    buyer = raw.get("BuyerInfo") or {}
-    shipping = {
-        "name": str(address.get("Name") or buyer.get("BuyerName") or ""),
-        "addressLine1": str(address.get("AddressLine1") or ""),
-        "addressLine2": str(address.get("AddressLine2") or ""),
-        "city": str(address.get("City") or ""),
-        "state": str(address.get("StateOrRegion") or ""),
-        "country": str(address.get("CountryCode") or "IN"),
-        "pincode": str(address.get("PostalCode") or ""),
-        "phone": str(address.get("Phone") or ""),
-        "email": str(buyer.get("BuyerEmail") or ""),
-    }
-    return ChannelOrder(
-        id=str(raw["AmazonOrderId"]),
-        order_status=status,
-        order_date=_date(raw.get("PurchaseDate"), "PurchaseDate"),
-        payment_type="COD" if raw.get("PaymentMethod") == "COD" else "PREPAID",
-        third_party_shipping=bool(raw.get("EasyShipShipmentStatus")),
-        items=items,
-        currency=str((raw.get("OrderTotal") or {}).get("CurrencyCode") or "INR"),
-        shipping_address=shipping,
-        billing_address=dict(shipping),
-        raw=raw,
-    )
-
-
-def _line(item: dict, status: str) -> ChannelOrderItem:
-    item_id = str(item.get("OrderItemId") or "")
-    if not item_id:
-        raise BadAmazonOrder("an order item has no OrderItemId")
-    quantity = _int(item.get("QuantityOrdered"), f"item {item_id}: QuantityOrdered")
-    cancelled = 0
-    if status == "CANCELLED":
-        quantity = cancelled = max(quantity, EVERY_UNIT)
-    seller_sku = str(item.get("SellerSKU") or "")
-    return ChannelOrderItem(
-        order_item_id=item_id,
-        sku=seller_sku,
-        quantity=quantity,
-        status=status,
-        cancelled_quantity=cancelled,
-        product_id=seller_sku,  # the listing is the seller SKU: what patchListingsItem names
-        variant_id=str(item.get("ASIN") or ""),
-        title=str(item.get("Title") or ""),
-        selling_price=_money(item.get("ItemPrice"), quantity, f"item {item_id}: ItemPrice"),
-        shipping_charges=_money(
-            item.get("ShippingPrice"), quantity, f"item {item_id}: ShippingPrice"
-        ),
-    )
+# --- helpers ----------------------------------------------------------------------------
 
 
 def _plans(value: Any) -> dict[str, tuple[float, float]]:
@@ -566,36 +485,6 @@ def _plans(value: Any) -> dict[str, tuple[float, float]]:
         if operation in PLANS and isinstance(pair, list | tuple) and len(pair) == 2:
             plans[operation] = (float(pair[0]), float(pair[1]))
     return plans
-
-
-def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadAmazonOrder(f"{field} must be a whole number, got {describe(value)}")
-    return value
-
-
-def _money(value: Any, quantity: int, field: str) -> Decimal:
-    """Amazon's ItemPrice is for the line (all its units); ours is per unit."""
-    if value is None:
-        return Decimal(0)
-    try:
-        amount = Decimal(str(value["Amount"]))
-    except (KeyError, TypeError, InvalidOperation):
-        raise BadAmazonOrder(f"{field} is not a money amount: {describe(value)}") from None
-    return (
-        amount
-        if quantity <= 1 or quantity == EVERY_UNIT
-        else (amount / quantity).quantize(Decimal("0.01"))
-    )
-
-
-def _date(value: Any, field: str) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        raise BadAmazonOrder(f"{field} {value!r} is not an ISO 8601 date") from None
 
 
 def _iso(moment: datetime) -> str:
@@ -619,22 +508,3 @@ def _unauthorized(reply: Reply) -> bool:
     if reply.status == 401:
         return True
     return reply.status == 403 and "Unauthorized" in reply.text
-
-
-def confirm_shipment(marketplace: str, body: dict, shipping: dict, key: str) -> dict:
-    """The contract's dispatch push as Amazon's ConfirmShipmentRequest."""
-    package = int(hashlib.sha256(key.encode()).hexdigest()[:12], 16)  # positive, numeric
-    return {
-        "marketplaceId": marketplace,
-        "packageDetail": {
-            "packageReferenceId": str(package),
-            "carrierCode": shipping.get("deliveryPartner") or "Other",
-            "carrierName": shipping.get("deliveryPartner") or "",
-            "trackingNumber": shipping.get("trackingId") or "",
-            "shipDate": shipping.get("dispatchDate") or "",
-            "orderItems": [
-                {"orderItemId": i["orderItemId"], "quantity": int(i["quantity"])}
-                for i in body.get("orderItems", [])
-            ],
-        },
-    }
