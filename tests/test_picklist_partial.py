@@ -25,12 +25,23 @@ from orders.models import (
     ShipmentStatus,
 )
 from orders.services import (
+    LineInput,
     NotFoundThen,
+    OrderInput,
+    allocate_units,
+    orders_create,
     picklist_create,
+    picklist_receive,
     picklist_receive_partial,
+    units_cancel,
 )
 from orders.services.picking import picklist_lines
+from uniware.core.fsm import IllegalTransition
 from uniware.core.models import StateChange
+
+from .factories import SkuFactory, UserFactory, make_world
+from .test_admin import act, action_names, texts, url
+from .test_concurrency import in_parallel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -275,9 +286,6 @@ def test_a_wrong_request_is_refused_and_changes_nothing(world, kwargs, message):
 
 
 def test_a_received_picklist_is_refused(world):
-    from orders.services import picklist_receive
-    from uniware.core.fsm import IllegalTransition
-
     picklist, _, _ = on_a_picklist(world, 1)
     picklist_receive([picklist.pk])
 
@@ -337,3 +345,240 @@ def test_an_order_on_a_picklist_counts_each_unit_once(world):
     [line] = picklist_lines(picklist.pk)
     assert (str(line), line.quantity) == ("Shelf A1, SKU TSHIRT", 3)
     assert Order.objects.count() == 3
+
+
+# --- the admin ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def walk(world):
+    """A picklist over shelves A1 (TSHIRT × 2), A10 (MUG × 1) and A2 (CAP × 1)."""
+    for code, shelf in (("MUG", "A10"), ("CAP", "A2")):
+        sku = SkuFactory(code=code, name=code.title())
+        place = Shelf.objects.create(facility=world.facility, code=shelf)
+        Inventory.objects.create(facility=world.facility, shelf=place, sku=sku, quantity=5)
+    orders = [world.order("FK-1", quantity=2), world.order("FK-2", sku="MUG")]
+    orders.append(world.order("FK-3", sku="CAP"))
+    shipments = list(Shipment.objects.filter(order__in=orders).order_by("pk"))
+    picklist = picklist_create([s.pk for s in shipments], destination="INVOICING").created[0]
+    return picklist, shipments
+
+
+@pytest.fixture
+def as_role(client):
+    """`as_role("Pick and Pack")`: the test client, logged in as a user of that role."""
+
+    def login(role: str):
+        client.force_login(UserFactory(roles=[role]))
+        return client
+
+    return login
+
+
+def form_post(picklist, **fields) -> dict:
+    return {"confirm": "yes", "reason": REASON, "then": "REALLOCATE", **fields}
+
+
+def test_the_form_lists_shelf_sku_and_quantity_in_walk_order(walk, as_role):
+    picklist, _ = walk
+    page = act(as_role("Pick and Pack"), Picklist, "receive_partial", [picklist])
+
+    assert page.status_code == 200
+    rows = [[str(cell) for cell in row[:4]] for row in page.context["rows"]]
+    assert rows == [
+        ["A1", "TSHIRT", "Red T-shirt", "2"],
+        ["A2", "CAP", "Cap", "1"],
+        ["A10", "MUG", "Mug", "1"],
+    ]
+    html = page.content.decode()
+    assert html.count('name="not_found_') == 3
+    assert "Back to allocation" in html and 'value="UNFULFILLABLE"' in html
+
+
+def test_a_quantity_above_the_line_is_shown_next_to_it_naming_the_line(walk, world, as_role):
+    picklist, shipments = walk
+    field = f"not_found_{world.shelf.pk}_{world.sku.pk}"
+
+    page = act(
+        as_role("Pick and Pack"),
+        Picklist,
+        "receive_partial",
+        [picklist],
+        **form_post(picklist, **{field: 3}),
+    )
+
+    assert page.status_code == 200
+    form = page.context["form"]
+    assert form.errors[field] == [
+        "Shelf A1, SKU TSHIRT: 3 not found, but the picklist has only 2 to pick there"
+    ]
+    cell = next(row[4] for row in page.context["rows"] if row[1] == "TSHIRT")
+    assert "3 not found, but the picklist has only 2" in str(cell.errors)
+    assert 'class="errors"' in page.content.decode()
+    assert fresh(picklist).status == PicklistStatus.CREATED
+    assert {fresh(s).status for s in shipments} == {ShipmentStatus.PICKING}
+
+
+def test_nothing_marked_not_found_and_no_reason_are_refused(walk, as_role):
+    picklist, _ = walk
+    page = act(
+        as_role("Pick and Pack"),
+        Picklist,
+        "receive_partial",
+        [picklist],
+        **form_post(picklist, reason=""),
+    )
+
+    form = page.context["form"]
+    assert "reason" in form.errors
+    assert "at least one line" in " ".join(form.non_field_errors())
+    assert fresh(picklist).status == PicklistStatus.CREATED
+
+
+def test_receiving_from_the_form(walk, world, as_role):
+    picklist, shipments = walk
+    mug = Inventory.objects.get(sku__code="MUG")
+    field = f"not_found_{mug.shelf_id}_{mug.sku_id}"
+
+    done = act(
+        as_role("Pick and Pack"),
+        Picklist,
+        "receive_partial",
+        [picklist],
+        **form_post(picklist, **{field: 1}, then="UNFULFILLABLE"),
+    )
+
+    [message] = texts(done)
+    assert message.startswith(f"Received picklist {picklist.code} with 1 unit not found")
+    assert (
+        "(marked unfulfillable)" in message
+        and "Waiting for stock (UNFULFILLABLE): 1 unit" in message
+    )
+    assert f"Cancelled, nothing in them found: {shipments[1].code}." in message
+    assert fresh(picklist).status == PicklistStatus.RECEIVED
+    assert [fresh(s).status for s in shipments] == ["PICKED", "CANCELLED", "PICKED"]
+    assert stock(mug) == (4, 0)
+    history = StateChange.objects.get(object_id=picklist.pk, transition="receive")
+    assert history.actor.startswith("user") and REASON in history.reason
+
+
+def test_the_button_and_the_permission_are_those_of_receive(walk, as_role):
+    picklist, _ = walk
+    packer = as_role("Pick and Pack")
+    page = packer.get(url(Picklist, "change", picklist.pk)).content.decode()
+    assert 'name="uw_action_receive_partial"' in page
+    assert {"receive", "receive_partial"} <= action_names(packer, Picklist)
+    returns = as_role("Returns Manager")  # sees picklists, may not receive them
+    assert returns.get(url(Picklist, "change", picklist.pk)).status_code == 200
+    assert not {"receive", "receive_partial"} & action_names(returns, Picklist)
+
+
+def test_the_form_takes_one_created_picklist(walk, world, as_role):
+    picklist, _ = walk
+    other = on_a_picklist(world, 1)[0]
+    response = act(as_role("Pick and Pack"), Picklist, "receive_partial", [picklist, other])
+    assert "one picklist at a time" in texts(response)[0]
+
+
+# --- competing threads (committed for real) ------------------------------------------------
+
+
+@pytest.fixture
+def tx_world(transactional_db):
+    import importlib
+
+    from django.apps import apps
+
+    defaults = importlib.import_module("uniware.core.migrations.0002_defaults")
+    defaults.create_defaults(apps, None)
+    return make_world(stock=10)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_receive_and_a_partial_receive_of_one_picklist_race(tx_world):
+    world = tx_world
+    picklist, _, shipments = on_a_picklist(world, 3)
+
+    def work(i: int):
+        if i == 0:
+            return picklist_receive([picklist.pk], actor="packer")
+        return picklist_receive_partial(
+            picklist.pk, not_found={line_key(world): 1}, reason=REASON, actor="picker"
+        )
+
+    results = in_parallel(2, work)
+
+    (_, whole), (kind, partial) = results
+    assert whole.failed or kind == "error", "exactly one of them received the picklist"
+    if kind == "error":  # the whole receive came first
+        assert isinstance(partial, IllegalTransition) and whole.ok
+        assert {fresh(s).status for s in shipments} == {ShipmentStatus.PICKED}
+        assert not StockMovement.objects.filter(reason=StockReason.NOT_FOUND).exists()
+    else:
+        assert "is RECEIVED: cannot receive" in whole.failed[0][1]
+        assert sorted(fresh(s).status for s in shipments) == ["CANCELLED", "PICKED", "PICKED"]
+    assert fresh(picklist).status == PicklistStatus.RECEIVED
+    assert stock_drift() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_to_allocation_and_a_new_order_race_for_the_last_unit_elsewhere(tx_world):
+    world = tx_world
+    a1, b2 = two_shelves(world, on_a1=2, on_b2=1)
+    fix_ledger(world)
+    picklist, orders, _ = on_a_picklist(world, 2)
+    newcomer = orders_create(
+        [
+            OrderInput(
+                channel=world.channel,
+                channel_order_id="NEW-1",
+                ship_pincode="560001",
+                lines=[LineInput("L1", "TSHIRT", 1, "100")],
+            )
+        ],
+        allocate=False,
+    )[0]
+
+    def work(i: int):
+        if i == 0:
+            return picklist_receive_partial(
+                picklist.pk, not_found={line_key(world): 1}, reason=REASON, actor="picker"
+            )
+        return allocate_units(order_ids=[newcomer.pk], actor="allocator")
+
+    results = in_parallel(2, work)
+
+    assert [kind for kind, _ in results] == ["ok", "ok"], results
+    missing = OrderItem.objects.get(pk=results[0][1].not_found[0].pk)
+    other = OrderItem.objects.get(order=newcomer)
+    on_b2 = [u for u in (missing, other) if u.inventory_id == b2.pk]
+    assert len(on_b2) == 1, "the last unit on B2 went to exactly one of them"
+    assert {missing.status, other.status} == {"FULFILLABLE", "UNFULFILLABLE"}
+    assert stock(b2) == (1, 1) and stock(a1) == (1, 1)
+    assert stock_drift() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_partial_receive_and_a_cancel_of_the_unit_race(tx_world):
+    world = tx_world
+    picklist, orders, shipments = on_a_picklist(world, 2)
+    unit = OrderItem.objects.get(order=orders[1])
+
+    def work(i: int):
+        if i == 0:
+            return units_cancel([unit.pk], reason="customer changed mind", actor="sales")
+        return picklist_receive_partial(
+            picklist.pk, not_found_units=[unit.pk], reason=REASON, actor="picker"
+        )
+
+    (_, cancelled), (kind, partial) = in_parallel(2, work)
+
+    assert cancelled.ok, cancelled.failed  # cancelled either way, as its stage then requires
+    assert fresh(unit).status == OrderItemStatus.CANCELLED
+    if kind == "error":  # the cancel came first: the unit is no longer on the picklist
+        assert isinstance(partial, ValidationError)
+        assert fresh(picklist).status == PicklistStatus.CREATED
+    else:
+        assert fresh(picklist).status == PicklistStatus.RECEIVED
+    assert fresh(shipments[1]).status == ShipmentStatus.CANCELLED
+    assert stock_drift() == []

@@ -36,6 +36,7 @@ from ..services import (
 )
 from .add_form import AddFormMixin
 from .common import manifest_tables, picklist_tables
+from .picking import receive_partial
 from .printing import ManifestPrintingMixin, PicklistPrintingMixin
 from .shipments import report_manifested
 
@@ -64,6 +65,7 @@ class PicklistAdmin(
     ]
     actions = [
         "receive",
+        receive_partial,
         "invoice_all",
         "label_all",
         "manifest_all",
@@ -71,6 +73,7 @@ class PicklistAdmin(
     ]
     object_actions = {
         "receive": [PicklistStatus.CREATED],
+        "receive_partial": [PicklistStatus.CREATED],
         "invoice_all": [PicklistStatus.RECEIVED],
         "label_all": [PicklistStatus.RECEIVED, PicklistStatus.CLOSED],
         "manifest_all": [PicklistStatus.RECEIVED, PicklistStatus.CLOSED],

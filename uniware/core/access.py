@@ -304,6 +304,7 @@ orders.picklist action manifest_all                         A . . P . . W
 orders.picklist action print_labels                         A . . P . . W
 orders.picklist action print_picklists                      A . . P R . W
 orders.picklist action receive                              A . . P . . W
+orders.picklist action receive_partial                      A . . P . . W
 orders.picklist list                                        A . . P R . W
 orders.picklist view                                        A . . P R . W
 
