@@ -41,6 +41,7 @@ from uniware.core.models import StateChange
 
 from .factories import SkuFactory, UserFactory, make_world
 from .test_admin import act, action_names, texts, url
+from .test_browser import PASSWORD, browser, click_to_next_page, expect_success  # noqa: F401
 from .test_concurrency import in_parallel
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -168,7 +169,7 @@ def test_the_ledger_and_the_units_history_keep_the_reason(world):
     assert REASON in history.reason and picklist.code in history.reason
     assert history.actor == "picker"
     received = StateChange.objects.get(object_id=picklist.pk, transition="receive")
-    assert received.reason == f"1 not found, back to allocation: {REASON}"
+    assert received.reason == f"1 not found (A1 TSHIRT × 1), back to allocation: {REASON}"
     cancelled = StateChange.objects.get(object_id=shipments[1].pk, transition="cancel")
     assert REASON in cancelled.reason
 
@@ -582,3 +583,50 @@ def test_a_partial_receive_and_a_cancel_of_the_unit_race(tx_world):
         assert fresh(picklist).status == PicklistStatus.RECEIVED
     assert fresh(shipments[1]).status == ShipmentStatus.CANCELLED
     assert stock_drift() == []
+
+
+# --- in the browser ------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_packer_receives_with_an_item_not_found_in_the_browser(browser):  # noqa: F811
+    from django.contrib.auth.models import Group
+    from django.core.cache import cache
+    from playwright.sync_api import expect
+
+    cache.clear()
+    world = make_world(stock=5)
+    for n in range(3):
+        world.order(f"FK-BR-{n}")
+    shipments = list(Shipment.objects.order_by("pk").values_list("pk", flat=True))
+    picklist = picklist_create(shipments, destination="INVOICING").created[0]
+    packer = UserFactory(username="packer-partial")
+    packer.groups.add(Group.objects.get(name="Pick and Pack"))
+    packer.set_password(PASSWORD)
+    packer.save()
+    field = f"not_found_{world.shelf.pk}_{world.sku.pk}"
+    page_url = url(Picklist, "change", picklist.pk)
+
+    with browser() as ui:
+        page = ui.page
+        page.goto(f"{ui.base_url}/admin/login/?next={page_url}", wait_until="load")
+        page.fill("#id_username", packer.username)
+        page.fill("#id_password", PASSWORD)
+        click_to_next_page(page, page.locator("#login-form [type=submit]"))
+        click_to_next_page(page, page.locator("button[name='uw_action_receive_partial']"))
+        expect(page.locator("table.uw-table tbody tr")).to_have_count(1)
+        page.fill(f"input[name='{field}']", "4")
+        page.fill("#id_reason", "not on the shelf")
+        click_to_next_page(page, page.locator("#uw-action-form [type=submit]"))
+        expect(page.locator("td.errors")).to_contain_text(
+            "Shelf A1, SKU TSHIRT: 4 not found, but the picklist has only 3 to pick there"
+        )
+        ui.screenshot("refused")
+        page.fill(f"input[name='{field}']", "1")
+        page.check("input[name='then'][value='UNFULFILLABLE']")
+        click_to_next_page(page, page.locator("#uw-action-form [type=submit]"))
+        expect_success(page, f"Received picklist {picklist.code} with 1 unit not found")
+        expect(page.locator(".fieldBox.field-status_badge")).to_contain_text("RECEIVED")
+        ui.screenshot("received")
+        assert ui.problems == []

@@ -38,7 +38,7 @@ class NotFoundForm(forms.Form):
     )
     then = forms.ChoiceField(
         label="Units not found",
-        choices=NotFoundThen.choices,
+        choices=[(value, label.capitalize()) for value, label in NotFoundThen.choices],
         initial=NotFoundThen.REALLOCATE,
         widget=forms.RadioSelect,
         help_text=THEN_HELP,

@@ -209,7 +209,8 @@ def picklist_receive_partial(
         receipt = PartialReceipt(picklist, then, not_found=units)
         came_from = _give_up(picklist, units, then=then, reason=reason, actor=actor)
         left = {shipment_id for _, shipment_id in came_from.values()}
-        _receive_rest(receipt, shipments, left, reason=reason, actor=actor)
+        what = f"{_summary(lines, missing)}, {NotFoundThen(then).label}: {reason}"
+        _receive_rest(receipt, shipments, left, what=what, reason=reason, actor=actor)
         if then == NotFoundThen.REALLOCATE:
             rows = {pk: row for pk, (row, _) in came_from.items()}
             result = allocate_units(unit_ids=missing, actor=actor, avoid=rows)
@@ -217,6 +218,14 @@ def picklist_receive_partial(
             receipt.new_shipments = result.shipments
         _close_finished_picklists([picklist], actor=actor)
     return receipt
+
+
+def _summary(lines: list[PickLine], missing: list[int]) -> str:
+    """`3 not found (A1 TSHIRT × 2, B2 MUG × 1)`, for the picklist's history."""
+    chosen = set(missing)
+    counts = [(line, len(chosen.intersection(line.unit_ids))) for line in lines]
+    parts = ", ".join(f"{line.shelf_code or '—'} {line.sku_code} × {n}" for line, n in counts if n)
+    return f"{len(missing)} not found ({parts})"
 
 
 def _check_units(units: list[OrderItem], shipments: dict[int, Shipment]) -> None:
@@ -263,6 +272,7 @@ def _receive_rest(
     shipments: dict[int, Shipment],
     left: set[int],
     *,
+    what: str,
     reason: str,
     actor: Actor,
 ) -> None:
@@ -278,15 +288,7 @@ def _receive_rest(
     receipt.received = [s for s in picking if s.pk not in left or s.pk in still_used]
     receipt.emptied = [s for s in picking if s.pk in left and s.pk not in still_used]
     now = timezone.now()
-    apply_transitions(
-        [receipt.picklist],
-        "receive",
-        actor=actor,
-        reason=(
-            f"{len(receipt.not_found)} not found, {NotFoundThen(receipt.then).label}: {reason}"
-        ),
-        now=now,
-    )
+    apply_transitions([receipt.picklist], "receive", actor=actor, reason=what, now=now)
     apply_transitions(receipt.received, "receive", actor=actor, now=now)
     apply_transitions(
         receipt.emptied,
