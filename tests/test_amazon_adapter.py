@@ -160,6 +160,8 @@ def test_unknown_statuses_and_amazon_fulfilled_orders(world, channel, sim, no_re
     asked = [r["path"] for r in amazon_requests(sim, "getOrderItems")]
     assert asked == ["/orders/v0/orders/AMZ-OK/orderItems"]
     assert Order.objects.get().total_amount == 998  # Amazon's line price: both units
+    ok = Order.objects.get()  # Amazon's LatestShipDate (the simulator: 2 days after purchase)
+    assert ok.dispatch_by - ok.order_date == timedelta(days=2)
 
 
 def test_a_listing_of_many_pages_reads_each_order_once(world, channel, sim, no_refused_requests):

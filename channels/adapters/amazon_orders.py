@@ -65,6 +65,7 @@ def read_order(raw: dict, status: str, items: tuple) -> ChannelOrder:
         id=str(raw["AmazonOrderId"]),
         order_status=status,
         order_date=read_date(raw.get("PurchaseDate"), "PurchaseDate"),
+        dispatch_by=read_date(raw.get("LatestShipDate"), "LatestShipDate"),
         payment_type="COD" if raw.get("PaymentMethod") == "COD" else "PREPAID",
         third_party_shipping=bool(raw.get("EasyShipShipmentStatus")),
         items=items,

@@ -98,6 +98,7 @@ class ChannelOrder:
     items: tuple[ChannelOrderItem, ...]
     currency: str = "INR"
     shipping_address: dict[str, str] = field(default_factory=dict)
+    dispatch_by: datetime | None = None  # the channel's latest ship date (Amazon's)
     billing_address: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # as received
 

@@ -186,6 +186,7 @@ def _order_spec(channel: Channel, order: ChannelOrder, lines: list[LineInput]) -
         ship_pincode=address.get("pincode", ""),
         payment_method=order.payment_type,
         order_date=order.order_date,
+        dispatch_by=order.dispatch_by,
         third_party_shipping=order.third_party_shipping,
         pending_verification=order.order_status == "PENDING_VERIFICATION",
         currency=order.currency or "INR",

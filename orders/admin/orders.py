@@ -151,6 +151,7 @@ class OrderAdmin(
         "code",
         "channel",
         "order_date",
+        "dispatch_by",
         "status_badge",
         "customer_name",
         "ship_city",

@@ -46,6 +46,12 @@ class Order(models.Model):
     )
     channel_order_id = models.CharField("channel order id", max_length=100)
     order_date = models.DateTimeField(db_index=True)
+    dispatch_by = models.DateTimeField(
+        "dispatch by",
+        null=True,
+        blank=True,
+        help_text="The channel's latest ship date, when it gives one (Amazon's LatestShipDate).",
+    )
     status = FSMField(
         max_length=24, choices=OrderStatus.choices, default=OrderStatus.CREATED, editable=False
     )

@@ -55,6 +55,7 @@ class OrderInput:
     ship_pincode: str
     payment_method: str = PaymentMethod.PREPAID
     order_date: datetime | None = None
+    dispatch_by: datetime | None = None  # the channel's latest ship date, if it gives one
     third_party_shipping: bool = False
     pending_verification: bool = False
     on_hold: bool = False
@@ -132,6 +133,7 @@ def _build_order(
         channel=channel,
         channel_order_id=spec.channel_order_id,
         order_date=spec.order_date or now,
+        dispatch_by=spec.dispatch_by,
         status=OrderStatus.PENDING_VERIFICATION
         if spec.pending_verification
         else OrderStatus.CREATED,
