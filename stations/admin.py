@@ -60,6 +60,15 @@ STATIONS: dict[str, tuple[Callable, Callable[..., ScanResult], str]] = {
 }
 
 
+def station_links(user) -> list[tuple[str, str]]:
+    """(title, URL) of every station the user may work at (the list and the role home)."""
+    return [
+        (title, reverse(f"admin:stations_station_{kind.lower()}"))
+        for kind, (may, _, title) in STATIONS.items()
+        if may(user)
+    ]
+
+
 # What each station's panel reads of its row: joining only these keeps the page's query
 # cheap to plan (all seven joins cost some 4-8 ms of planning with 1M orders).
 PANEL_RELATED: dict[str, tuple[str, ...]] = {
@@ -103,11 +112,7 @@ class StationAdmin(admin.ModelAdmin):
         ]
 
     def changelist_view(self, request, extra_context=None):
-        links = [
-            (title, reverse(f"admin:stations_station_{kind.lower()}"))
-            for kind, (may, _, title) in STATIONS.items()
-            if may(request.user)
-        ]
+        links = station_links(request.user)
         return super().changelist_view(request, {**(extra_context or {}), "stations": links})
 
     def packing_view(self, request: HttpRequest) -> HttpResponse:

@@ -18,9 +18,12 @@ def role_home(context) -> dict:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated or not roles_of(user):
         return {"homes": []}
+    from stations.admin import station_links
+
     figures = work_figures()
     return {
         "homes": role_homes(user, figures),
+        "stations": station_links(user),
         "computed_at": timezone.localtime(figures.computed_at),
         "ttl": WORK_TTL_SECONDS,
     }
