@@ -8,36 +8,16 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.cache import cache
 
 from orders.models import Manifest, ManifestStatus, Order, Shipment, ShipmentStatus
 
-from .factories import UserFactory, make_world
-from .test_browser import PASSWORD, browser, expect_success  # noqa: F401 (the fixture)
+from .factories import make_world
+from .role_day import logged_in, role_user
+from .test_browser import browser, expect_success  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 BATCH = 20
-
-
-class Clicks:
-    """Clicks staff make, counted: a click or a choice in a select is one."""
-
-    def __init__(self, page) -> None:
-        self.page, self.count = page, 0
-
-    def to_next_page(self, locator) -> None:
-        self.count += 1
-        with self.page.expect_navigation(wait_until="load"):
-            locator.click()
-
-    def choose(self, selector: str, value: str) -> None:
-        self.count += 1
-        self.page.select_option(selector, value)
-
-    def tick(self, locator) -> None:
-        self.count += 1
-        locator.check()
 
 
 def test_a_batch_of_twenty_from_picklist_to_dispatch(browser):  # noqa: F811 (the fixture)
@@ -47,18 +27,10 @@ def test_a_batch_of_twenty_from_picklist_to_dispatch(browser):  # noqa: F811 (th
     world = make_world(stock=BATCH + 5)
     for n in range(BATCH):
         world.order(f"FK-DAY-{n}")
-    packer = UserFactory(username="packer-day")
-    packer.groups.add(Group.objects.get(name="Pick and Pack"))
-    packer.set_password(PASSWORD)
-    packer.save()
+    packer = role_user("Pick and Pack", "packer-day")
 
     with browser() as ui:
-        page, clicks = ui.page, Clicks(ui.page)
-        page.goto(f"{ui.base_url}/admin/", wait_until="load")
-        page.fill("#id_username", packer.username)
-        page.fill("#id_password", PASSWORD)
-        clicks.to_next_page(page.locator("#login-form [type=submit]"))
-        logged_in = clicks.count
+        page, clicks = ui.page, logged_in(ui, packer)
 
         tile = page.locator('[data-tile="to_pick"]')
         expect(tile).to_have_attribute("data-count", str(BATCH))
@@ -82,7 +54,7 @@ def test_a_batch_of_twenty_from_picklist_to_dispatch(browser):  # noqa: F811 (th
         ui.screenshot("role-day-pick-and-pack")
         problems = list(ui.problems)
 
-    batch_clicks = clicks.count - logged_in
+    batch_clicks = clicks.count
     print(f"\nclicks, pick → dispatch of {BATCH} orders (Pick and Pack): {batch_clicks}")
     assert problems == []
     assert batch_clicks <= 12  # the issue's walk-through: about 106

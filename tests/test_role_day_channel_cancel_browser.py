@@ -5,16 +5,14 @@ the run and see the order cancelled, its stock released. The test counts the cli
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
 from channels import tasks
 from channels.models import RunOutcome, SyncKind, SyncRun
 from orders.models import OrderItemStatus, OrderStatus
 
-from .factories import UserFactory
+from .role_day import logged_in, role_user
 from .sync_helpers import mirror
-from .test_browser import PASSWORD, browser  # noqa: F401 (the fixture)
-from .test_role_day_browser import Clicks
+from .test_browser import browser  # noqa: F401 (the fixture)
 from .test_role_day_import_browser import as_worker
 
 pytest_plugins = ["tests.sync_fixtures"]
@@ -26,18 +24,10 @@ def test_a_channel_cancel_seen_by_a_sync_run_now(browser, world, channel, sim, l
 
     order = world.order("FK-CXL", 2)
     mirror(sim, order, status="CANCELLED")
-    sales = UserFactory(username="sales-cancel")
-    sales.groups.add(Group.objects.get(name="Sales Manager"))
-    sales.set_password(PASSWORD)
-    sales.save()
+    sales = role_user("Sales Manager", "sales-cancel")
 
     with browser() as ui:
-        page, clicks = ui.page, Clicks(ui.page)
-        page.goto(f"{ui.base_url}/admin/", wait_until="load")
-        page.fill("#id_username", sales.username)
-        page.fill("#id_password", PASSWORD)
-        clicks.to_next_page(page.locator("#login-form [type=submit]"))
-        logged_in = clicks.count
+        page, clicks = ui.page, logged_in(ui, sales)
 
         clicks.to_next_page(page.locator('a[href$="/admin/channels/channel/"]').first)
         clicks.tick(page.locator("input.action-select").first)
@@ -53,7 +43,7 @@ def test_a_channel_cancel_seen_by_a_sync_run_now(browser, world, channel, sim, l
         ui.screenshot("role-day-sales-channel-cancel")
         problems = list(ui.problems)
 
-    task_clicks = clicks.count - logged_in
+    task_clicks = clicks.count
     print(f"\nclicks, a channel cancel synced now and read (Sales): {task_clicks}")
     assert problems == []
     assert task_clicks <= 7

@@ -5,17 +5,15 @@ role's home page. The test counts the clicks and prints them."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
 from inventory.models import Inventory, Putaway
 from orders.models import OrderItemStatus, ShipmentStatus
 from orders.services.returns.courier import shipments_expect_return
 
-from .factories import UserFactory
 from .returns_flow import return_invoice_sequence
+from .role_day import logged_in, role_user
 from .sync_helpers import advance
-from .test_browser import PASSWORD, browser  # noqa: F401 (the fixture)
-from .test_role_day_browser import Clicks
+from .test_browser import browser  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -32,18 +30,10 @@ def test_a_courier_return_received_and_put_away(browser, world):  # noqa: F811
     manifest_close(shipment.manifest)
     assert shipments_expect_return([shipment.pk]).ok  # the courier says: RTO
     on_shelf = Inventory.objects.get(pk=world.inventory.pk).quantity
-    clerk = UserFactory(username="returns-day")
-    clerk.groups.add(Group.objects.get(name="Returns Manager"))
-    clerk.set_password(PASSWORD)
-    clerk.save()
+    clerk = role_user("Returns Manager", "returns-day")
 
     with browser() as ui:
-        page, clicks = ui.page, Clicks(ui.page)
-        page.goto(f"{ui.base_url}/admin/", wait_until="load")
-        page.fill("#id_username", clerk.username)
-        page.fill("#id_password", PASSWORD)
-        clicks.to_next_page(page.locator("#login-form [type=submit]"))
-        logged_in = clicks.count
+        page, clicks = ui.page, logged_in(ui, clerk)
 
         tile = page.locator('[data-tile="returns_expected"]')
         expect(tile).to_have_attribute("data-count", "1")
@@ -61,7 +51,7 @@ def test_a_courier_return_received_and_put_away(browser, world):  # noqa: F811
         ui.screenshot("role-day-returns-courier-return")
         problems = list(ui.problems)
 
-    task_clicks = clicks.count - logged_in
+    task_clicks = clicks.count
     print(f"\nclicks, a courier return received and put away (Returns): {task_clicks}")
     assert problems == []
     assert task_clicks <= 10

@@ -10,17 +10,15 @@ import io
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.contrib.auth.models import Group
 from django.db import connections
 
 from imports import services
 from imports.models import ImportJob
 from orders.models import Order
 
-from .factories import UserFactory
 from .importing import csv_bytes, order_row
-from .test_browser import PASSWORD, browser  # noqa: F401 (the fixture)
-from .test_role_day_browser import Clicks
+from .role_day import logged_in, role_user
+from .test_browser import browser  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -43,18 +41,10 @@ def test_import_orders_then_export_the_order_list(browser, world, tmp_path):  # 
 
     upload = tmp_path / "orders.csv"
     upload.write_bytes(csv_bytes([order_row("IMP-1"), order_row("IMP-2", quantity="2")]))
-    sales = UserFactory(username="sales-import")
-    sales.groups.add(Group.objects.get(name="Sales Manager"))
-    sales.set_password(PASSWORD)
-    sales.save()
+    sales = role_user("Sales Manager", "sales-import")
 
     with browser() as ui:
-        page, clicks = ui.page, Clicks(ui.page)
-        page.goto(f"{ui.base_url}/admin/", wait_until="load")
-        page.fill("#id_username", sales.username)
-        page.fill("#id_password", PASSWORD)
-        clicks.to_next_page(page.locator("#login-form [type=submit]"))
-        logged_in = clicks.count
+        page, clicks = ui.page, logged_in(ui, sales)
 
         clicks.to_next_page(page.locator('a[href$="/admin/orders/order/"]').first)
         clicks.to_next_page(page.get_by_role("link", name="Import orders"))
@@ -77,7 +67,7 @@ def test_import_orders_then_export_the_order_list(browser, world, tmp_path):  # 
         exported = download.value.path().read_bytes().decode("utf-8-sig")
         problems = list(ui.problems)
 
-    task_clicks = clicks.count - logged_in
+    task_clicks = clicks.count
     print(f"\nclicks, an import of orders and an export of the list (Sales): {task_clicks}")
     assert problems == []
     assert task_clicks <= 7

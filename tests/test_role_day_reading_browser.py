@@ -5,12 +5,10 @@ the clicks (typing is not counted) and prints them."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 
-from .factories import UserFactory
+from .role_day import logged_in, role_user
 from .sync_helpers import advance
-from .test_browser import PASSWORD, browser  # noqa: F401 (the fixture)
-from .test_role_day_browser import Clicks
+from .test_browser import browser  # noqa: F401 (the fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,18 +20,10 @@ def test_reading_an_order_found_by_the_customers_phone(browser, world):  # noqa:
     order = world.order("FK-CALL", 2, customer_phone="9876543210", customer_name="Asha Rao")
     advance(order.shipments.get(), "PACKED")  # picked, invoiced
     invoice = order.shipments.get().invoices.get().code  # (no queries inside the browser)
-    sales = UserFactory(username="sales-day")
-    sales.groups.add(Group.objects.get(name="Sales Manager"))
-    sales.set_password(PASSWORD)
-    sales.save()
+    sales = role_user("Sales Manager", "sales-day")
 
     with browser() as ui:
-        page, clicks = ui.page, Clicks(ui.page)
-        page.goto(f"{ui.base_url}/admin/", wait_until="load")
-        page.fill("#id_username", sales.username)
-        page.fill("#id_password", PASSWORD)
-        clicks.to_next_page(page.locator("#login-form [type=submit]"))
-        logged_in = clicks.count
+        page, clicks = ui.page, logged_in(ui, sales)
 
         clicks.to_next_page(page.locator('a[href$="/admin/orders/order/"]').first)
         expect(page.locator("#searchbar")).to_be_focused()  # type at once
@@ -49,7 +39,7 @@ def test_reading_an_order_found_by_the_customers_phone(browser, world):  # noqa:
         ui.screenshot("role-day-sales-reading-an-order")
         problems = list(ui.problems)
 
-    task_clicks = clicks.count - logged_in
+    task_clicks = clicks.count
     print(f"\nclicks, reading an order found by phone (Sales): {task_clicks}")
     assert problems == []
     assert task_clicks <= 3
