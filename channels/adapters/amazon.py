@@ -74,7 +74,7 @@ from .base import (
     status_query_what,
     statuses_in_batches,
 )
-from .http import new_connection, reply_json
+from .http import iso, new_connection, reply_json
 from .native import NativeApiAdapter
 from .parse import describe
 from .ratelimit import bucket_key, buckets
@@ -280,7 +280,7 @@ class AmazonSpApiAdapter(NativeApiAdapter):
                 pass  # Amazon no longer takes the token: the window is listed again
             else:
                 date_from = max(date_from, up_to)
-        window = {"LastUpdatedAfter": _iso(date_from), "LastUpdatedBefore": _iso(date_to)}
+        window = {"LastUpdatedAfter": iso(date_from), "LastUpdatedBefore": iso(date_to)}
         yield from self._listing(window, known, date_to)
 
     def _listing(self, params: dict, known, up_to: datetime) -> Iterator[OrdersReply]:
@@ -293,14 +293,14 @@ class AmazonSpApiAdapter(NativeApiAdapter):
             following = data.get("NextToken")
             page = self._page(data, known, lines=True)
             if page.stopped:
-                page.resume = {"next_token": token, "to": _iso(up_to)} if token else {}
+                page.resume = {"next_token": token, "to": iso(up_to)} if token else {}
                 yield page
                 raise ChannelBudgetSpent(page.stopped)
             if not following:
                 page.complete_up_to, page.resume = up_to, {}
                 yield page
                 return
-            page.resume = {"next_token": following, "to": _iso(up_to)}
+            page.resume = {"next_token": following, "to": iso(up_to)}
             yield page
             token, params = following, {"NextToken": following}
 
@@ -418,14 +418,6 @@ class AmazonSpApiAdapter(NativeApiAdapter):
             200, json.dumps({"status": "FAILED", "error": message, "failedOrderItems": items})
         )
 
-    def post_dispatch(self, payload: dict, *, key: str | None = None) -> PushReply:
-        order_id = str(payload.get("orderId") or "")
-        reply = self.push_once(DISPATCH_PUSH, order_id, payload, key or order_id)
-        if not reply.ok:
-            raise ChannelRequestError(reply.error)
-        data = json.loads(reply.text)
-        return PushReply(data["status"], (), data.get("error", ""))
-
     def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
         self._start_budget()
         failed = []
@@ -485,10 +477,6 @@ def _plans(value: Any) -> dict[str, tuple[float, float]]:
         if operation in PLANS and isinstance(pair, list | tuple) and len(pair) == 2:
             plans[operation] = (float(pair[0]), float(pair[1]))
     return plans
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone().replace(microsecond=0).isoformat()
 
 
 def _json_or_empty(text: str) -> dict:

@@ -49,7 +49,7 @@ from .base import (
     status_query_what,
     statuses_in_batches,
 )
-from .http import reply_json
+from .http import iso, reply_json
 from .native import NativeApiAdapter
 from .parse import describe
 
@@ -213,7 +213,7 @@ class ShopifyAdapter(NativeApiAdapter):
         resume: dict[str, Any] | None = None,
     ) -> Iterator[OrdersReply]:
         self._start_budget()
-        search = f"updated_at:>='{_iso(date_from)}' AND updated_at:<='{_iso(date_to)}'"
+        search = f"updated_at:>='{iso(date_from)}' AND updated_at:<='{iso(date_to)}'"
         after = None
         while True:
             variables = {"first": PAGE, "query": search, **({"after": after} if after else {})}
@@ -553,10 +553,6 @@ def _date(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
     except ValueError:
         raise BadShopifyOrder(f"{value!r} is not an ISO 8601 date") from None
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone().replace(microsecond=0).isoformat()
 
 
 def _code(error: Any) -> str:

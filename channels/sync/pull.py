@@ -94,7 +94,7 @@ def _pull(run: SyncRun, channel: Channel, holder: str) -> SyncRun:
     tally = Tally(run, report_all=run.trigger == RunTrigger.MANUAL)
     actor = Actor.of(f"task:order_pull:{channel.code}")
     stopped = ""
-    known = partial(known_order_ids, channel)
+    known = partial(_known, channel)  # the adapter skips these orders' lines
     try:
         pages = adapter.fetch_orders(
             window_from, now, channel.pull_status_list, known, resume=cursor.resume or None
@@ -130,12 +130,6 @@ def pull_window_start(channel: Channel, cursor, now, *, incremental: bool):
     if cursor.resync_from and cursor.resync_from < window_from:
         window_from = cursor.resync_from
     return window_from
-
-
-def known_order_ids(channel: Channel, ids: list[str]) -> set[str]:
-    """Which of these channel order ids we have already (one query)."""
-    rows = Order.objects.filter(channel=channel, channel_order_id__in=ids)
-    return set(rows.values_list("channel_order_id", flat=True))
 
 
 def order_input(
@@ -201,6 +195,10 @@ def _order_spec(channel: Channel, order: ChannelOrder, lines: list[LineInput]) -
         billing_address=order.billing_address,
         buyer_gstin=str((order.billing_address or {}).get("gstin") or ""),
     )
+
+
+def _known(channel: Channel, ids: list[str]) -> set[str]:
+    return set(existing_orders(channel, ids))
 
 
 def existing_orders(channel: Channel, ids: list[str]) -> dict[str, tuple[int, str, str]]:

@@ -13,8 +13,13 @@ refuses a request that does not match them with the API's own error, as the real
 
 from __future__ import annotations
 
+import json
+import threading
+import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.message import Message
+from functools import cached_property
 from typing import Any, Protocol
 
 from ..faults import FaultRule
@@ -38,6 +43,43 @@ class NativeRequest:
     def q(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else default
+
+    @cached_property
+    def body(self) -> Any:
+        """The body's JSON, read once (None when it is not JSON)."""
+        try:
+            return json.loads(self.raw or b"null")
+        except ValueError:
+            return None
+
+
+class LeakyBucket:
+    """An API's limit per key (a channel, or a channel's operation): `capacity` points that
+    refill at `rate` a second; a request costs some (Amazon: one call, Shopify: its query
+    cost)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: dict[Any, tuple[float, float]] = {}
+
+    def spend(self, key: Any, cost: float, capacity: float, rate: float) -> tuple[bool, float]:
+        """(whether the request may run, what is left after it)."""
+        with self.lock:
+            now = time.monotonic()
+            level, at = self.state.get(key, (capacity, now))
+            level = min(capacity, level + (now - at) * rate)
+            ok = cost <= level
+            level = level - cost if ok else level
+            self.state[key] = (level, now)
+            return ok, level
+
+
+def last_changed(order: dict) -> datetime:
+    """When the channel last changed a store order (its date, an item's, or a control change):
+    what the native APIs list orders by."""
+    moments = [order["orderDate"], order.get("changedAt") or ""]
+    moments += [item["updated"] for item in order["orderItems"]]
+    return max(datetime.fromisoformat(m) for m in moments if m)
 
 
 class Dialect(Protocol):

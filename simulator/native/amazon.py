@@ -37,7 +37,7 @@ from urllib.parse import parse_qs, unquote
 
 from ..contract import cancelled_units, iso, parse_iso
 from ..faults import FaultRule
-from . import NativeRequest, Reply, register
+from . import LeakyBucket, NativeRequest, Reply, last_changed, register
 from . import amazon_shapes as shapes
 from .shapes import problems
 
@@ -83,28 +83,11 @@ def error(status: int, code: str, message: str, headers: dict | None = None) -> 
     return status, {"errors": [{"code": code, "message": message}]}, headers or {}
 
 
-class Buckets:
-    """A token bucket per (channel, operation), refilled continuously."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.state: dict[tuple[str, str], tuple[float, float]] = {}
-
-    def take(self, key: tuple[str, str], rate: float, burst: float) -> bool:
-        with self.lock:
-            now = time.monotonic()
-            tokens, at = self.state.get(key, (burst, now))
-            tokens = min(burst, tokens + (now - at) * rate)
-            ok = tokens >= 1
-            self.state[key] = (tokens - 1 if ok else tokens, now)
-            return ok
-
-
 class AmazonDialect:
     name = "amazon"
 
     def __init__(self) -> None:
-        self.buckets = Buckets()
+        self.buckets = LeakyBucket()
         self.rdts: dict[str, tuple[str, set[str], float]] = {}  # token: (code, elements, until)
         self.lock = threading.Lock()
 
@@ -191,7 +174,8 @@ class AmazonDialect:
         if name not in shapes.USAGE_PLANS:
             return None
         rate, burst = self._plan(request, name)
-        if self.buckets.take((f"{id(request.store)}/{request.code}", name), rate, burst):
+        key = (id(request.store), request.code, name)
+        if self.buckets.spend(key, 1, burst, rate)[0]:
             return None
         request.notes["throttled"] = True
         headers = {"x-amzn-RateLimit-Limit": str(rate)}
@@ -227,7 +211,7 @@ class AmazonDialect:
         return 200, {**reply, "expires_in": ttl}, {}
 
     def op_createRestrictedDataToken(self, request: NativeRequest) -> Reply:
-        body = _json(request)
+        body = request.body
         found = problems(body, shapes.RDT_REQUEST)
         if found:
             return error(400, "InvalidInput", "; ".join(found))
@@ -294,7 +278,7 @@ class AmazonDialect:
         channels = set(filter(None, query.get("FulfillmentChannels", "").split(",")))
         listed = []
         for order in orders:
-            updated = last_update(order)
+            updated = last_changed(order)
             if updated > newest:
                 continue  # Amazon lists nothing changed in the last two minutes
             moment = updated if field == "LastUpdate" else _date(order["orderDate"])
@@ -321,7 +305,7 @@ class AmazonDialect:
         order_id = unquote(ORDER_PATH.fullmatch(request.path)[1])
         if request.method != "POST":
             return error(405, "InvalidInput", "confirmShipment takes POST")
-        body = _json(request)
+        body = request.body
         found = problems(body, shapes.CONFIRM_SHIPMENT)
         if found:
             return error(400, "InvalidInput", "; ".join(found))
@@ -351,7 +335,7 @@ class AmazonDialect:
     def op_patchListingsItem(self, request: NativeRequest) -> Reply:
         seller, sku = (unquote(p) for p in LISTING_PATH.fullmatch(request.path).groups())
         conf = settings(request.store, request.code)
-        body = _json(request)
+        body = request.body
         found = problems(body, shapes.PATCH_LISTINGS_ITEM)
         if seller != conf["sellerId"]:
             found.append(f"sellerId {seller} is not this seller")
@@ -390,13 +374,6 @@ def _date(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def last_update(order: dict) -> datetime:
-    moments = [_date(order["orderDate"])] + [_date(i["updated"]) for i in order["orderItems"]]
-    if order.get("changedAt"):
-        moments.append(_date(order["changedAt"]))
-    return max(moments)
-
-
 def order_status(order: dict) -> str:
     if order.get("orderStatus") == "PENDING_VERIFICATION":
         return "Pending"
@@ -418,7 +395,7 @@ def amazon_order(order: dict, conf: dict, elements: set[str]) -> dict:
     fields: dict[str, Any] = {
         "AmazonOrderId": order["id"],
         "PurchaseDate": order["orderDate"],
-        "LastUpdateDate": iso(last_update(order)),
+        "LastUpdateDate": iso(last_changed(order)),
         "OrderStatus": status,
         "FulfillmentChannel": "MFN",
         "SalesChannel": "Amazon.in",
@@ -480,13 +457,6 @@ def _times(amount: str, quantity: int) -> str:
 
 
 # --- requests ----------------------------------------------------------------------------
-
-
-def _json(request: NativeRequest) -> Any:
-    try:
-        return json.loads(request.raw or b"null")
-    except ValueError:
-        return None
 
 
 def _query_problems(request: NativeRequest, spec: dict) -> list[str]:

@@ -22,16 +22,13 @@ Writes are recorded through the store's contract records (`dispatches`, `cancels
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
 from datetime import datetime
 from typing import Any
 
 from ..contract import cancelled_units, iso
 from ..faults import FaultRule
-from . import NativeRequest, Reply, register
+from . import LeakyBucket, NativeRequest, Reply, last_changed, register
 from . import shopify_shapes as shapes
 from .shapes import problems
 
@@ -88,33 +85,14 @@ def available(store: Any, code: str, variant_id: str, location: str) -> int:
         return settings(store, code)["levels"].get((variant_id, location), 0)
 
 
-class CostBucket:
-    """Shopify's leaky bucket of query cost, per channel."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.state: dict[str, tuple[float, float]] = {}
-
-    def spend(self, code: str, cost: float, maximum: float, rate: float) -> tuple[bool, float]:
-        """(whether the query may run, what is available after it)."""
-        with self.lock:
-            now = time.monotonic()
-            level, at = self.state.get(code, (maximum, now))
-            level = min(maximum, level + (now - at) * rate)
-            ok = cost <= level
-            level = level - cost if ok else level
-            self.state[code] = (level, now)
-            return ok, level
-
-
 class ShopifyDialect:
     name = "shopify"
 
     def __init__(self) -> None:
-        self.bucket = CostBucket()
+        self.bucket = LeakyBucket()
 
     def _operation_name(self, request: NativeRequest) -> str:
-        body = _json(request)
+        body = request.body
         query = body.get("query") if isinstance(body, dict) else None
         match = OPERATION.match(query) if isinstance(query, str) else None
         return match[2] if match else ""
@@ -140,7 +118,7 @@ class ShopifyDialect:
             expected = request.store._channel(request.code).password
         if token != expected:
             return 401, {"errors": "[API] Invalid API key or access token"}, {}
-        body = _json(request)
+        body = request.body
         name = request.notes.get("shopifyOperation", "")
         if name not in shapes.VARIABLES:
             return 200, _error(f"Unknown or unnamed operation {name!r}"), {}
@@ -175,7 +153,7 @@ class ShopifyDialect:
         low, high = _updated_range(variables["query"])
         rows = []
         for order in request.store.all_orders(request.code):
-            updated = _last_update(order)
+            updated = last_changed(order)
             if (low is None or updated >= low) and (high is None or updated <= high):
                 rows.append((updated, order["id"], order))
         rows.sort(key=lambda r: (r[0], r[1]))
@@ -310,12 +288,6 @@ def _open(item: dict) -> int:
     return item["quantity"] - cancelled_units(item)
 
 
-def _last_update(order: dict) -> datetime:
-    moments = [order["orderDate"], order.get("changedAt") or ""]
-    moments += [i["updated"] for i in order["orderItems"]]
-    return max(datetime.fromisoformat(m) for m in moments if m)
-
-
 def order_node(order: dict) -> dict:
     items = order["orderItems"]
     cancelled = order["orderStatus"] == "CANCELLED"
@@ -332,8 +304,8 @@ def order_node(order: dict) -> dict:
         "id": gid("Order", order["id"]),
         "name": f"#{order['id']}",
         "createdAt": order["orderDate"],
-        "updatedAt": iso(_last_update(order)),
-        "cancelledAt": iso(_last_update(order)) if cancelled else None,
+        "updatedAt": iso(last_changed(order)),
+        "cancelledAt": iso(last_changed(order)) if cancelled else None,
         "cancelReason": "CUSTOMER" if cancelled else None,
         "displayFulfillmentStatus": display,
         "displayFinancialStatus": "PENDING" if order["paymentType"] == "COD" else "PAID",
@@ -412,16 +384,6 @@ def _returns(items: list[dict]) -> list[dict]:
 
 
 # --- requests ----------------------------------------------------------------------------
-
-
-def _json(request: NativeRequest) -> Any:
-    """The body's JSON, read once per request (None when it is not JSON)."""
-    if "_json" not in request.__dict__:
-        try:
-            request.__dict__["_json"] = json.loads(request.raw or b"null")
-        except ValueError:
-            request.__dict__["_json"] = None
-    return request.__dict__["_json"]
 
 
 def _error(message: str, code: str = "BAD_REQUEST") -> dict:
