@@ -30,6 +30,7 @@ PUSH_COLOURS = {
     PushStatus.PENDING: "PROCESSING",
     PushStatus.FAILED: "UNFULFILLABLE",
     PushStatus.NEVER: "CREATED",
+    PushStatus.SENT: "PROCESSING",
 }
 
 

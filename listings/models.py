@@ -21,6 +21,7 @@ class PushStatus(models.TextChoices):
     PENDING = "PENDING", "Pending"
     IN_SYNC = "IN_SYNC", "In sync"
     FAILED = "FAILED", "Failed"
+    SENT = "SENT", "Sent, awaiting the channel's report"
 
 
 class ChannelListing(models.Model):
@@ -144,3 +145,36 @@ class InventoryCursor(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id} {self.lane}: {self.movement_id}/{self.change_id}"
+
+
+class InventoryFeed(models.Model):
+    """Listings sent in one request that the channel processes later (Amazon's
+    JSON_LISTINGS_FEED): what was sent, so that the channel's processing report, read by a
+    later push run (`listings.feeds.collect_reports`), is recorded as an answer sent now
+    would be. While a feed is open its listings are not sent again (their order is kept)."""
+
+    channel = models.ForeignKey("channels.Channel", on_delete=models.CASCADE, related_name="+")
+    reference = models.CharField(max_length=100, help_text="The channel's feed id.")
+    run = models.ForeignKey(
+        "channels.SyncRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    computed_at = models.DateTimeField(help_text="When the quantities sent were computed.")
+    # [[listing id, quantity, terms], ...] in the order sent (the report names message numbers)
+    entries = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name = "inventory feed"
+        indexes = [
+            models.Index(
+                fields=["channel", "id"],
+                name="inventory_feed_open_idx",
+                condition=Q(closed_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id} feed {self.reference}"

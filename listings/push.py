@@ -23,6 +23,10 @@ and timeouts with back-off) and the answers are recorded in two statements: acce
 `pushed_*` and IN_SYNC; named in the reply's failed list (or the whole request refused) ->
 FAILED with the reason, retried by the next run. A fixed number of queries per chunk.
 
+A channel that processes large updates later (Amazon's JSON_LISTINGS_FEED) answers a feed id
+instead: the request's listings become SENT, and every later run of the channel first reads
+the reports of its open feeds (`listings.feeds`); a listing in an open feed is not sent again.
+
 Order of quantities. Pushes of a channel never overlap (the lease, renewed before each chunk:
 a run that lost it stops before sending), each quantity is computed just before it is sent,
 and `pushed_at` is the moment the quantity was computed: the record of a push never replaces
@@ -33,7 +37,6 @@ leaves the lane's cursor where it was; other channels run in their own tasks.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -48,12 +51,10 @@ from channels.adapters import (
     ChannelAuthError,
     ChannelError,
     ChannelUnavailable,
-    PushReply,
     adapter_for,
 )
 from channels.models import Channel, RunTrigger, SyncKind, SyncRun
 from channels.sync.runs import (
-    REPORT_LIMIT,
     LeaseLost,
     Tally,
     fail,
@@ -69,9 +70,10 @@ from channels.sync.runs import (
 from inventory.models import Facility
 from uniware.core.actors import Actor
 
-from . import changes
+from . import changes, feeds
 from .models import ChannelListing, InventoryLane, PushStatus
-from .quantity import ListingRule, explain, listing_quantity, load_inputs, served_facilities
+from .quantity import ListingRule, listing_quantity, load_inputs, served_facilities
+from .records import Row, json_terms, record_accepted, record_failed, sort_reply
 
 log = logging.getLogger(__name__)
 
@@ -82,22 +84,6 @@ TASKS = {  # the task each kind of push runs as (`listings.tasks`)
     "FULL": "listings.tasks.push_inventory_full",
 }
 TABLE = ChannelListing._meta.db_table
-
-
-@dataclass
-class Row:
-    """One listing of a chunk: what it is, what it should be now, what the channel has."""
-
-    id: int
-    label: str
-    product_id: str
-    variant_id: str
-    sku_id: int
-    buffer: int
-    pushed: int | None
-    status: str
-    quantity: int = 0
-    terms: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -116,6 +102,8 @@ class Push:
     requests: int = 0
     computed: int = 0
     unchanged: int = 0
+    submitted: int = 0  # sent in feeds the channel processes later
+    in_flight: set[int] = field(default_factory=set)  # listings of open feeds: not sent again
 
 
 def inventory_refusal(channel: Channel) -> str:
@@ -199,8 +187,8 @@ def _run(channel, run, holder, *, lane, full, ids) -> SyncRun:
         tally=tally,
         holder=holder,
     )
-    stopped = ""
-    for begin in range(0, len(ids_to_do), COMPUTE_BATCH):
+    stopped = feeds.collect_reports(push)  # earlier feeds' reports first; none: nothing sent
+    for begin in range(0, 0 if stopped else len(ids_to_do), COMPUTE_BATCH):
         try:
             lease_renew(channel, SyncKind.INVENTORY, holder)
         except LeaseLost as exc:
@@ -218,6 +206,11 @@ def _run(channel, run, holder, *, lane, full, ids) -> SyncRun:
         f"{push.computed} listing(s) computed, {tally.changed} accepted by {channel.code}, "
         f"{tally.failed} failed, {push.unchanged} unchanged, in {push.requests} request(s)."
     )
+    if push.submitted or push.in_flight:
+        summary += (
+            f" {push.submitted} sent in feeds {channel.code} processes later; "
+            f"{len(push.in_flight)} awaiting a processing report."
+        )
     return finish(tally, summary=summary, stopped=stopped, extra=stats.summary())
 
 
@@ -239,14 +232,14 @@ def _chunk(push: Push, ids: list[int]) -> str:
     size = push.channel.inventory_batch_size
     for begin in range(0, len(due), size):
         batch = due[begin : begin + size]
-        stopped = _send(push, batch, accepted, failed)
+        stopped = _send(push, batch, accepted, failed, computed_at)
         if stopped:
             left = len(due) - begin - len(batch)
             if left:
                 push.tally.problems.append(f"{left} listing(s) not sent: the run stopped.")
             break
-    _record_accepted(accepted, computed_at, push)
-    _record_failed(failed, push)
+    record_accepted(accepted, computed_at, push)
+    record_failed(failed, push)
     return stopped
 
 
@@ -268,7 +261,9 @@ def _compute(push: Push, ids: list[int]) -> tuple[list[Row], datetime]:
 
 
 def _due(push: Push, row: Row) -> bool:
-    """Whether the listing is sent by this run."""
+    """Whether the listing is sent by this run (never while a feed with it is open)."""
+    if row.id in push.in_flight:
+        return False
     if push.send_all:
         return True
     if push.lane == InventoryLane.ZERO:
@@ -297,14 +292,10 @@ def _write_wanted(rows: list[Row], at: datetime) -> None:
         at,
         [r.id for r in rows],
         [r.quantity for r in rows],
-        [_json(r.terms) for r in rows],
+        [json_terms(r.terms) for r in rows],
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-
-
-def _json(terms: dict) -> str:
-    return json.dumps(terms, separators=(",", ":"), sort_keys=True)
 
 
 def _entry(push: Push, row: Row) -> dict:
@@ -316,8 +307,9 @@ def _entry(push: Push, row: Row) -> dict:
     }
 
 
-def _send(push: Push, batch: list[Row], accepted: list, failed: list) -> str:
-    """One request; sorts its listings into accepted and failed; why to stop, or ""."""
+def _send(push: Push, batch: list[Row], accepted: list, failed: list, at: datetime) -> str:
+    """One request; sorts its listings into accepted and failed (or records them sent, when
+    the channel processes them later); why to stop, or ""."""
     push.requests += 1
     key = f"inventory-{push.run.pk}-{push.requests}"
     try:
@@ -329,64 +321,8 @@ def _send(push: Push, batch: list[Row], accepted: list, failed: list) -> str:
         failed += [(row, str(exc)) for row in batch]
         push.tally.problems.append(str(exc))
         return ""
-    _sort_reply(reply, batch, accepted, failed)
+    if reply.awaiting:
+        feeds.record_submitted(push, batch, reply.awaiting, at)
+        return ""
+    sort_reply(reply, batch, accepted, failed)
     return ""
-
-
-def _sort_reply(reply: PushReply, batch: list[Row], accepted: list, failed: list) -> None:
-    """The contract names failed listings by productId (its variants fail together)."""
-    reasons = {product: message for product, message in reply.failed}
-    whole = reply.status == "FAILED"
-    if whole and not reasons:
-        why = reply.error or "the channel refused the inventory update (FAILED)"
-        failed += [(row, why) for row in batch]
-        return
-    for row in batch:
-        if row.product_id in reasons:
-            failed.append((row, reasons[row.product_id] or f"refused ({reply.status})"))
-        elif whole:
-            failed.append((row, reply.error or "refused (FAILED)"))
-        else:
-            accepted.append(row)
-
-
-def _record_accepted(rows: list[Row], at: datetime, push: Push) -> None:
-    """`pushed_*` of the accepted listings in one statement, never over a newer push."""
-    if not rows:
-        return
-    answer = f"Accepted by {push.channel.code} (run #{push.run.pk})"
-    sql = (
-        f"UPDATE {TABLE} AS t SET pushed_quantity = v.q, pushed_terms = v.terms, "
-        "pushed_at = %s, push_answer = %s, push_attempts = 0, updated_at = now(), "
-        "push_status = CASE WHEN t.wanted_quantity = v.q THEN 'IN_SYNC' ELSE 'PENDING' END "
-        "FROM unnest(%s::bigint[], %s::integer[], %s::jsonb[]) AS v(id, q, terms) "
-        "WHERE t.id = v.id AND (t.pushed_at IS NULL OR t.pushed_at <= %s)"
-    )
-    ids = [r.id for r in rows]
-    params = [at, answer, ids, [r.quantity for r in rows], [_json(r.terms) for r in rows], at]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-    tally = push.tally
-    tally.seen += len(rows)
-    tally.changed += len(rows)
-    if tally.report_all:
-        room = max(0, REPORT_LIMIT - len(tally.report))
-        tally.report += [[r.label, "CHANGED", explain(r.terms)] for r in rows[:room]]
-
-
-def _record_failed(failed: list[tuple[Row, str]], push: Push) -> None:
-    """FAILED with the reason, one statement; the next run sends them again."""
-    if not failed:
-        return
-    sql = (
-        f"UPDATE {TABLE} AS t SET push_status = 'FAILED', push_answer = v.why, "
-        "push_attempts = least(t.push_attempts + 1, 32767), updated_at = now() "
-        "FROM unnest(%s::bigint[], %s::text[]) AS v(id, why) WHERE t.id = v.id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [[r.id for r, _ in failed], [why[:2000] for _, why in failed]])
-    tally = push.tally
-    tally.seen += len(failed)
-    tally.failed += len(failed)
-    room = max(0, REPORT_LIMIT - len(tally.report))
-    tally.report += [[r.label, "FAILED", why] for r, why in failed[:room]]

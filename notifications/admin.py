@@ -57,7 +57,9 @@ def when(value) -> str:
 
 def state_badge(n: Notification):
     label = n.get_state_display()
-    if n.state == NotificationState.PENDING and n.attempts:
+    if n.state == NotificationState.PENDING and n.channel_ref:
+        label = "Awaiting the channel's report"
+    elif n.state == NotificationState.PENDING and n.attempts:
         label = f"Retrying ({n.attempts} attempts)"
     return status_badge(STATE_COLOUR.get(n.state, ""), label)
 
@@ -130,6 +132,7 @@ class NotificationAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, 
                     ("source_kind", "source_code"),
                     ("changed_at", "created_at"),
                     ("attempts", "rejections", "next_attempt_at", "delivered_at"),
+                    ("channel_ref", "awaits"),
                     "waiting_for",
                     "last_error",
                     "idempotency_key",
@@ -190,6 +193,9 @@ class NotificationAdmin(ObjectActionsMixin, FastChangeListMixin, NoDeleteMixin, 
             return "—"
         if getattr(n, "held_back_by", None):
             return f"held back by #{n.held_back_by}"
+        if n.channel_ref:
+            ref, again = n.channel_ref, when(n.next_attempt_at)
+            return f"the channel processes it (ref {ref}): asked again {again}"
         if n.attempts and n.next_attempt_at > timezone.now():
             return f"back-off until {when(n.next_attempt_at)}"
         return f"due {when(n.next_attempt_at)}"

@@ -38,16 +38,14 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import random
 import threading
 import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -61,7 +59,6 @@ from channels.adapters import (
     read_push_reply,
 )
 from channels.models import Channel
-from uniware.core.db import copy_rows, copy_types
 from uniware.core.faultpoints import pause_point
 
 from .conf import conf
@@ -69,75 +66,29 @@ from .models import (
     OPEN_STATES,
     AttemptOutcome,
     Notification,
-    NotificationAttempt,
     NotificationKind,
     NotificationState,
 )
 from .payloads import entries_to_send
 from .pickups import resolve_pending_payloads
+from .recording import (
+    RECORD_SECONDS,
+    REPLY_LIMIT,
+    Claim,
+    DeliveryReport,
+    Recorder,
+    Result,
+)
 
 log = logging.getLogger(__name__)
 
 PENDING = NotificationState.PENDING
 LEASE_MARGIN = 5.0  # seconds kept free at the end of a lease
-ATTEMPT_REQUESTS = 4  # requests one attempt may make (token, push, token again, push again)
+# Requests one attempt may make: the token, the push, and after a 401 both again; an Amazon
+# cancellation feed: the token, the order's items, the feed document, its upload, the feed.
+ATTEMPT_REQUESTS = 6
 NO_ID = 2**63 - 1
-# Results are recorded in groups of at most this many, or this old (seconds): the most a
-# killed worker can have sent without recording, besides its requests in flight.
-RECORD_EVERY = 20
-RECORD_SECONDS = 0.25
-REPLY_LIMIT = 2000  # characters of a reply kept per attempt
 KIND_NAMES = {kind.value: kind.label.lower() for kind in NotificationKind}  # in messages
-
-
-@dataclass
-class Result:
-    """One attempt, and what it does to its notification."""
-
-    outcome: str
-    started_at: datetime
-    duration_ms: int
-    units: int
-    status: int | None = None
-    reply: str = ""
-    error: str = ""
-    failed_ids: list[str] = field(default_factory=list)
-    retry_after: float | None = None
-    order_unknown: bool = False  # the channel does not know the order: retrying cannot help
-
-
-@dataclass
-class Claim:
-    token: str
-    rows: list[Notification]
-    channels: dict[int, Channel]
-    deadline: float  # time.monotonic() after which no request may start
-
-
-@dataclass
-class DeliveryReport:
-    batches: int = 0
-    claimed: int = 0
-    delivered: int = 0
-    retrying: int = 0
-    failed: int = 0
-    held_back: int = 0
-    attempts: int = 0
-    next_due: datetime | None = None
-    more: bool = False  # stopped by the time budget with work left
-
-    def as_dict(self) -> dict:
-        return {
-            "batches": self.batches,
-            "claimed": self.claimed,
-            "delivered": self.delivered,
-            "retrying": self.retrying,
-            "failed": self.failed,
-            "held_back": self.held_back,
-            "attempts": self.attempts,
-            "next_due": self.next_due.isoformat() if self.next_due else None,
-            "more": self.more,
-        }
 
 
 # --- 1. claim -------------------------------------------------------------------------------
@@ -184,9 +135,8 @@ def claim(limit: int | None = None, *, now: datetime | None = None) -> Claim | N
             resolve_pending_payloads(resolve)
             Notification.objects.bulk_update(resolve, ["payload", "unit_count"])
     channels = Channel.objects.in_bulk({n.channel_id for n in taken})
-    # the longest one attempt can take: the token, the push, and after a 401 a new token and
-    # the push again, each waiting up to the timeout (a kept-alive connection found closed is
-    # reopened at once, within its request)
+    # the longest one attempt can take: ATTEMPT_REQUESTS, each waiting up to the timeout (a
+    # kept-alive connection found closed is reopened at once, within its request)
     timeout = max((c.request_timeout for c in channels.values()), default=30.0)
     deadline = time.monotonic() + lease - ATTEMPT_REQUESTS * timeout - LEASE_MARGIN
     for n in taken:
@@ -308,7 +258,9 @@ def send_one(n: Notification, channel: Channel) -> Result:
         return done(AttemptOutcome.REJECTED, error="nothing to send: no units")
     try:
         adapter = adapter_for(channel)
-        reply = adapter.push_once(n.kind, n.channel_order_id, body, n.idempotency_key)
+        reply = adapter.push_once(
+            n.kind, n.channel_order_id, body, n.idempotency_key, ref=n.channel_ref
+        )
     except ChannelUnavailable as exc:  # authenticating failed, for now
         return done(AttemptOutcome.TRANSIENT, error=str(exc))
     except (ChannelError, NotImplementedError) as exc:  # no base URL, credentials refused ...
@@ -322,6 +274,14 @@ def send_one(n: Notification, channel: Channel) -> Result:
 def classify(reply: Reply, n: Notification, channel: Channel, done) -> Result:
     """The outcome of a reply (channel-api.md conventions)."""
     text = reply.text[:REPLY_LIMIT]
+    if reply.awaiting:
+        return done(
+            AttemptOutcome.AWAITING,
+            status=reply.status,
+            reply=text,
+            reference=reply.awaiting,
+            retry_after=reply.retry_after,
+        )
     if not reply.ok:
         return done(
             AttemptOutcome.TRANSIENT if reply.transient else AttemptOutcome.REJECTED,
@@ -359,194 +319,6 @@ def unknown_order_text(n: Notification, channel: Channel, said: str) -> str:
         "account points at another shop). Retrying cannot help: fix the channel and retry, "
         "or discard the notification."
     )
-
-
-# --- 3. record ------------------------------------------------------------------------------
-
-
-def backoff(n: int, base: float, retry_after: float | None = None) -> float:
-    """Exponential back-off with jitter (half fixed, half random), at least Retry-After."""
-    cap = float(conf("MAX_RETRY_DELAY"))
-    delay = min(cap, base * (2 ** (min(n, 40) - 1))) * (0.5 + 0.5 * random.random())
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, cap))
-    return delay
-
-
-def apply_result(n: Notification, result: Result, channel: Channel, now: datetime) -> None:
-    """The notification after this attempt (in memory)."""
-    n.attempts += 1
-    n.claimed_until, n.claim_token = None, ""
-    if result.outcome == AttemptOutcome.SUCCESS:
-        n.state, n.delivered_at, n.retry_item_ids, n.last_error = (
-            NotificationState.DELIVERED,
-            now,
-            None,
-            "",
-        )
-        return
-    n.last_error = result.error or result.reply[:500]
-    base = max(0.01, channel.retry_base_delay)
-    if result.outcome == AttemptOutcome.TRANSIENT:
-        transient = n.attempts - n.rejections
-        limit = int(conf("MAX_TRANSIENT_ATTEMPTS"))
-        if limit and transient >= limit:
-            n.state = NotificationState.FAILED
-            n.last_error = f"gave up after {transient} transient failures, last: {n.last_error}"
-            return
-        delay = backoff(transient, base, result.retry_after)
-    else:
-        n.rejections += 1
-        if result.failed_ids:
-            n.retry_item_ids = result.failed_ids
-        if result.order_unknown or n.rejections >= int(conf("MAX_REJECTIONS")):
-            n.state = NotificationState.FAILED
-            return
-        delay = backoff(n.rejections, base)
-    n.next_attempt_at = now + timedelta(seconds=delay)
-
-
-UPDATED_FIELDS = [
-    "state",
-    "attempts",
-    "rejections",
-    "next_attempt_at",
-    "claimed_until",
-    "claim_token",
-    "delivered_at",
-    "retry_item_ids",
-    "last_error",
-]
-
-
-class Recorder:
-    """Records results in small groups as they come (see RECORD_EVERY)."""
-
-    def __init__(self, batch: Claim, report: DeliveryReport) -> None:
-        self.batch, self.report = batch, report
-        self.rows = {n.pk: n for n in batch.rows}
-        self.pending: dict[int, Result | None] = {}
-        self.since = 0.0
-
-    def __call__(self, pk: int | None, result: Result | None) -> None:
-        if pk is not None:
-            if not self.pending:
-                self.since = time.monotonic()
-            self.pending[pk] = result
-        if len(self.pending) >= RECORD_EVERY or (
-            self.pending and time.monotonic() - self.since >= RECORD_SECONDS
-        ):
-            self.flush()
-
-    def flush(self) -> None:
-        if self.pending:
-            rows = [self.rows[pk] for pk in self.pending]
-            record(self.batch, self.pending, self.report, rows=rows)
-            self.pending = {}
-
-
-def record(
-    batch: Claim,
-    results: dict[int, Result | None],
-    report: DeliveryReport,
-    *,
-    rows: list[Notification] | None = None,
-) -> None:
-    """Write the results of `rows` (default: the whole batch) in one short transaction."""
-    now = timezone.now()
-    delivered, released, others = [], [], []
-    attempts: list[tuple] = []
-    for n in batch.rows if rows is None else rows:
-        result = results.get(n.pk)
-        if result is None:
-            released.append(n.pk)
-            report.held_back += 1
-            continue
-        attempts.append(  # ATTEMPT_COLUMNS
-            (
-                n.pk,
-                n.attempts + 1,
-                result.started_at,
-                result.duration_ms,
-                result.units,
-                result.status,
-                result.outcome,
-                result.reply,
-                result.error[:REPLY_LIMIT],
-            )
-        )
-        if result.outcome == AttemptOutcome.SUCCESS:
-            delivered.append(n.pk)
-            report.delivered += 1
-            continue
-        apply_result(n, result, batch.channels[n.channel_id], now)
-        others.append(n)
-        if n.state == NotificationState.FAILED:
-            report.failed += 1
-            log.warning("notification %s failed: %s", n, n.last_error)
-        else:
-            report.retrying += 1
-    report.attempts += len(attempts)
-    mine = Q(claim_token=batch.token)
-    with transaction.atomic():
-        if delivered:
-            count = Notification.objects.filter(mine, pk__in=delivered).update(
-                state=NotificationState.DELIVERED,
-                delivered_at=now,
-                attempts=F("attempts") + 1,
-                claimed_until=None,
-                claim_token="",
-                retry_item_ids=None,
-                last_error="",
-            )
-            if count != len(delivered):
-                log.error("%d delivered notifications had lost their claim", len(delivered) - count)
-        if released:
-            Notification.objects.filter(mine, pk__in=released).update(
-                claimed_until=None, claim_token=""
-            )
-        if others:
-            still = set(
-                Notification.objects.filter(mine, pk__in=[n.pk for n in others]).values_list(
-                    "pk", flat=True
-                )
-            )
-            Notification.objects.bulk_update(
-                [n for n in others if n.pk in still], UPDATED_FIELDS, batch_size=500
-            )
-        write_attempts(attempts)
-
-
-ATTEMPT_COLUMNS = (
-    "notification_id",
-    "number",
-    "started_at",
-    "duration_ms",
-    "units",
-    "http_status",
-    "outcome",
-    "reply",
-    "error",
-)
-
-
-def write_attempts(attempts: list[tuple]) -> None:
-    """Insert attempt rows (values in `ATTEMPT_COLUMNS` order). On PostgreSQL by COPY even
-    for a group of 20: a quarter of the CPU of bulk_create, which builds a model per row, then
-    SQL with an array per column."""
-    if not attempts:
-        return
-    if connection.vendor != "postgresql":
-        NotificationAttempt.objects.bulk_create(
-            [
-                NotificationAttempt(**dict(zip(ATTEMPT_COLUMNS, row, strict=True)))
-                for row in attempts
-            ]
-        )
-        return
-    meta = NotificationAttempt._meta
-    fields = [meta.get_field(column) for column in ATTEMPT_COLUMNS]
-    copy_rows(meta.db_table, ATTEMPT_COLUMNS, copy_types(fields), attempts)
 
 
 # --- rounds ---------------------------------------------------------------------------------

@@ -83,6 +83,17 @@ class Notification(models.Model):
         max_length=10, choices=NotificationState.choices, default=NotificationState.PENDING
     )
     attempts = models.PositiveIntegerField(default=0)
+    awaits = models.PositiveIntegerField(
+        default=0,
+        help_text="Attempts that found the channel still processing the push (not failures).",
+    )
+    channel_ref = models.CharField(
+        "channel reference",
+        max_length=100,
+        blank=True,
+        help_text="A push the channel processes later (an Amazon feed): its reference, which "
+        "the next attempt asks about instead of sending again.",
+    )
     rejections = models.PositiveSmallIntegerField(
         default=0,
         help_text="Attempts the channel refused (4xx, malformed reply, failed items); "
@@ -138,6 +149,7 @@ class AttemptOutcome(models.TextChoices):
     TRANSIENT = "TRANSIENT", "Channel unavailable (429, 5xx, timeout, connection)"
     REJECTED = "REJECTED", "Refused (4xx)"
     MALFORMED = "MALFORMED", "Malformed reply"
+    AWAITING = "AWAITING", "Taken, awaiting the channel's processing report"
 
 
 class NotificationAttempt(models.Model):

@@ -112,7 +112,8 @@ def test_a_native_channel_keeps_its_refresh_token_write_only_and_names_its_setti
     channel = Channel.objects.get(code="AMZIN")
     assert channel.refresh_token == "Atzr|IwEB-zebra"
     assert channel.api_settings == {"marketplace_id": "A21TJRUUN4KGV", "seller_id": "A2SELLER"}
-    assert channel.status_sync_channel_shipped_only and not channel.accepts_cancel  # preset
+    assert channel.status_sync_channel_shipped_only  # the preset
+    assert channel.accepts_cancel and not channel.accepts_status_notifications
 
     page = admin_client.get(url(Channel, "change", channel.pk)).content.decode()
     assert "zebra" not in page and 'name="refresh_token"' in page

@@ -329,7 +329,7 @@ def test_delivery_killed_mid_batch_repeats_only_what_it_had_not_recorded(start, 
     from django.db import transaction
 
     from notifications.conf import conf
-    from notifications.delivery import RECORD_EVERY
+    from notifications.recording import RECORD_EVERY
 
     connect_channel(world.channel, sim, request_timeout=1.0, retry_base_delay=0.05)
     world.inventory.__class__.objects.filter(pk=world.inventory.pk).update(quantity=200)

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from channels.adapters import forget_adapters
 from notifications import outbox
-from notifications.delivery import DeliveryReport, claim, deliver_due, record, send
+from notifications.delivery import DeliveryReport, claim, deliver_due, send
 from notifications.models import (
     AttemptOutcome,
     Notification,
@@ -40,6 +40,7 @@ from notifications.payloads import (
     forward_entry,
     reverse_entry,
 )
+from notifications.recording import record
 from notifications.services import notifications_discard, notifications_retry
 from orders.models import Order, OrderKind, Picklist, PicklistStatus, Shipment, ShipmentStatus
 from orders.services import (
@@ -1061,7 +1062,7 @@ def test_each_attempt_is_one_try_of_the_adapter_whatever_it_answers(world, monke
     calls = []
 
     class Marketplace:
-        def push_once(self, push, order_id, body, key):
+        def push_once(self, push, order_id, body, key, *, ref=""):
             calls.append((push, order_id, len(body["orderItems"]), key))
             answer = answers.pop(0)
             if isinstance(answer, Exception):

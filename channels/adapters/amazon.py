@@ -34,11 +34,11 @@ the LWA client secret, refresh token the seller's LWA refresh token, API setting
 - Dispatch push: `confirmShipment` (package reference: a number derived from the push's
   idempotency key, so a repeated push names the same package; carrier code: our courier's
   name, which must be one Amazon knows). Easy Ship orders need none: Amazon ships them.
-- Inventory push: `patchListingsItem` per listing (`fulfillment_availability` quantity);
-  the listing's product id is the seller SKU (the pull keys Amazon lines by SellerSKU).
-- Not done yet: seller cancellations (Amazon takes them only as a Feeds API order
-  acknowledgement), inventory through the JSON_LISTINGS_FEED for catalogues in the tens of
-  thousands, Easy Ship labels and tracking numbers (Easy Ship API).
+- Inventory push: `patchListingsItem` per listing (`fulfillment_availability` quantity) for
+  a few listings, a JSON_LISTINGS_FEED for many (`amazon_feeds`); the listing's product id is
+  the seller SKU (the pull keys Amazon lines by SellerSKU).
+- Cancel push: an order acknowledgement feed (`amazon_feeds`), whole order items only.
+- Not done yet: Easy Ship labels and tracking numbers (Easy Ship API).
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from .amazon_feeds import FEED_FROM, FEED_PLANS, AmazonFeeds
 from .amazon_orders import (
     PENDING,
     BadAmazonOrder,
@@ -92,10 +93,11 @@ PLANS = {  # operation: (requests per second, burst), Amazon's documented defaul
     "confirmShipment": (2.0, 10),
     "createRestrictedDataToken": (1.0, 10),
     "patchListingsItem": (5.0, 10),
+    **FEED_PLANS,
 }
 
 
-class AmazonSpApiAdapter(NativeApiAdapter):
+class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
     channel_type = "AMAZON_SP"
     label = "Amazon (Selling Partner API)"
     preset = {
@@ -103,11 +105,12 @@ class AmazonSpApiAdapter(NativeApiAdapter):
         "status_sync_channel_shipped_only": True,
         "provides_shipping": True,
         "accepts_status_notifications": False,
-        "accepts_cancel": False,
+        "accepts_cancel": True,
         "accepts_dispatch": True,
         "accepts_inventory": True,
     }
-    # optional: token_url, product_type, run_budget_seconds, listing_lag_seconds, rate_limits
+    # optional: token_url, product_type, run_budget_seconds, listing_lag_seconds, rate_limits,
+    # cancel_reason, inventory_feed_from
     settings_keys = {
         "marketplace_id": "Amazon.in is A21TJRUUN4KGV",
         "seller_id": "the seller's merchant token, for the Listings Items API",
@@ -388,13 +391,10 @@ class AmazonSpApiAdapter(NativeApiAdapter):
 
     # --- pushes -------------------------------------------------------------------------------
 
-    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+    def push_once(self, push: str, order_id: str, body: dict, key: str, *, ref: str = "") -> Reply:
         what = f"Channel {self.config.code}: {push.lower()} of order {order_id}"
         if push == CANCEL_PUSH:
-            return Reply(
-                error=f"{what}: the Amazon adapter cannot cancel orders yet "
-                "(cancel it on Seller Central)"
-            )
+            return self.cancel_once(order_id, body, ref, what)
         if push != DISPATCH_PUSH:
             return Reply(error=f"{what}: Amazon takes no status notifications")
         shipping = body.get("selfShipping")
@@ -415,14 +415,18 @@ class AmazonSpApiAdapter(NativeApiAdapter):
             for i in body.get("orderItems", [])
         ]
         return Reply(
-            200, json.dumps({"status": "FAILED", "error": message, "failedOrderItems": items})
+            200, json.dumps({"status": "FAILED", "error": message, "orderItems": items})
         )
 
     def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
+        """A few listings: patchListingsItem each (Amazon applies them in minutes); from
+        `inventory_feed_from` (20): one JSON_LISTINGS_FEED, its report read later."""
         self._start_budget()
+        product_type = str(self.config.settings.get("product_type") or "PRODUCT")
+        if len(listings) >= int(self.config.settings.get("inventory_feed_from") or FEED_FROM):
+            return self.inventory_feed(listings, product_type)
         failed = []
         seller = quote(str(self.config.settings.get("seller_id") or ""), safe="")
-        product_type = str(self.config.settings.get("product_type") or "PRODUCT")
         for entry in listings:
             sku = str(entry.get("productId") or "")
             what = f"Channel {self.config.code}: patchListingsItem {sku}"

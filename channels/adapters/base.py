@@ -138,6 +138,9 @@ class Reply:
     transient: bool = False
     retry_after: float | None = None
     headers: dict[str, str] = field(default_factory=dict)  # the adapter's `reply_headers`
+    # The channel took the push to process later (Amazon's Feeds API): its reference, asked
+    # about by the next try (`push_once(..., ref=)`) after `retry_after` seconds.
+    awaiting: str = ""
 
     @property
     def ok(self) -> bool:
@@ -155,6 +158,9 @@ class PushReply:
     status: str
     failed: tuple[tuple[str, str], ...] = ()
     error: str = ""
+    # The channel took the listings to process later (a feed): its reference, for
+    # `inventory_report` (`status` is then "SUBMITTED").
+    awaiting: str = ""
 
     @property
     def ok(self) -> bool:
@@ -328,12 +334,14 @@ class ChannelAdapter(ABC):
     def fetch_order_statuses(self, order_ids: list[str]) -> OrdersReply:
         """The current state of these orders (ids the channel does not know are absent)."""
 
-    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+    def push_once(self, push: str, order_id: str, body: dict, key: str, *, ref: str = "") -> Reply:
         """One try of a push (`STATUS_PUSH` to the order `order_id`, `CANCEL_PUSH`,
         `DISPATCH_PUSH`), for a caller that schedules its own retries: the notification
         outbox. Never sleeps; a 2xx reply's `text` is the contract's push reply (§4-6), which
-        `read_push_reply` reads. Raises ChannelError when it cannot try (authentication
-        failed: ChannelUnavailable when that may pass)."""
+        `read_push_reply` reads. A channel that processes a push later answers
+        `Reply.awaiting` (its reference); the caller's next try passes it back as `ref` and
+        gets the outcome, or `awaiting` again. Raises ChannelError when it cannot try
+        (authentication failed: ChannelUnavailable when that may pass)."""
         raise NotImplementedError(f"{self.label} adapter does not push one try at a time")
 
     def post_status_notification(self, order_id: str, entries: list[dict]) -> PushReply:
@@ -347,6 +355,11 @@ class ChannelAdapter(ABC):
 
     def post_inventory(self, listings: list[dict]) -> PushReply:
         raise NotImplementedError(f"{self.label} adapter does not send inventory")
+
+    def inventory_report(self, reference: str, product_ids: list[str]) -> PushReply | None:
+        """The outcome of listings sent for later processing (`PushReply.awaiting`), named
+        by productId in the order they were sent; None while the channel is still at it."""
+        raise NotImplementedError(f"{self.label} adapter does not process inventory later")
 
     def close(self) -> None:  # noqa: B027 (optional: most adapters hold nothing to free)
         """Free pooled connections."""

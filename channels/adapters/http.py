@@ -426,7 +426,7 @@ class HttpChannelAdapter(ChannelAdapter):
             return "/orders/dispatch", f"{channel}: dispatch"
         raise ValueError(f"no such push: {push!r}")
 
-    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+    def push_once(self, push: str, order_id: str, body: dict, key: str, *, ref: str = "") -> Reply:
         path, what = self._push_target(push, order_id)
         return self.request_once("POST", path, body=body, key=key, what=what)
 

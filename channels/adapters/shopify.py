@@ -247,7 +247,7 @@ class ShopifyAdapter(NativeApiAdapter):
 
     # --- pushes ------------------------------------------------------------------------------
 
-    def push_once(self, push: str, order_id: str, body: dict, key: str) -> Reply:
+    def push_once(self, push: str, order_id: str, body: dict, key: str, *, ref: str = "") -> Reply:
         try:
             if push == DISPATCH_PUSH:
                 outcome = self._fulfil(order_id, body)
@@ -572,4 +572,4 @@ def _failed(body: dict, message: str) -> dict:
         {"orderItemId": e.get("orderItemId"), "errorMessage": message}
         for e in body.get("orderItems", [])
     ]
-    return {"status": "FAILED", "error": message, "failedOrderItems": items}
+    return {"status": "FAILED", "error": message, "orderItems": items}

@@ -2,7 +2,8 @@
 
 Served under `/amazon/<CODE>`: Login with Amazon (`POST /auth/o2/token`), the Tokens API
 (`POST /tokens/2021-03-01/restrictedDataToken`), Orders v0 (`getOrders`, `getOrderItems`,
-`confirmShipment`) and Listings Items (`patchListingsItem`). Shapes: `amazon_shapes`.
+`confirmShipment`), Listings Items (`patchListingsItem`) and Feeds (`amazon_feeds`). Shapes:
+`amazon_shapes`.
 
 How the store's contract orders read as Amazon orders:
 - `OrderStatus` follows the items: the order PENDING_VERIFICATION → Pending; every unit
@@ -18,7 +19,8 @@ How the store's contract orders read as Amazon orders:
 - Every operation has a token bucket per channel (`USAGE_PLANS`, or the channel's `rates`);
   a reply carries `x-amzn-RateLimit-Limit`; an empty bucket answers 429 QuotaExceeded.
 
-Per-channel settings (`configure`): refreshToken, sellerId, marketplaceId, lagSeconds, rates.
+Per-channel settings (`configure`): refreshToken, sellerId, marketplaceId, lagSeconds, rates,
+feedPolls, feedEnd.
 Writes (confirmShipment, patchListingsItem) are recorded through the store's contract records
 (`dispatches`, `inventory`), so a test reads what any dialect sent in one place.
 """
@@ -39,6 +41,8 @@ from ..contract import cancelled_units, iso, parse_iso
 from ..faults import FaultRule
 from . import LeakyBucket, NativeRequest, Reply, last_changed, register
 from . import amazon_shapes as shapes
+from .amazon_feeds import FeedsApi, availability
+from .amazon_feeds import operation_name as feed_operation
 from .shapes import problems
 
 INDIA = "A21TJRUUN4KGV"
@@ -58,6 +62,8 @@ DEFAULTS = {
     "lagSeconds": 120,
     "pageSize": 100,  # getOrders' most per page (MaxResultsPerPage may ask fewer)
     "rates": {},
+    "feedPolls": 0,  # getFeed calls answered IN_PROGRESS before a feed is processed
+    "feedEnd": "DONE",  # how feeds end (FATAL, CANCELLED: unprocessed)
 }
 ORDERS = "/orders/v0/orders"
 ORDER_PATH = re.compile(r"/orders/v0/orders/([^/]+)/(orderItems|shipmentConfirmation)")
@@ -90,6 +96,7 @@ class AmazonDialect:
         self.buckets = LeakyBucket()
         self.rdts: dict[str, tuple[str, set[str], float]] = {}  # token: (code, elements, until)
         self.lock = threading.Lock()
+        self.feeds = FeedsApi(settings)
 
     # --- routing ------------------------------------------------------------------------
 
@@ -106,7 +113,7 @@ class AmazonDialect:
             return "getOrderItems" if match[2] == "orderItems" else "confirmShipment"
         if LISTING_PATH.fullmatch(path) and method == "PATCH":
             return "patchListingsItem"
-        return ""
+        return feed_operation(method, path)
 
     def operation(self, request: NativeRequest) -> tuple[str, str]:
         name = self.operation_name(request)
@@ -132,10 +139,10 @@ class AmazonDialect:
 
     def call(self, request: NativeRequest) -> Reply:
         name = self.operation_name(request)
-        handler = getattr(self, f"op_{name}", None) if name else None
-        if handler is None:
+        handler = getattr(self, f"op_{name}", None) or getattr(self.feeds, f"op_{name}", None)
+        if not name or handler is None:
             return error(404, "NotFound", f"no such resource: {request.method} {request.path}")
-        if name != "lwaToken":
+        if name != "lwaToken" and name not in self.feeds.unsigned:
             refused = self._authorize(request, name)
             if refused:
                 return refused
@@ -329,7 +336,7 @@ class AmazonDialect:
         reply = request.store.dispatch(request.code, contract, headers, key)
         if reply["status"] == "SUCCESS":
             return 204, None, {}
-        messages = [f.get("errorMessage", "") for f in reply.get("failedOrderItems", [])]
+        messages = [f.get("errorMessage", "") for f in reply.get("orderItems", [])]
         return error(400, "InvalidInput", "; ".join(messages) or reply.get("error", "refused"))
 
     def op_patchListingsItem(self, request: NativeRequest) -> Reply:
@@ -341,7 +348,7 @@ class AmazonDialect:
             found.append(f"sellerId {seller} is not this seller")
         if request.q("marketplaceIds") != conf["marketplaceId"]:
             found.append("marketplaceIds: not this seller's marketplace")
-        quantity = _availability(body, found) if not found else None
+        quantity = availability(body, found) if not found else None
         if found:
             return error(400, "InvalidInput", "; ".join(found))
         entry = {
@@ -514,18 +521,6 @@ def _read_token(token: str) -> tuple[dict, int]:
         return dict(data["q"]), int(data["o"])
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError("bad token") from exc
-
-
-def _availability(body: dict, found: list[str]) -> int | None:
-    for patch in body["patches"]:
-        if patch["path"] == "/attributes/fulfillment_availability":
-            values = patch.get("value") or []
-            for n, value in enumerate(values):
-                found += problems(value, shapes.FULFILLMENT_AVAILABILITY, f"patches.value[{n}]")
-            if values and not found:
-                return values[0]["quantity"]
-    found.append("patches: no /attributes/fulfillment_availability with a quantity")
-    return None
 
 
 DIALECT = register(AmazonDialect())

@@ -54,6 +54,10 @@ USAGE_PLANS = {
     "confirmShipment": (2.0, 10),
     "createRestrictedDataToken": (1.0, 10),
     "patchListingsItem": (5.0, 10),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
 }
 
 # --- requests --------------------------------------------------------------------------------
@@ -129,6 +133,60 @@ PATCH_LISTINGS_ITEM = obj(
         minItems=1,
     ),
 )
+# --- Feeds API 2021-06-30 ------------------------------------------------------------------
+
+FEED_TYPES = ("JSON_LISTINGS_FEED", "POST_ORDER_ACKNOWLEDGEMENT_DATA")  # the ones we send
+PROCESSING_STATUSES = ("CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE")
+CANCEL_REASONS = (  # OrderAcknowledgement.xsd
+    "NoInventory",
+    "ShippingAddressUndeliverable",
+    "CustomerExchange",
+    "BuyerCanceled",
+    "GeneralAdjustment",
+    "CarrierCreditDecision",
+    "RiskAssessmentInformationNotValid",
+    "CarrierCoverageFailure",
+    "CustomerReturn",
+    "MerchandiseNotReceived",
+)
+CREATE_FEED_DOCUMENT = obj(("contentType",), contentType=string(minLength=1))
+CREATE_FEED = obj(
+    ("feedType", "marketplaceIds", "inputFeedDocumentId"),
+    feedType=string(enum=list(FEED_TYPES)),
+    marketplaceIds=array(string(minLength=1), minItems=1, maxItems=25),
+    inputFeedDocumentId=string(minLength=1),
+    feedOptions={"type": "object"},
+)
+# JSON_LISTINGS_FEED (listings-feed-schema-v2): a header and up to 10,000 messages
+LISTINGS_FEED = obj(
+    ("header", "messages"),
+    header=obj(
+        ("sellerId", "version"),
+        sellerId=string(minLength=1),
+        version=string(enum=["2.0"]),
+        issueLocale=string(),
+    ),
+    messages=array(
+        obj(
+            ("messageId", "sku", "operationType"),
+            messageId={"type": "integer", "minimum": 1},
+            sku=string(minLength=1, maxLength=40),
+            operationType=string(enum=["UPDATE", "PARTIAL_UPDATE", "DELETE", "PATCH"]),
+            productType=string(minLength=1),
+            patches=array(
+                obj(
+                    ("op", "path"),
+                    op=string(enum=["add", "replace", "merge", "delete"]),
+                    path=string(minLength=1),
+                    value=array({}),
+                )
+            ),
+        ),
+        minItems=1,
+        maxItems=10000,
+    ),
+)
+
 FULFILLMENT_AVAILABILITY = obj(
     ("fulfillment_channel_code", "quantity"),
     fulfillment_channel_code=string(minLength=1),

@@ -224,7 +224,7 @@ class ShopifyDialect:
             return {"fulfillmentCreate": {"fulfillment": node, "userErrors": []}}
         errors = [
             {"field": ["fulfillment"], "message": f.get("errorMessage", "")}
-            for f in reply.get("failedOrderItems", [])
+            for f in reply.get("orderItems", [])
         ]
         return {"fulfillmentCreate": {"fulfillment": None, "userErrors": errors}}
 
@@ -247,7 +247,7 @@ class ShopifyDialect:
         reply = request.store.cancel(request.code, body, {}, None)
         errors = [
             {"field": ["orderId"], "message": f.get("errorMessage", ""), "code": "INVALID"}
-            for f in reply.get("failedOrderItems", [])
+            for f in reply.get("orderItems", [])
         ]
         job = None if errors else {"id": gid("Job", order_id), "done": False}
         return {"orderCancel": {"job": job, "orderCancelUserErrors": errors}}
