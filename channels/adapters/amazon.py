@@ -414,9 +414,7 @@ class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
             {"orderItemId": i["orderItemId"], "errorMessage": message}
             for i in body.get("orderItems", [])
         ]
-        return Reply(
-            200, json.dumps({"status": "FAILED", "error": message, "orderItems": items})
-        )
+        return Reply(200, json.dumps({"status": "FAILED", "error": message, "orderItems": items}))
 
     def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
         """A few listings: patchListingsItem each (Amazon applies them in minutes); from
