@@ -374,32 +374,3 @@ def test_the_channel_settings_name_what_is_missing(db):
         channel.clean()
     text = str(refused.value)
     assert "Channel AMZ: API settings need 'marketplace_id'" in text and "'seller_id'" in text
-
-
-def test_the_outbox_confirms_a_dispatched_shipment_once(world, channel, sim, no_refused_requests):
-    """The notification outbox sends Amazon a dispatch push (and nothing else: Amazon takes
-    no status notifications); delivered again, it names the same package: no second one."""
-    from notifications.delivery import deliver_due
-    from notifications.models import Notification, NotificationKind, NotificationState
-
-    from .sync_helpers import advance
-
-    channel.accepts_dispatch, channel.accepts_status_notifications = True, False
-    channel.save()
-    order = world.order("AMZ-OUT", 1)
-    mirror(sim, order)
-    advance(order.shipments.get(), "MANIFESTED")
-    from orders.services import manifest_close
-
-    manifest_close(order.shipments.get().manifest)
-    report = deliver_due()
-
-    rows = list(Notification.objects.filter(order=order))
-    assert [(n.kind, n.state) for n in rows] == [
-        (NotificationKind.DISPATCH, NotificationState.DELIVERED)
-    ], report
-    Notification.objects.filter(order=order).update(state=NotificationState.PENDING)
-    deliver_due()
-    (record,) = sim.store.received(CODE, "dispatches")["dispatches"]
-    assert record["body"]["selfShipping"]["trackingId"] == order.shipments.get().tracking_number
-    assert len(sim.store.received(CODE)["duplicates"]) == 1

@@ -2,7 +2,11 @@
 simulator over HTTP (and, in the last test, a real Celery worker): the formula and its stored
 terms, facilities, only changed listings, the out-of-stock fast path, the channel's "0 at or
 below" rule, faults (5xx, 429, failed entries, a channel down while another is fine), the
-lease, the safety window of the change scan, and the admin's "push inventory now"."""
+lease, the safety window of the change scan, and the admin's "push inventory now".
+
+The scenarios marked `dialects` run against the channel contract and against Amazon's and
+Shopify's own APIs (issue 17, `tests/sync_fixtures.py`); Amazon's bulk feed has its own tests
+(`test_amazon_feeds.py`)."""
 
 from __future__ import annotations
 
@@ -41,15 +45,32 @@ pytest_plugins = ["tests.sync_fixtures"]
 CHANGED, ZERO = InventoryLane.CHANGED, InventoryLane.ZERO
 
 
+def product_ids(code: str) -> dict[str, str]:
+    """Our product id of what a channel names a listing by: Shopify names only the variant."""
+    rows = ChannelListing.objects.filter(channel__code=code).values_list("variant_id", "product_id")
+    return {variant: product for variant, product in rows if variant}
+
+
 def levels(sim, code: str) -> dict[str, int]:
     """What the channel holds: {productId: inventory} (one facility in these tests)."""
-    return {r["productId"]: r["inventory"] for r in sim.store.received(code)["inventoryLevels"]}
+    names = product_ids(code)
+    return {
+        names.get(r["productId"], r["productId"]): r["inventory"]
+        for r in sim.store.received(code)["inventoryLevels"]
+    }
 
 
 def sent(sim, code: str) -> list[list[tuple[str, str]]]:
     """Every inventory request the channel received: [(productId, inventory), ...] each."""
+    names = product_ids(code)
     records = sim.store.received(code, "inventory")["inventory"]
-    return [[(e["productId"], e["inventory"]) for e in r["body"]["inventoryList"]] for r in records]
+    return [
+        [
+            (names.get(e["productId"], e["productId"]), e["inventory"])
+            for e in r["body"]["inventoryList"]
+        ]
+        for r in records
+    ]
 
 
 def listing(channel, product: str, sku, **fields) -> ChannelListing:
@@ -128,7 +149,8 @@ def test_only_the_facilities_serving_the_channel_count(world, channel, amazon, s
     assert facility == "WH2"
 
 
-def test_only_changed_listings_are_pushed(world, channel, sim):
+@pytest.mark.dialects()
+def test_only_changed_listings_are_pushed(world, channel, sim, dialect):
     jeans = SkuFactory(code="JEANS")
     Inventory.objects.create(facility=world.facility, shelf=world.shelf, sku=jeans, quantity=4)
     listing(channel, "P-TSHIRT", world.sku)
@@ -137,21 +159,24 @@ def test_only_changed_listings_are_pushed(world, channel, sim):
     ChannelListing.objects.create(channel=channel, product_id="P-UNMAPPED")
 
     push_inventory(channel, lane=CHANGED)
-    assert sent(sim, "FLIPKART") == [[("P-TSHIRT", "10"), ("P-JEANS", "4")]]
+    requests = sent(sim, "FLIPKART")
+    assert sum(requests, []) == [("P-TSHIRT", "10"), ("P-JEANS", "4")]
+    assert len(requests) == (2 if dialect == "amazon" else 1)  # Amazon: a call a listing
 
     run = push_inventory(channel, lane=CHANGED)  # nothing moved: nothing sent
     assert (run.outcome, run.changed) == ("SUCCESS", 0)
-    assert len(sent(sim, "FLIPKART")) == 1
+    assert sent(sim, "FLIPKART") == requests
 
     stock_add(shelf=world.shelf, sku=jeans, quantity=3)
     push_inventory(channel, lane=CHANGED)
-    assert sent(sim, "FLIPKART")[1:] == [[("P-JEANS", "7")]]
+    assert sent(sim, "FLIPKART")[len(requests) :] == [[("P-JEANS", "7")]]
     assert set(ChannelListing.objects.values_list("push_status", flat=True)) == {
         "IN_SYNC",
         "NEVER",
     }
 
 
+@pytest.mark.dialects()
 def test_the_zero_lane_pushes_only_what_dropped_to_zero(world, channel, sim):
     jeans = SkuFactory(code="JEANS")
     Inventory.objects.create(facility=world.facility, shelf=world.shelf, sku=jeans, quantity=4)
@@ -179,6 +204,7 @@ def test_the_zero_lane_pushes_only_what_dropped_to_zero(world, channel, sim):
     )
 
 
+@pytest.mark.dialects()
 def test_the_channel_rule_pushes_zero_at_or_below_n(world, channel, sim):
     channel.inventory_zero_at_or_below = 3
     channel.save()
@@ -208,6 +234,7 @@ def test_more_waiting_than_stock_pushes_zero(world, channel, sim):
 # --- faults ---------------------------------------------------------------------------------
 
 
+@pytest.mark.dialects()
 def test_server_errors_and_rate_limits_are_retried_by_the_adapter(world, channel, sim):
     listing(channel, "P-TSHIRT", world.sku)
     sim.store.add_fault({"kind": "error", "status": 503, "path": "/updateInventory", "count": 2})
@@ -219,12 +246,18 @@ def test_server_errors_and_rate_limits_are_retried_by_the_adapter(world, channel
     assert levels(sim, "FLIPKART") == {"P-TSHIRT": 10}
 
 
+@pytest.mark.dialects()
 def test_failed_entries_are_recorded_and_retried_next_run(world, channel, sim):
     jeans = SkuFactory(code="JEANS")
     listing(channel, "P-TSHIRT", world.sku)
     listing(channel, "P-JEANS", jeans)
     sim.store.add_fault(
-        {"kind": "fail_items", "path": "/updateInventory", "itemIds": ["P-TSHIRT"], "count": 1}
+        {
+            "kind": "fail_items",
+            "path": "/updateInventory",
+            "itemIds": ["P-TSHIRT", "P-TSHIRT-V"],  # Shopify names the variant only
+            "count": 1,
+        }
     )
     run = push_inventory(channel, lane=CHANGED)
     assert (run.outcome, run.changed, run.failed) == ("PARTIAL", 1, 1)
@@ -279,6 +312,7 @@ def test_channels_that_take_no_inventory_are_skipped(world, channel, amazon, sim
 # --- order of pushes ------------------------------------------------------------------------
 
 
+@pytest.mark.dialects()
 def test_one_push_per_channel_at_a_time(world, channel, sim):
     listing(channel, "P-TSHIRT", world.sku)
     assert lease_take(channel, SyncKind.INVENTORY, "other") == ""
@@ -290,6 +324,7 @@ def test_one_push_per_channel_at_a_time(world, channel, sim):
     assert SyncLease.objects.get(channel=channel, kind="INVENTORY").holder == ""
 
 
+@pytest.mark.dialects()
 def test_a_newer_push_is_never_replaced_by_an_older_record(world, channel, sim):
     mine = listing(channel, "P-TSHIRT", world.sku)
     later = timezone.now() + timedelta(hours=1)
@@ -328,6 +363,7 @@ def test_the_cursor_moves_only_past_rows_older_than_the_safety_window(world, cha
     assert levels(sim, "FLIPKART") == {"P-TSHIRT": 10}
 
 
+@pytest.mark.dialects()
 def test_units_created_and_cancelled_are_changes_too(world, channel, sim):
     mine = listing(channel, "P-TSHIRT", world.sku)
     with override_settings(INVENTORY_SAFETY_SECONDS=0):

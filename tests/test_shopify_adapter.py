@@ -117,14 +117,16 @@ def test_a_dispatch_creates_a_fulfillment_with_tracking(world, channel, sim, no_
         "selfShipping": {"deliveryPartner": "Blue Dart", "trackingId": "AWB77"},
     }
 
+    too_many = {**body, "orderItems": [{"orderItemId": "SH-D-1", "quantity": 3}]}
+    refused = push(adapter, DISPATCH_PUSH, "SH-D", too_many)
+    assert refused.status == "FAILED" and "SH-D-1 has nothing left to fulfil" in refused.error
+
     assert push(adapter, DISPATCH_PUSH, "SH-D", body).ok
     (record,) = sim.store.received(CODE, "dispatches")["dispatches"]
     assert record["body"]["trackingInfo"] == {"company": "Blue Dart", "number": "AWB77"}
     assert record["body"]["orderItems"] == [{"orderItemId": "SH-D-1", "quantity": 2}]
-
-    too_many = {**body, "orderItems": [{"orderItemId": "SH-D-1", "quantity": 3}]}
-    refused = push(adapter, DISPATCH_PUSH, "SH-D", too_many)
-    assert refused.status == "FAILED" and "SH-D-1 has nothing left to fulfil" in refused.error
+    assert push(adapter, DISPATCH_PUSH, "SH-D", body).ok  # again: fulfilled, nothing sent
+    assert len(sim.store.received(CODE, "dispatches")["dispatches"]) == 1
     unknown = push(adapter, DISPATCH_PUSH, "SH-NONE", body)
     assert unknown.status == "FAILED" and unknown.order_unknown
 

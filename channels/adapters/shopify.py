@@ -17,9 +17,11 @@ location whose stock we set; optional `api_version`, default 2026-10, `run_budge
   `currentQuantity` (an order edit); fulfilled units follow their fulfillment's display
   status (DELIVERED → DELIVERED; NOT_DELIVERED, FAILURE → COURIER_RETURN; else DISPATCHED,
   with the fulfillment's tracking); lines in a REQUESTED or OPEN return → RETURN_REQUESTED.
-  A display status we do not know is recorded as a problem of that order; the run goes on.
+  A display status we do not know is recorded as a problem of that order; the run goes on
+  (`shopify_orders` reads the order nodes).
 - Dispatch push: the order's fulfillment orders, then `fulfillmentCreate` with our courier
-  and AWB as tracking (the customer is notified). Cancel push: `orderCancel` when every open
+  and AWB as tracking (the customer is notified); lines already fulfilled (a repeated push)
+  count as done. Pushes try each call once: the outbox retries the push. Cancel push: `orderCancel` when every open
   unit is cancelled (Shopify cancels whole orders; a part must be edited out in Shopify).
 - Inventory push: the variants' inventory items and current "available" at the location,
   then `inventorySetQuantities` with `changeFromQuantity` (compare-and-set): a quantity
@@ -32,14 +34,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from .base import (
     CANCEL_PUSH,
     DISPATCH_PUSH,
-    ChannelOrder,
-    ChannelOrderItem,
     ChannelReplyError,
     ChannelRequestError,
     ChannelUnavailable,
@@ -52,23 +51,10 @@ from .base import (
 from .http import iso, reply_json
 from .native import NativeApiAdapter
 from .parse import describe
+from .shopify_orders import gid, read_date, read_orders, tail
 
 API_VERSION = "2026-10"
 PAGE = 50
-COD = "Cash on Delivery (COD)"
-KNOWN_DISPLAY = {
-    "UNFULFILLED",
-    "PARTIALLY_FULFILLED",
-    "FULFILLED",
-    "RESTOCKED",
-    "PENDING_FULFILLMENT",
-    "OPEN",
-    "IN_PROGRESS",
-    "ON_HOLD",
-    "SCHEDULED",
-}
-RETURNING = {"NOT_DELIVERED", "FAILURE"}
-
 ORDER_FIELDS = """
 fragment OrderFields on Order {
   id name createdAt updatedAt cancelledAt displayFulfillmentStatus paymentGatewayNames
@@ -112,14 +98,6 @@ INVENTORY_SET = """mutation InventorySet($input: InventorySetQuantitiesInput!) {
     inventoryAdjustmentGroup { reason } userErrors { field message code } } }"""
 
 
-def gid(kind: str, value: str) -> str:
-    return value if value.startswith("gid://") else f"gid://shopify/{kind}/{value}"
-
-
-def tail(value: Any) -> str:
-    return str(value or "").rsplit("/", 1)[-1]
-
-
 class ShopifyAdapter(NativeApiAdapter):
     channel_type = "SHOPIFY"
     label = "Shopify"
@@ -140,6 +118,7 @@ class ShopifyAdapter(NativeApiAdapter):
         version = self.config.settings.get("api_version") or API_VERSION
         self.path = f"/admin/api/{version}/graphql.json"
         self.available = float("inf")  # the cost bucket as the last reply left it
+        self.one_try = False  # set by push_once: each call tried once
         self.restore_rate = 50.0
 
     # --- one operation ------------------------------------------------------------------
@@ -165,8 +144,11 @@ class ShopifyAdapter(NativeApiAdapter):
         what = what or f"Channel {self.config.code}: {operation}"
         for _ in range(self.config.max_attempts):
             self._wait_for(cost, what)
-            reply = self._call(
-                "POST", self.path, body={"query": query, "variables": variables}, what=what
+            body = {"query": query, "variables": variables}
+            reply = (
+                self._once(body, what)
+                if self.one_try
+                else self._call("POST", self.path, body=body, what=what)
             )
             data = reply_json(reply.text, what)
             if not isinstance(data, dict):
@@ -186,6 +168,15 @@ class ShopifyAdapter(NativeApiAdapter):
                 raise ChannelReplyError(f"{what}: malformed reply, no data in {describe(data)}")
             return data["data"]
         raise ChannelUnavailable(f"{what}: still THROTTLED after {self.config.max_attempts} tries")
+
+    def _once(self, body: dict, what: str) -> Reply:
+        """One try, for the outbox's pushes (`push_once` never retries: the outbox does)."""
+        reply = self.request_once("POST", self.path, body=body, what=what)
+        if reply.transient:
+            raise ChannelUnavailable(f"{what}: {reply.error}")
+        if not reply.ok:
+            raise ChannelRequestError(reply.error)
+        return reply
 
     def _learn(self, data: dict) -> None:
         status = ((data.get("extensions") or {}).get("cost") or {}).get("throttleStatus") or {}
@@ -226,7 +217,7 @@ class ShopifyAdapter(NativeApiAdapter):
                 page.complete_up_to = date_to
                 yield page
                 return
-            last = _date(nodes[-1].get("updatedAt")) if nodes else None
+            last = read_date(nodes[-1].get("updatedAt")) if nodes else None
             if last:  # sorted by updatedAt: all before it are read (ties may follow)
                 page.complete_up_to = last - timedelta(seconds=1)
             yield page
@@ -248,6 +239,10 @@ class ShopifyAdapter(NativeApiAdapter):
     # --- pushes ------------------------------------------------------------------------------
 
     def push_once(self, push: str, order_id: str, body: dict, key: str, *, ref: str = "") -> Reply:
+        """One try of each call the push makes: a failure goes back to the outbox, which
+        tries the whole push again later (a repeat finds the work done: fulfilled lines have
+        nothing left to fulfil, a cancelled order is not cancelled again)."""
+        self.one_try = True
         try:
             if push == DISPATCH_PUSH:
                 outcome = self._fulfil(order_id, body)
@@ -261,6 +256,8 @@ class ShopifyAdapter(NativeApiAdapter):
             return Reply(error=str(exc), transient=True)
         except ChannelRequestError as exc:
             return Reply(error=str(exc))
+        finally:
+            self.one_try = False
         return Reply(200, json.dumps(outcome))
 
     def _fulfil(self, order_id: str, body: dict) -> dict:
@@ -270,14 +267,18 @@ class ShopifyAdapter(NativeApiAdapter):
         order = data.get("order")
         if not order:
             return _failed(body, f"order {order_id} not found in the shop")
-        lines = {}
+        lines, fulfilled = {}, set()
         for fo in (order.get("fulfillmentOrders") or {}).get("nodes") or []:
-            if fo.get("status") not in ("OPEN", "IN_PROGRESS"):
-                continue
             for line in (fo.get("lineItems") or {}).get("nodes") or []:
-                lines[tail((line.get("lineItem") or {}).get("id"))] = (fo["id"], line)
+                line_id = tail((line.get("lineItem") or {}).get("id"))
+                if fo.get("status") in ("OPEN", "IN_PROGRESS"):
+                    lines[line_id] = (fo["id"], line)
+                elif fo.get("status") == "CLOSED":
+                    fulfilled.add(line_id)
         groups: dict[str, list[dict]] = {}
         for entry in body.get("orderItems", []):
+            if str(entry["orderItemId"]) in fulfilled:
+                continue  # by an earlier try whose answer was lost
             found = lines.get(str(entry["orderItemId"]))
             if not found or found[1].get("remainingQuantity", 0) < int(entry["quantity"]):
                 why = f"line {entry['orderItemId']} has nothing left to fulfil"
@@ -285,6 +286,8 @@ class ShopifyAdapter(NativeApiAdapter):
             groups.setdefault(found[0], []).append(
                 {"id": found[1]["id"], "quantity": int(entry["quantity"])}
             )
+        if not groups:
+            return {"status": "SUCCESS"}
         shipping = body.get("selfShipping") or {}
         fulfillment = {
             "notifyCustomer": True,
@@ -307,6 +310,8 @@ class ShopifyAdapter(NativeApiAdapter):
         reply = self.fetch_order_statuses([order_id])
         if not reply.orders:
             return _failed(body, f"order {order_id} not found in the shop")
+        if reply.orders[0].order_status == "CANCELLED":  # by an earlier try whose answer was lost
+            return {"status": "SUCCESS"}
         asked = {str(e["orderItemId"]): int(e["quantity"]) for e in body.get("orderItems", [])}
         open_units = {
             i.order_item_id: i.open_quantity for i in reply.orders[0].items if i.open_quantity
@@ -399,160 +404,6 @@ class ShopifyAdapter(NativeApiAdapter):
             else:
                 failed[variant] = str(error.get("message"))
         return again
-
-
-# --- Shopify's order nodes read --------------------------------------------------------------
-
-
-class BadShopifyOrder(ValueError):
-    """One order cannot be read; the message names the field."""
-
-
-def read_orders(nodes: list[dict], channel: str) -> OrdersReply:
-    reply = OrdersReply()
-    for n, node in enumerate(nodes, start=1):
-        order_id = tail(node.get("id")) or f"#{n}"
-        try:
-            reply.orders.append(read_order(node))
-        except BadShopifyOrder as exc:
-            reply.problems.append((order_id, f"Channel {channel}: order {order_id}: {exc}"))
-    return reply
-
-
-def read_order(node: dict) -> ChannelOrder:
-    display = node.get("displayFulfillmentStatus")
-    if not node.get("cancelledAt") and display not in KNOWN_DISPLAY:
-        raise BadShopifyOrder(
-            f"displayFulfillmentStatus {display!r} is not one we handle "
-            "(recorded, order left as it is)"
-        )
-    fulfilled, tracking = _fulfilled(node)
-    returning = _returning(node)
-    items = tuple(
-        _line(line, node, fulfilled, tracking, returning)
-        for line in (node.get("lineItems") or {}).get("nodes") or []
-    )
-    if node.get("cancelledAt"):
-        status = "CANCELLED"
-    elif display == "ON_HOLD":
-        status = "PENDING_VERIFICATION"
-    else:
-        status = "COMPLETE" if all(i.status != "CREATED" for i in items) else "CREATED"
-    address = node.get("shippingAddress") or {}
-    shipping = {
-        "name": str(address.get("name") or ""),
-        "addressLine1": str(address.get("address1") or ""),
-        "addressLine2": str(address.get("address2") or ""),
-        "city": str(address.get("city") or ""),
-        "state": str(address.get("province") or ""),
-        "country": str(address.get("countryCodeV2") or "IN"),
-        "pincode": str(address.get("zip") or ""),
-        "phone": str(address.get("phone") or node.get("phone") or ""),
-        "email": str(node.get("email") or ""),
-    }
-    return ChannelOrder(
-        id=tail(node.get("id")),
-        order_status=status,
-        order_date=_date(node.get("createdAt")),
-        payment_type="COD" if COD in (node.get("paymentGatewayNames") or []) else "PREPAID",
-        third_party_shipping=False,
-        items=items,
-        currency=str(node.get("currencyCode") or "INR"),
-        shipping_address=shipping,
-        billing_address=dict(shipping),
-        raw=node,
-    )
-
-
-def _fulfilled(node: dict) -> tuple[dict[str, tuple[str, int]], dict[str, tuple[str, str]]]:
-    """Per line id: (its fulfillments' display status, units); (courier, tracking number)."""
-    fulfilled: dict[str, tuple[str, int]] = {}
-    tracking: dict[str, tuple[str, str]] = {}
-    for f in node.get("fulfillments") or []:
-        if f.get("status") in ("CANCELLED", "ERROR", "FAILURE"):
-            continue
-        info = (f.get("trackingInfo") or [{}])[0] or {}
-        for row in (f.get("fulfillmentLineItems") or {}).get("nodes") or []:
-            line = tail((row.get("lineItem") or {}).get("id"))
-            units = fulfilled.get(line, ("", 0))[1] + int(row.get("quantity") or 0)
-            fulfilled[line] = (str(f.get("displayStatus") or ""), units)
-            tracking[line] = (str(info.get("company") or ""), str(info.get("number") or ""))
-    return fulfilled, tracking
-
-
-def _returning(node: dict) -> dict[str, str]:
-    """The lines in a return asked for or open: why (the customer's note, else the reason)."""
-    lines = {}
-    for ret in (node.get("returns") or {}).get("nodes") or []:
-        if ret.get("status") not in ("REQUESTED", "OPEN"):
-            continue
-        for row in (ret.get("returnLineItems") or {}).get("nodes") or []:
-            line = ((row.get("fulfillmentLineItem") or {}).get("lineItem") or {}).get("id")
-            why = row.get("customerNote") or row.get("returnReason") or ""
-            lines[tail(line)] = str(why if why != "UNKNOWN" else "")
-    return lines
-
-
-def _line(
-    line: dict, node: dict, fulfilled: dict, tracking: dict, returning: dict
-) -> ChannelOrderItem:
-    line_id = tail(line.get("id"))
-    quantity = _int(line.get("quantity"), f"line {line_id}: quantity")
-    current = (
-        0
-        if node.get("cancelledAt")
-        else _int(line.get("currentQuantity", quantity), f"line {line_id}: currentQuantity")
-    )
-    display, shipped = fulfilled.get(line_id, ("", 0))
-    if not current:
-        status = "CANCELLED"
-    elif line_id in returning:
-        status = "RETURN_REQUESTED"
-    elif shipped >= current:
-        status = (
-            "DELIVERED"
-            if display == "DELIVERED"
-            else "COURIER_RETURN"
-            if display in RETURNING
-            else "DISPATCHED"
-        )
-    else:
-        status = "CREATED"
-    courier, number = tracking.get(line_id, ("", ""))
-    return ChannelOrderItem(
-        order_item_id=line_id,
-        sku=str(line.get("sku") or ""),
-        quantity=quantity,
-        status=status,
-        cancelled_quantity=quantity - current,
-        product_id=tail((line.get("product") or {}).get("id")),
-        variant_id=tail((line.get("variant") or {}).get("id")),
-        title=str(line.get("title") or ""),
-        selling_price=_money(line.get("originalUnitPriceSet"), f"line {line_id}: price"),
-        courier_name=courier,
-        tracking_number=number,
-        return_reason=returning.get(line_id, ""),
-    )
-
-
-def _int(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise BadShopifyOrder(f"{field} must be a whole number, got {describe(value)}")
-    return value
-
-
-def _money(value: Any, field: str) -> Decimal:
-    try:
-        return Decimal(str(value["shopMoney"]["amount"])) if value else Decimal(0)
-    except (KeyError, TypeError, InvalidOperation):
-        raise BadShopifyOrder(f"{field} is not a money amount: {describe(value)}") from None
-
-
-def _date(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")) if value else None
-    except ValueError:
-        raise BadShopifyOrder(f"{value!r} is not an ISO 8601 date") from None
 
 
 def _code(error: Any) -> str:

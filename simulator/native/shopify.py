@@ -188,6 +188,8 @@ class ShopifyDialect:
             for i in order["orderItems"]
         ]
         status = "ON_HOLD" if order["orderStatus"] == "PENDING_VERIFICATION" else "OPEN"
+        if status == "OPEN" and not any(line["remainingQuantity"] for line in lines):
+            status = "CANCELLED" if order["orderStatus"] == "CANCELLED" else "CLOSED"
         node = {
             "id": gid("FulfillmentOrder", order_id),
             "status": status,
@@ -219,7 +221,17 @@ class ShopifyDialect:
         body = {"orderId": order_id, "orderItems": entries}
         body["trackingInfo"] = fulfillment.get("trackingInfo") or {}
         reply = request.store.dispatch(request.code, body, {}, None)
-        if reply["status"] == "SUCCESS":
+        if reply["status"] == "SUCCESS":  # the lines are fulfilled: Shopify lists them so
+            tracking = body["trackingInfo"]
+            shipped = {
+                "courierName": tracking.get("company", ""),
+                "trackingNumber": tracking.get("number", ""),
+            }
+            changes = [
+                {"orderId": order_id, "orderItemId": e["orderItemId"], "status": "DISPATCHED"}
+                for e in entries
+            ]
+            request.store.apply_changes(request.code, [{**c, **shipped} for c in changes])
             node = {"id": gid("Fulfillment", f"{order_id}-{len(entries)}"), "status": "SUCCESS"}
             return {"fulfillmentCreate": {"fulfillment": node, "userErrors": []}}
         errors = [
@@ -249,6 +261,10 @@ class ShopifyDialect:
             {"field": ["orderId"], "message": f.get("errorMessage", ""), "code": "INVALID"}
             for f in reply.get("orderItems", [])
         ]
+        if not errors and items:  # cancelled: Shopify lists the order so
+            request.store.apply_changes(
+                request.code, [{"orderId": order_id, "status": "CANCELLED"}]
+            )
         job = None if errors else {"id": gid("Job", order_id), "done": False}
         return {"orderCancel": {"job": job, "orderCancelUserErrors": errors}}
 
@@ -268,15 +284,23 @@ class ShopifyDialect:
                     }
                 )
                 continue
-            accepted.append((variant, location, row["quantity"]))
-        for variant, location, quantity in accepted:
-            set_available(request.store, request.code, variant, location, quantity)
-        if accepted:
+            accepted.append((n, variant, location, row["quantity"]))
+        if accepted:  # through the store's record: fault rules on /updateInventory fail rows
             inventory = [
                 {"productId": v, "variantId": v, "inventory": str(q), "facilityCode": loc}
-                for v, loc, q in accepted
+                for _, v, loc, q in accepted
             ]
-            request.store.update_inventory(request.code, {"inventoryList": inventory}, {}, None)
+            reply = request.store.update_inventory(
+                request.code, {"inventoryList": inventory}, {}, None
+            )
+            refused = {f["productId"]: f["errorMessage"] for f in reply["failedProductList"]}
+            for n, variant, _, _ in accepted:
+                if variant in refused:
+                    field = ["input", "quantities", str(n), "quantity"]
+                    errors.append({"field": field, "message": refused[variant], "code": "INVALID"})
+            accepted = [row for row in accepted if row[1] not in refused]
+        for _, variant, location, quantity in accepted:
+            set_available(request.store, request.code, variant, location, quantity)
         group = {"reason": variables["input"]["reason"]} if accepted else None
         return {"inventorySetQuantities": {"inventoryAdjustmentGroup": group, "userErrors": errors}}
 
