@@ -125,6 +125,7 @@ class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
         self.token_expires = 0.0
         self.rdt: tuple[str, float] | None = None
         self.rates = {**PLANS, **_plans(config.settings.get("rate_limits"))}
+        self.operation = ""  # of the call in flight (`_seen` learns its rate)
 
     def close(self) -> None:
         super().close()
@@ -221,24 +222,30 @@ class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
         token: str | None = None,
     ) -> Reply:
         """One try: waits for the operation's rate-limit token first; an unauthorized reply
-        buys a new access token and repeats the request once."""
+        buys a new access token and repeats the request once (not with a restricted data
+        token, which is the caller's)."""
         if operation:
             self._wait_for_token(operation, what)
         target = self.prefix + path + (f"?{urlencode(params)}" if params else "")
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
-        for renewing in (False, True):
-            if renewing:
-                self.stats.reauthentications += 1
-                self.token = None
-            headers["x-amz-access-token"] = token or self._access_token()
+        self.operation = operation
+        if token:
+            headers["x-amz-access-token"] = token
             reply = self._exchange(method, target, data, headers, what)
-            if operation:
-                self._learn_rate(operation, reply)
-            if not _unauthorized(reply) or token:
-                return reply
-        reply.error = f"{what}: refused as unauthorized again right after logging in"
-        return reply
+            self._seen(reply)
+            return reply
+        return self._authorized(method, target, data, headers, what)
+
+    def _sign(self, headers: dict) -> None:
+        headers["x-amz-access-token"] = self._access_token()
+
+    def _unauthorized(self, reply: Reply) -> bool:
+        return reply.status == 401 or (reply.status == 403 and "Unauthorized" in reply.text)
+
+    def _seen(self, reply: Reply) -> None:
+        if self.operation:
+            self._learn_rate(self.operation, reply)
 
     def _api(self, method: str, path: str, operation: str, *, what: str, **kw: Any) -> Reply:
         """A call tried again while its failure is transient (the base class's loop)."""
@@ -492,9 +499,3 @@ def _json_or_empty(text: str) -> dict:
 def _error_message(text: str) -> str:
     errors = _json_or_empty(text).get("errors") or []
     return "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
-
-
-def _unauthorized(reply: Reply) -> bool:
-    if reply.status == 401:
-        return True
-    return reply.status == 403 and "Unauthorized" in reply.text

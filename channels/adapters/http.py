@@ -309,16 +309,34 @@ class HttpChannelAdapter(ChannelAdapter):
         if body is not None:
             data = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
         headers = {**JSON_HEADERS, "Idempotency-Key": key} if key else dict(JSON_HEADERS)
+        return self._authorized(method, target, data, headers, what)
+
+    def _authorized(
+        self, method: str, target: str, data: bytes | None, headers: dict, what: str
+    ) -> Reply:
+        """The request with the current token; refused as unauthorized, once more with a new
+        one (a token can expire between two calls). Subclasses say how a token goes with a
+        request (`_sign`) and how the API refuses one (`_unauthorized`)."""
         for renewing in (False, True):
             if renewing:
                 self.stats.reauthentications += 1
                 self.token = None
-            headers["apiKey"] = self.token or self.authenticate()
+            self._sign(headers)
             reply = self._exchange(method, target, data, headers, what)
-            if reply.status != 401:
+            self._seen(reply)
+            if not self._unauthorized(reply):
                 return reply
-        reply.error = f"{what}: HTTP 401 again right after re-authenticating"
+        reply.error = f"{what}: HTTP {reply.status} again right after re-authenticating"
         return reply
+
+    def _sign(self, headers: dict) -> None:
+        headers["apiKey"] = self.token or self.authenticate()
+
+    def _unauthorized(self, reply: Reply) -> bool:
+        return reply.status == 401
+
+    def _seen(self, reply: Reply) -> None:  # noqa: B027 (optional: what a reply teaches)
+        """Every reply of `_authorized`, before it is judged (Amazon learns its rate)."""
 
     # --- tries repeated -------------------------------------------------------------------
 

@@ -21,8 +21,9 @@ location whose stock we set; optional `api_version`, default 2026-10, `run_budge
   (`shopify_orders` reads the order nodes).
 - Dispatch push: the order's fulfillment orders, then `fulfillmentCreate` with our courier
   and AWB as tracking (the customer is notified); lines already fulfilled (a repeated push)
-  count as done. Pushes try each call once: the outbox retries the push. Cancel push: `orderCancel` when every open
-  unit is cancelled (Shopify cancels whole orders; a part must be edited out in Shopify).
+  count as done. Cancel push: `orderCancel` when every open unit is cancelled (Shopify
+  cancels whole orders; a part must be edited out in Shopify); an order already cancelled
+  counts as done. Pushes try each call once: the outbox retries the push.
 - Inventory push: the variants' inventory items and current "available" at the location,
   then `inventorySetQuantities` with `changeFromQuantity` (compare-and-set): a quantity
   changed meanwhile (a sale in the shop) is read again and set once more, else that listing

@@ -120,19 +120,18 @@ CONFIRM_SHIPMENT = obj(
     ),
 )
 
+PATCH = obj(  # one JSON patch of a listing (Listings Items API and JSON_LISTINGS_FEED)
+    ("op", "path"),
+    op=string(enum=["add", "replace", "merge", "delete"]),
+    path=string(minLength=1),
+    value=array({}),
+)
 PATCH_LISTINGS_ITEM = obj(
     ("productType", "patches"),
     productType=string(minLength=1),
-    patches=array(
-        obj(
-            ("op", "path"),
-            op=string(enum=["add", "replace", "merge", "delete"]),
-            path=string(minLength=1),
-            value=array({}),
-        ),
-        minItems=1,
-    ),
+    patches=array(PATCH, minItems=1),
 )
+
 # --- Feeds API 2021-06-30 ------------------------------------------------------------------
 
 FEED_TYPES = ("JSON_LISTINGS_FEED", "POST_ORDER_ACKNOWLEDGEMENT_DATA")  # the ones we send
@@ -173,14 +172,7 @@ LISTINGS_FEED = obj(
             sku=string(minLength=1, maxLength=40),
             operationType=string(enum=["UPDATE", "PARTIAL_UPDATE", "DELETE", "PATCH"]),
             productType=string(minLength=1),
-            patches=array(
-                obj(
-                    ("op", "path"),
-                    op=string(enum=["add", "replace", "merge", "delete"]),
-                    path=string(minLength=1),
-                    value=array({}),
-                )
-            ),
+            patches=array(PATCH),
         ),
         minItems=1,
         maxItems=10000,
