@@ -10,8 +10,9 @@ must work against anything that speaks the contract, and the simulator must not 
 """
 
 from .contract import ContractError, format_updated, parse_updated
+from .generate import DEMO_CHANNELS, seed_demo
 from .server import SimulatorServer
-from .store import DEMO_CHANNELS, StateFileError, Store, seed_demo
+from .store import StateFileError, Store
 
 __all__ = [
     "DEMO_CHANNELS",

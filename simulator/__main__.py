@@ -10,8 +10,9 @@ import sys
 import threading
 
 from .contract import ContractError, parse_offset
+from .generate import seed_demo
 from .server import SimulatorServer
-from .store import StateFileError, Store, seed_demo
+from .store import StateFileError, Store
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -108,50 +108,60 @@ def _channel_section(store: Store, code: str, q: Callable[..., str | None]) -> s
         "<th>qty</th><th>status</th><th>courier / tracking / return</th><th>change</th></tr>",
     ]
     for order in orders[(page - 1) * PER_PAGE : page * PER_PAGE]:
-        items = order["orderItems"]
-        for n, item in enumerate(items):
-            head = ""
-            if n == 0:
-                ship = " (channel ships)" if order["thirdPartyShipping"] else ""
-                head = (
-                    f"<td rowspan='{len(items)}'>{_h(order['id'])}<br><span class='muted'>"
-                    f"{_h(order['paymentType'])}{ship}</span></td>"
-                    f"<td rowspan='{len(items)}'>{_h(order['orderDate'])}</td>"
-                    f"<td rowspan='{len(items)}'>{_h(order['orderStatus'])}</td>"
-                )
-            detail = " ".join(
-                _h(item[k])
-                for k in ("courierName", "trackingNumber", "returnReason", "returnAWB")
-                if item.get(k)
-            )
-            if "cancelledQuantity" in item:
-                detail += f" cancelled {item['cancelledQuantity']}"
-            action = (
-                f"/_control/channels/{quote(code)}/orders/{quote(order['id'], safe='')}"
-                f"/items/{quote(item['orderItemId'], safe='')}/status"
-            )
-            change = _form(
-                action,
-                _select("status", ITEM_STATUSES, item["status"])
-                + " <input name='courierName' placeholder='courier'>"
-                " <input name='trackingNumber' placeholder='tracking'>"
-                " <input class='n' name='cancelledQuantity' placeholder='cxl qty'>"
-                " <input name='returnReason' placeholder='return reason'> ",
-                "Set",
-                back,
-            )
-            parts.append(
-                f"<tr>{head}<td>{_h(item['orderItemId'])}</td><td>{_h(item['sku'])}</td>"
-                f"<td>{item['quantity']}</td><td>{_h(item['status'])}</td><td>{detail}</td>"
-                f"<td>{change}</td></tr>"
-            )
+        parts += [_item_row(code, order, n, back) for n in range(len(order["orderItems"]))]
     parts.append("</table><p>")
     for n in range(1, pages + 1):
         link = "/?" + urlencode({"channel": code, "page": n})
         parts.append(f"<b>{n}</b> " if n == page else f"<a href='{_h(link)}'>{n}</a> ")
     parts.append("</p>")
-    received = store.received(code)
-    parts.append(f"<h2>Last notifications received by {_h(code)}</h2><table>")
+    parts.append(_notifications_section(code, store.received(code)))
+    return "".join(parts)
+
+
+def _item_row(code: str, order: dict, n: int, back: str) -> str:
+    """The table row of the order's n-th item, with a form to change its status."""
+    items = order["orderItems"]
+    item = items[n]
+    head = ""
+    if n == 0:
+        ship = " (channel ships)" if order["thirdPartyShipping"] else ""
+        head = (
+            f"<td rowspan='{len(items)}'>{_h(order['id'])}<br><span class='muted'>"
+            f"{_h(order['paymentType'])}{ship}</span></td>"
+            f"<td rowspan='{len(items)}'>{_h(order['orderDate'])}</td>"
+            f"<td rowspan='{len(items)}'>{_h(order['orderStatus'])}</td>"
+        )
+    detail = " ".join(
+        _h(item[k])
+        for k in ("courierName", "trackingNumber", "returnReason", "returnAWB")
+        if item.get(k)
+    )
+    if "cancelledQuantity" in item:
+        detail += f" cancelled {item['cancelledQuantity']}"
+    action = (
+        f"/_control/channels/{quote(code)}/orders/{quote(order['id'], safe='')}"
+        f"/items/{quote(item['orderItemId'], safe='')}/status"
+    )
+    change = _form(
+        action,
+        _select("status", ITEM_STATUSES, item["status"])
+        + " <input name='courierName' placeholder='courier'>"
+        " <input name='trackingNumber' placeholder='tracking'>"
+        " <input class='n' name='cancelledQuantity' placeholder='cxl qty'>"
+        " <input name='returnReason' placeholder='return reason'> ",
+        "Set",
+        back,
+    )
+    return (
+        f"<tr>{head}<td>{_h(item['orderItemId'])}</td><td>{_h(item['sku'])}</td>"
+        f"<td>{item['quantity']}</td><td>{_h(item['status'])}</td><td>{detail}</td>"
+        f"<td>{change}</td></tr>"
+    )
+
+
+def _notifications_section(code: str, received: dict) -> str:
+    """The last status notifications the channel received, with its replies."""
+    parts = [f"<h2>Last notifications received by {_h(code)}</h2><table>"]
     parts.append("<tr><th>#</th><th>at</th><th>order</th><th>entries</th><th>reply</th></tr>")
     for record in received["notifications"][-10:][::-1]:
         body = record.get("body")

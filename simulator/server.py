@@ -28,10 +28,10 @@ from .contract import (
     parse_iso,
 )
 from .faults import FaultRule, fault_reply
+from .generate import seed_demo as load_demo_orders
 from .native import DIALECTS, NativeRequest
 from .page import render_page
 from .store import Store
-from .store import seed_demo as load_demo_orders
 
 log = logging.getLogger("simulator")
 

@@ -8,18 +8,16 @@ see one consistent version of it.
 from __future__ import annotations
 
 import bisect
-import copy
 import json
 import logging
 import os
-import random
 import re
 import secrets
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,57 +27,22 @@ from .contract import (
     ITEM_TRACKING_FIELDS,
     ORDER_STATUSES,
     ContractError,
-    as_bool,
     as_float_or_none,
     as_int,
-    as_list,
     as_text,
-    check_cancel,
-    check_dispatch,
-    check_inventory,
-    check_notification,
     choice,
     derive_order_status,
     iso,
     normalize_order,
-    outcome,
     parse_iso,
 )
 from .faults import FaultRule
+from .generate import GeneratingMixin
+from .received import RECEIVED_KINDS, ReceivingMixin
 
 log = logging.getLogger("simulator")
 
-RECEIVED_KINDS = ("notifications", "cancels", "dispatches", "inventory")
-SUCCESS = {"orderItems": [], "status": "SUCCESS", "error": ""}
-INVENTORY_SUCCESS = {"status": "SUCCESS", "failedProductList": []}
-INJECTED = "item was not able to update (injected)"
 CHANGE_FIELDS = {*ITEM_TRACKING_FIELDS, "cancelledQuantity", "updated"}
-CITIES = [("Bengaluru", "Karnataka", "5600"), ("Delhi", "Delhi", "1100"), ("Mumbai", "MH", "4000")]
-PAYMENT_CHOICES = ("PREPAID", "PREPAID", "COD")  # generated orders: two in three prepaid
-DEMO_CHANNELS = ("FLIPKART", "AMAZON", "PAYTM", "MYSHOP")
-# SKU codes of the back-office demo (load_demo); the HEADPHONES ones have no stock there.
-DEMO_SKUS = [
-    "TSHIRT-RED",
-    "TSHIRT-BLUE",
-    "KURTA-BLACK",
-    "JEANS-BLUE",
-    "WATCH-BLACK",
-    "HEADPHONES-RED",
-]
-GENERATE_KEYS = {
-    "count",
-    "skus",
-    "seed",
-    "idPrefix",
-    "orderDateFrom",
-    "orderDateTo",
-    "itemsPerOrder",
-    "quantity",
-    "status",
-    "orderStatus",
-    "paymentType",
-    "thirdPartyShipping",
-}
 
 
 class StateFileError(ValueError):
@@ -117,20 +80,7 @@ class ChannelState:
         return self.sorted_cache
 
 
-def _range(value: Any, field: str) -> tuple[int, int]:
-    """`2`, `[1, 3]` or `"1-3"` → an inclusive (low, high) pair."""
-    if isinstance(value, str) and "-" in value:
-        value = value.split("-", 1)
-    if isinstance(value, list | tuple) and len(value) == 2:
-        low, high = as_int(value[0], field, 1), as_int(value[1], field, 1)
-    else:
-        low = high = as_int(value, field, 1)
-    if low > high:
-        raise ContractError(f"{field}: {low} is above {high}")
-    return low, high
-
-
-class Store:
+class Store(GeneratingMixin, ReceivingMixin):
     """All simulator state; every public method is safe to call from any thread."""
 
     def __init__(
@@ -320,113 +270,6 @@ class Store:
             self._changed()
         return [order["id"] for order in orders]
 
-    def generate_orders(
-        self,
-        code: str,
-        count: int,
-        skus: list[str] | None = None,
-        seed: int | None = None,
-        id_prefix: str | None = None,
-        date_from: str | None = None,
-        date_to: str | None = None,
-        items_per_order: tuple[int, int] = (1, 2),
-        quantity: tuple[int, int] = (1, 2),
-        status: str = "CREATED",
-        order_status: str | None = None,
-        payment_type: str | None = None,
-        third_party_shipping: bool = False,
-    ) -> list[str]:
-        """N plausible orders, their dates spread evenly over the window (default: last 2 days).
-
-        The same seed gives the same orders; ids continue the channel's numbering.
-        """
-        count = as_int(count, "generate.count", 1, 200_000)
-        skus = skus or DEMO_SKUS
-        rng = random.Random(seed)
-        end = parse_iso(date_to, "generate.orderDateTo") if date_to else self.now()
-        start = parse_iso(date_from, "generate.orderDateFrom") if date_from else end - timedelta(2)
-        if start > end:
-            raise ContractError("generate: orderDateFrom is after orderDateTo")
-        choice(status, ITEM_STATUSES, "generate.status")
-        if order_status is not None:
-            choice(order_status, ORDER_STATUSES, "generate.orderStatus")
-        span = (end - start).total_seconds()
-        prefix = f"{code}-" if id_prefix is None else id_prefix
-        ids = []
-        with self.lock:
-            channel = self._channel(code)
-            number = channel.next_number
-            for i in range(count):
-                while f"{prefix}{number}" in channel.orders:
-                    number += 1
-                order_id = f"{prefix}{number}"
-                number += 1
-                moment = (start + timedelta(seconds=span * (i + 1) / count)).astimezone(self.tz)
-                city, state, pin = rng.choice(CITIES)
-                address = {
-                    "name": rng.choice(["Asha Rao", "Vikram Singh", "Meera Iyer", "Rahul Das"]),
-                    "addressLine1": f"{rng.randint(1, 300)} MG Road",
-                    "city": city,
-                    "state": state,
-                    "pincode": f"{pin}{rng.randint(1, 30):02d}",
-                    "phone": f"98{rng.randint(10_000_000, 99_999_999)}",
-                }
-                lines = rng.sample(skus, min(rng.randint(*items_per_order), len(skus)))
-                raw = {
-                    "id": order_id,
-                    "orderDate": iso(moment),
-                    "paymentType": payment_type or rng.choice(PAYMENT_CHOICES),
-                    "thirdPartyShipping": third_party_shipping,
-                    "orderItems": [
-                        {
-                            "orderItemId": f"{order_id}-{k}",
-                            "sku": sku,
-                            "title": sku.replace("-", " ").title(),
-                            "quantity": rng.randint(*quantity),
-                            "sellingPrice": rng.choice(["499.00", "799.00", "1299.00"]),
-                        }
-                        for k, sku in enumerate(lines, start=1)
-                    ],
-                    "shippingAddress": address,
-                }
-                order = normalize_order(raw, moment)
-                if status != "CREATED":
-                    items = [
-                        self._changed_item(order, item, status, {}, order["orderDate"])
-                        for item in order["orderItems"]
-                    ]
-                    order = {**order, "orderItems": items}
-                order["orderStatus"] = order_status or derive_order_status(
-                    order["orderItems"], "CREATED"
-                )
-                self._store_order(channel, order)
-                ids.append(order_id)
-            channel.next_number = number
-            self._changed()
-        return ids
-
-    def generate_from_dict(self, code: str, raw: dict) -> list[str]:
-        unknown = sorted(set(raw) - GENERATE_KEYS - {"next"})
-        if unknown:
-            raise ContractError(f"generate: unknown field(s) {', '.join(unknown)}")
-        return self.generate_orders(
-            code,
-            raw.get("count", 1),
-            as_list(raw["skus"], "generate.skus") if raw.get("skus") else None,
-            as_int(raw["seed"], "generate.seed") if raw.get("seed") not in (None, "") else None,
-            raw.get("idPrefix") or None,
-            raw.get("orderDateFrom") or None,
-            raw.get("orderDateTo") or None,
-            _range(raw.get("itemsPerOrder") or [1, 2], "generate.itemsPerOrder"),
-            _range(raw.get("quantity") or [1, 2], "generate.quantity"),
-            raw.get("status") or "CREATED",
-            raw.get("orderStatus") or None,
-            choice(raw["paymentType"], ("COD", "PREPAID"), "generate.paymentType")
-            if raw.get("paymentType")
-            else None,
-            as_bool(raw.get("thirdPartyShipping", False), "generate.thirdPartyShipping"),
-        )
-
     def _changed_item(
         self, order: dict, item: dict, status: str, fields: dict, now_iso: str
     ) -> dict:
@@ -596,198 +439,6 @@ class Store:
             channel = self._channel(code)
             return [channel.orders[oid] for _, _, oid in channel.sorted_orders()]
 
-    # -- what clients send ---------------------------------------------------------------
-
-    def _record(self, channel: ChannelState, kind: str, record: dict) -> None:
-        record = {"seq": self._next_seq(), "receivedAt": iso(self.now()), **record}
-        channel.received[kind].append(record)
-        self._changed()
-
-    def _duplicate(self, channel: ChannelState, kind: str, key: str, order_id: str | None) -> None:
-        channel.duplicates.append(
-            {
-                "seq": self._next_seq(),
-                "receivedAt": iso(self.now()),
-                "kind": kind,
-                "idempotencyKey": key,
-                "orderId": order_id,
-            }
-        )
-        self._changed()
-
-    def record_rejected(
-        self,
-        code: str,
-        kind: str,
-        extra: dict,
-        headers: dict,
-        key: str | None,
-        body: Any,
-        error: ContractError,
-    ) -> None:
-        """Keep a call refused before its checks (say, not JSON) with the HTTP status it got."""
-        with self.lock:
-            record = {**extra, "idempotencyKey": key, "headers": headers, "body": body}
-            response = {"httpStatus": error.status, "error": str(error)}
-            self._record(self._channel(code), kind, {**record, "response": response})
-
-    def _inject(
-        self, channel: ChannelState, method: str, path: str, results: list[tuple[str, str | None]]
-    ) -> list[tuple[str, str | None]]:
-        """Apply the `fail_items` fault rules that hit this request."""
-        ids = {item_id for item_id, _ in results}
-        failing: set[str] = set()
-        for rule in self.faults:
-            if rule.kind != "fail_items" or rule.channel not in (None, channel.code):
-                continue
-            if rule.fires(method, path, ids):
-                failing |= set(rule.item_ids) if rule.item_ids else ids
-        if not failing:
-            return results
-        return [(i, m or (INJECTED if i in failing else None)) for i, m in results]
-
-    def _receive(
-        self,
-        code: str,
-        kind: str,
-        path: str,
-        headers: dict,
-        body: Any,
-        key: str | None,
-        check,
-        success: dict,
-        extra: dict,
-    ) -> dict:
-        """Check, inject item faults, record and answer one client call; drop duplicates by key."""
-        with self.lock:
-            channel = self._channel(code)
-            if key and key in channel.accepted_keys[kind]:
-                self._duplicate(channel, kind, key, extra.get("orderId"))
-                return copy.deepcopy(success)
-            record = {**extra, "idempotencyKey": key, "headers": headers, "body": body}
-            try:
-                results = check(channel)
-            except ContractError as error:
-                response = {"httpStatus": error.status, "error": str(error)}
-                self._record(channel, kind, {**record, "response": response})
-                raise
-            results = self._inject(channel, "POST", path, results)
-            if kind == "inventory":
-                response = _inventory_outcome(body["inventoryList"], results)
-                for entry, (_, error) in zip(body["inventoryList"], results, strict=True):
-                    if error is None:
-                        listing = (entry["productId"], entry.get("variantId", ""))
-                        channel.inventory_levels[(*listing, entry["facilityCode"])] = int(
-                            entry["inventory"]
-                        )
-            else:
-                response = outcome(results)
-            self._record(channel, kind, {**record, "response": response})
-            if key and response["status"] == "SUCCESS":
-                channel.accepted_keys[kind].add(key)
-            return response
-
-    def notify(
-        self,
-        code: str,
-        order_id: str,
-        body: Any,
-        headers: dict | None = None,
-        key: str | None = None,
-    ) -> dict:
-        """A status notification (POST /order/{id}); a repeat of an accepted key is dropped."""
-        return self._receive(
-            code,
-            "notifications",
-            f"/order/{order_id}",
-            headers or {},
-            body,
-            key,
-            lambda ch: check_notification(ch.orders.get(order_id), order_id, body),
-            SUCCESS,
-            {"orderId": order_id},
-        )
-
-    def cancel(
-        self, code: str, body: Any, headers: dict | None = None, key: str | None = None
-    ) -> dict:
-        order_id = body.get("orderId") if isinstance(body, dict) else None
-        return self._receive(
-            code,
-            "cancels",
-            "/orders/cancel",
-            headers or {},
-            body,
-            key,
-            lambda ch: check_cancel(ch.orders.get(order_id) if order_id else None, body)[1],
-            SUCCESS,
-            {"orderId": order_id},
-        )
-
-    def dispatch(
-        self, code: str, body: Any, headers: dict | None = None, key: str | None = None
-    ) -> dict:
-        def check(channel: ChannelState) -> list:
-            items = {}
-            entries = body.get("orderItems") if isinstance(body, dict) else None
-            for entry in entries if isinstance(entries, list) else []:
-                item_id = entry.get("orderItemId") if isinstance(entry, dict) else None
-                order_id = channel.item_index.get(item_id) if isinstance(item_id, str) else None
-                if order_id:
-                    order = channel.orders[order_id]
-                    items[item_id] = next(
-                        i for i in order["orderItems"] if i["orderItemId"] == item_id
-                    )
-            return check_dispatch(items, body)
-
-        return self._receive(
-            code, "dispatches", "/orders/dispatch", headers or {}, body, key, check, SUCCESS, {}
-        )
-
-    def update_inventory(
-        self, code: str, body: Any, headers: dict | None = None, key: str | None = None
-    ) -> dict:
-        def check(channel: ChannelState) -> list:
-            return [(entry.get("productId", ""), error) for entry, error in check_inventory(body)]
-
-        return self._receive(
-            code,
-            "inventory",
-            "/updateInventory",
-            headers or {},
-            body,
-            key,
-            check,
-            INVENTORY_SUCCESS,
-            {},
-        )
-
-    def received(self, code: str, kind: str | None = None, since: int = 0) -> dict:
-        """What clients sent this channel (records with seq > since), and dropped duplicates."""
-        with self.lock:
-            channel = self._channel(code)
-            kinds = RECEIVED_KINDS if kind is None else (choice(kind, RECEIVED_KINDS, "kind"),)
-            result: dict[str, Any] = {
-                k: [r for r in channel.received[k] if r["seq"] > since] for k in kinds
-            }
-            result["duplicates"] = [r for r in channel.duplicates if r["seq"] > since]
-            result["inventoryLevels"] = [
-                {"productId": p, "variantId": v, "facilityCode": f, "inventory": q}
-                for (p, v, f), q in channel.inventory_levels.items()
-            ]
-            return result
-
-    def log_request(self, code: str, entry: dict) -> None:
-        with self.lock:
-            channel = self.channels.get(code)
-            if channel is not None:
-                channel.request_count += 1
-                channel.requests.append({"seq": self._next_seq(), **entry})
-
-    def requests(self, code: str, since: int = 0) -> list[dict]:
-        with self.lock:
-            return [r for r in self._channel(code).requests if r["seq"] > since]
-
     # -- faults --------------------------------------------------------------------------
 
     def add_fault(self, raw: dict) -> dict:
@@ -938,40 +589,3 @@ class Store:
             self._flusher = None
         if self.state_path and self._dirty:
             self.save()
-
-
-def _inventory_outcome(entries: list[dict], results: list[tuple[str, str | None]]) -> dict:
-    """Section 7's reply: the listings that were not taken, each with the reason."""
-    failed = [
-        {
-            "productId": entry.get("productId"),
-            "variantId": entry.get("variantId"),
-            "facilityCode": entry.get("facilityCode"),
-            "errorMessage": error,
-        }
-        for entry, (_, error) in zip(entries, results, strict=True)
-        if error
-    ]
-    if not failed:
-        return {"status": "SUCCESS", "failedProductList": []}
-    status = "FAILED" if len(failed) == len(results) else "PARTIAL_SUCCESS"
-    return {"status": status, "failedProductList": failed}
-
-
-def seed_demo(store: Store, orders_per_channel: int = 6) -> None:
-    """Channels FLIPKART, AMAZON, PAYTM, MYSHOP (user/pass) with a few orders each.
-
-    Idempotent: a channel that already has orders gets none added. In each channel the
-    first order is DISPATCHED and the second CANCELLED, so a status sync has work to do.
-    """
-    for n, code in enumerate(DEMO_CHANNELS):
-        store.add_channel(code, "user", "pass")
-        if store.order_count(code):
-            continue
-        ids = store.generate_orders(code, orders_per_channel, DEMO_SKUS, seed=n)
-        if code == "AMAZON":  # Amazon: only orders the channel ships are status-synced
-            ids += store.generate_orders(code, 2, DEMO_SKUS, seed=99, third_party_shipping=True)
-        store.set_item_status(
-            code, ids[0], None, "DISPATCHED", courierName="DELHIVERY", trackingNumber=f"AWB{ids[0]}"
-        )
-        store.set_item_status(code, ids[1], None, "CANCELLED")
