@@ -14,13 +14,14 @@ from inventory.models import Sku
 from uniware.core.admin_utils import (
     FastChangeListMixin,
     NoDeleteMixin,
+    ReadOnlyAdminMixin,
     form_step,
     link,
     status_badge,
 )
 
 from .admin_actions import has_push_inventory_permission, push_inventory_now
-from .models import ChannelListing, PushStatus
+from .models import ChannelListing, InventoryFeed, PushStatus
 from .quantity import explain
 from .selectors import listing_suggestions, waiting_orders_count
 from .services import map_listings
@@ -205,3 +206,29 @@ class SkuListingsInline(admin.TabularInline):
     @admin.display(description="why")
     def why(self, obj: ChannelListing) -> str:
         return explain(obj.pushed_terms) or "—"
+
+
+@admin.register(InventoryFeed)
+class InventoryFeedAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Inventory sent in feeds a channel processes later (Amazon): which are still awaiting
+    the channel's report, and what the reports said. Written by the push only."""
+
+    list_display = ["reference", "channel", "size", "created_at", "state", "outcome"]
+    list_select_related = ["channel"]
+    list_filter = ["channel", ("closed_at", admin.EmptyFieldListFilter)]
+    fields = [
+        ("reference", "channel", "run"),
+        ("created_at", "computed_at", "closed_at"),
+        ("size", "state"),
+        "outcome",
+    ]
+    readonly_fields = [*fields[0], *fields[1], "size", "state", "outcome"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("entries")  # up to 1,000 listings each
+
+    @admin.display(description="state")
+    def state(self, obj: InventoryFeed):
+        if obj.closed_at is None:
+            return status_badge("PROCESSING", "Awaiting the channel's report")
+        return status_badge("COMPLETE", "Report read")

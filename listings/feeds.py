@@ -39,6 +39,7 @@ def record_submitted(push: Any, rows: list[Row], reference: str, computed_at: da
         run=push.run,
         computed_at=computed_at,
         entries=[[r.id, r.quantity, r.terms] for r in rows],
+        size=len(rows),
     )
     code = push.channel.code
     answer = (

@@ -161,6 +161,7 @@ class InventoryFeed(models.Model):
     computed_at = models.DateTimeField(help_text="When the quantities sent were computed.")
     # [[listing id, quantity, terms], ...] in the order sent (the report names message numbers)
     entries = models.JSONField(default=list)
+    size = models.PositiveIntegerField("listings", default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.TextField(blank=True)

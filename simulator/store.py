@@ -1,4 +1,5 @@
-"""The simulator's state: channels, their orders, tokens, what clients sent, and fault rules.
+"""The simulator's state: channels, their orders, tokens, what clients sent, and fault rules
+(generated orders: `simulator.generate`; what clients send: `simulator.received`).
 
 One lock guards everything. Stored orders are never changed in place: a change builds a new
 order dict and swaps it in, so a reader may serialise an order outside the lock and still

@@ -291,3 +291,28 @@ def test_the_listings_feed_matches_amazons_shape():
     assert [(m["messageId"], m["sku"]) for m in feed["messages"]] == [(1, "TSHIRT"), (2, "MUG")]
     del feed["messages"][0]["sku"]
     assert problems(feed, LISTINGS_FEED, "feed") == ["feed.messages[0].sku: missing"]
+
+
+def test_staff_see_the_feeds_awaiting_a_report(world, channel, sim, client, django_user_model):
+    """A catalog manager reads which feeds Amazon has not answered yet, and what the others
+    said; nobody may change them (the push writes them)."""
+    from django.contrib.auth.models import Group
+    from django.urls import reverse
+
+    from uniware.core.roles import sync_roles
+
+    many_listings(world, channel, 20)
+    sim_amazon.configure(sim.store, CODE, feedPolls=5)
+    push_inventory(channel, full=True)
+    sync_roles()
+    user = django_user_model.objects.create_user("cat", password="x", is_staff=True)
+    user.groups.add(Group.objects.get(name="Catalog Manager"))
+    client.force_login(user)
+
+    page = client.get(reverse("admin:listings_inventoryfeed_changelist")).content.decode()
+
+    feed = InventoryFeed.objects.get()
+    assert feed.reference in page and "Awaiting the channel&#x27;s report" in page
+    assert ">20<" in page  # listings in it
+    change = reverse("admin:listings_inventoryfeed_change", args=[feed.pk])
+    assert client.post(change, {"outcome": "x"}).status_code == 403

@@ -62,9 +62,12 @@ def _other_records(world) -> None:
     AccessAttempt.objects.create(**seen, failures_since_start=1)
     AccessLog.objects.create(**seen)
     AccessFailureLog.objects.create(**seen)
-    from listings.models import ChannelListing
+    from listings.models import ChannelListing, InventoryFeed
 
     ChannelListing.objects.create(channel=world.channel, product_id="P-PROBE", sku=world.sku)
+    InventoryFeed.objects.create(
+        channel=world.channel, reference="5001", computed_at=timezone.now()
+    )
 
 
 @pytest.fixture

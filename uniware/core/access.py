@@ -261,6 +261,9 @@ listings.channellisting change                              A C . . . . .
 listings.channellisting list                                A C . . . S W
 listings.channellisting view                                A C . . . S W
 
+listings.inventoryfeed list                                 A C . . . S W
+listings.inventoryfeed view                                 A C . . . S W
+
 notifications.notification action discard                   A . . . . S .
 notifications.notification action retry_now                 A . . . . S .
 notifications.notification list                             A . . . . S W
