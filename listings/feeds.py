@@ -70,6 +70,8 @@ def collect_reports(push: Any) -> str:
         except ChannelError as exc:  # this report only: asked again by the next run
             push.tally.problems.append(str(exc))
             reply = None
+        except NotImplementedError as exc:  # the channel's type changed since: no report
+            reply = PushReply("FAILED", error=f"{exc}; sent again")
         if reply is None and timezone.now() - feed.created_at > FEED_PATIENCE:
             hours = FEED_PATIENCE.total_seconds() / 3600
             why = f"no processing report of feed {feed.reference} after {hours:g} h"

@@ -157,6 +157,7 @@ def test_errors_in_the_report_fail_the_items_and_the_retry_sends_a_new_feed(
     world, channel, sim, no_refused_requests
 ):
     channel.accepts_cancel, channel.accepts_status_notifications = True, False
+    channel.retry_base_delay = 30.0  # a refused push is not tried again within the round
     channel.save()
     order = cancel_push(world, sim, "AMZ-ERR", 1, 1)
     item = order.items.first().channel_order_item_id

@@ -157,10 +157,7 @@ class AmazonFeeds:
 
     def _cancel_submit(self, order_id: str, body: dict, what: str) -> Reply:
         entries = body.get("orderItems") or []
-        path = f"/orders/v0/orders/{quote(order_id, safe='')}/orderItems"
-        data = self._step("GET", path, "getOrderItems", what, True)
-        items = (data.get("payload") or {}).get("OrderItems") or []
-        left = {str(i.get("OrderItemId")): int(i.get("QuantityOrdered") or 0) for i in items}
+        left = self._quantities_ordered(order_id, what)
         to_cancel, refused = [], []
         for entry in entries:
             item, asked = str(entry.get("orderItemId")), int(entry.get("quantity") or 1)
@@ -186,6 +183,19 @@ class AmazonFeeds:
         feed_id = self._submit_feed("POST_ORDER_ACKNOWLEDGEMENT_DATA", content, what, True)
         text = json.dumps({"status": "SUBMITTED", "feedId": feed_id})
         return Reply(202, text, awaiting=feed_id, retry_after=POLL_SECONDS)
+
+    def _quantities_ordered(self, order_id: str, what: str) -> dict[str, int]:
+        """QuantityOrdered of each order item as Amazon has it now (0: cancelled), every page."""
+        path = f"/orders/v0/orders/{quote(order_id, safe='')}/orderItems"
+        left, params = {}, None
+        while True:
+            data = self._step("GET", path, "getOrderItems", what, True, params=params)
+            payload = data.get("payload") or {}
+            for item in payload.get("OrderItems") or []:
+                left[str(item.get("OrderItemId"))] = int(item.get("QuantityOrdered") or 0)
+            if not payload.get("NextToken"):
+                return left
+            params = {"NextToken": payload["NextToken"]}
 
     def _cancel_outcome(self, body: dict, feed_id: str, what: str) -> Reply:
         entries = body.get("orderItems") or []
