@@ -291,7 +291,7 @@ def shipment_units(shipment: Shipment) -> list[OrderItem]:
 
 
 def picklist_items(picklist: Picklist) -> list[PicklistItem]:
-    """In walking order: shelf, then SKU."""
+    """By shelf code, then SKU (the page sorts shelves naturally, `printing.walk_key`)."""
     return list(
         PicklistItem.objects.filter(picklist=picklist)
         .select_related("shelf", "sku", "order_item", "shipment", "shipment__order")

@@ -50,6 +50,21 @@ def test_the_picklist_page_walks_shelf_by_sku_and_marks_held_orders(picked, admi
     assert f"?picklist={picklist.pk}" in str(listed.note)
 
 
+def test_the_walk_takes_shelf_a9_before_a10(world, admin_client):
+    """Shelves in natural order, as the printed picklist walks them (not A10 before A9)."""
+    for code, sku in (("A10", "BAG"), ("A9", "CAP")):
+        shelf = Shelf.objects.create(facility=world.facility, code=code)
+        Inventory.objects.create(facility=world.facility, shelf=shelf, sku=SkuFactory(code=sku))
+        Inventory.objects.filter(shelf=shelf).update(quantity=5)
+    shipments = [shipment_of(world.order(f"W-{sku}", sku=sku)) for sku in ("BAG", "CAP")]
+    to_status(shipments, ShipmentStatus.PICKING)
+
+    page = admin_client.get(url(Picklist, "change", Picklist.objects.get().pk))
+
+    walk = page.context["related_tables"][0]
+    assert [r.cells[0] for r in walk.rows] == ["A9", "A10"]
+
+
 def test_invoice_label_and_manifest_all_its_shipments_from_the_picklist(picked, admin_client):
     picklist, orders, shipments = picked
 

@@ -13,6 +13,7 @@ from uniware.core.models import StateChange
 
 from .. import selectors
 from ..models import Invoice, Manifest, OrderItem, OrderStatus, Picklist, Shipment
+from ..printing import walk_key
 
 
 def when(value) -> str:
@@ -183,7 +184,9 @@ def picklist_tables(picklist: Picklist) -> list[Table]:
     for item in items:
         shelf = item.shelf.code if item.shelf_id else "—"
         counts.setdefault((shelf, item.sku.code), [item.sku.name, 0])[1] += 1
-    for (shelf, sku), (name, quantity) in counts.items():
+    for (shelf, sku), (name, quantity) in sorted(
+        counts.items(), key=lambda pair: (walk_key(pair[0][0]), pair[0][1])
+    ):
         walk.add(shelf, sku, name, quantity)
     shipments = {item.shipment_id: item.shipment for item in items}
     table = Table("Shipments", ["Shipment", "Order", "Status"], empty="No shipments.")
