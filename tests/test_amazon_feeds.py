@@ -272,6 +272,34 @@ def test_many_listings_go_as_one_feed_and_the_next_run_reads_its_report(
     assert (second.failed, second.changed) == (1, 25)
 
 
+def test_a_compressed_report_is_read_and_a_feed_without_one_is_given_up(world, channel, sim):
+    """Amazon may gzip a report (getFeedDocument says so); a feed still unanswered after
+    FEED_PATIENCE is closed and its listings FAILED, so the next run sends them again."""
+    from datetime import timedelta
+
+    from listings.feeds import FEED_PATIENCE
+
+    many_listings(world, channel, 20)
+    sim_amazon.configure(sim.store, CODE, gzipReports=True)
+    push_inventory(channel, full=True)
+    push_inventory(channel)
+    assert set(ChannelListing.objects.values_list("push_status", flat=True)) == {"IN_SYNC"}
+
+    sim_amazon.configure(sim.store, CODE, feedPolls=1000)  # Amazon never answers
+    push_inventory(channel, full=True)
+    lost = InventoryFeed.objects.get(closed_at__isnull=True)
+    InventoryFeed.objects.filter(pk=lost.pk).update(
+        created_at=timezone.now() - FEED_PATIENCE - timedelta(minutes=1)
+    )
+    run = push_inventory(channel)
+
+    lost.refresh_from_db()
+    assert lost.closed_at is not None and "no processing report" in lost.outcome
+    assert (run.outcome, run.failed) == ("PARTIAL", 20)  # failed, then sent in a new feed
+    assert all("no processing report of feed" in line[2] for line in run.report)
+    assert InventoryFeed.objects.filter(closed_at__isnull=True).count() == 1  # sent again
+
+
 def test_a_listing_in_an_open_feed_is_not_sent_again(world, channel, sim, no_refused_requests):
     many_listings(world, channel, 20)
     sim_amazon.configure(sim.store, CODE, feedPolls=5)

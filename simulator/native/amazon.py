@@ -20,7 +20,7 @@ How the store's contract orders read as Amazon orders:
   a reply carries `x-amzn-RateLimit-Limit`; an empty bucket answers 429 QuotaExceeded.
 
 Per-channel settings (`configure`): refreshToken, sellerId, marketplaceId, lagSeconds, rates,
-feedPolls, feedEnd.
+feedPolls, feedEnd, gzipReports.
 Writes (confirmShipment, patchListingsItem) are recorded through the store's contract records
 (`dispatches`, `inventory`), so a test reads what any dialect sent in one place.
 """
@@ -64,6 +64,7 @@ DEFAULTS = {
     "rates": {},
     "feedPolls": 0,  # getFeed calls answered IN_PROGRESS before a feed is processed
     "feedEnd": "DONE",  # how feeds end (FATAL, CANCELLED: unprocessed)
+    "gzipReports": False,  # processing reports compressed (compressionAlgorithm GZIP)
 }
 ORDERS = "/orders/v0/orders"
 ORDER_PATH = re.compile(r"/orders/v0/orders/([^/]+)/(orderItems|shipmentConfirmation)")

@@ -6,7 +6,8 @@
 - `createFeed` queues the uploaded document as a feed (IN_QUEUE). `getFeed` answers
   IN_PROGRESS for the channel's first `feedPolls` calls (default 0), then processes the feed
   once and answers DONE (or the channel's `feedEnd`: FATAL, CANCELLED) with the report's
-  document id; `getFeedDocument` gives the report's URL.
+  document id; `getFeedDocument` gives the report's URL (and `compressionAlgorithm` GZIP when
+  the channel's `gzipReports` is set).
 - JSON_LISTINGS_FEED: each message's `fulfillment_availability` quantity goes through the
   store's inventory record (`update_inventory`, one call per feed: fault rules on
   /updateInventory fail items as they fail the contract's); the report is JSON (issues by
@@ -20,6 +21,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import secrets
@@ -161,7 +163,10 @@ class FeedsApi:
         doc = self.documents.get(doc_id)
         if doc is None or doc["code"] != request.code:
             return error(404, "NotFound", f"feed document {doc_id} not found")
-        return 200, {"feedDocumentId": doc_id, "url": doc["url"]}, {}
+        reply = {"feedDocumentId": doc_id, "url": doc["url"]}
+        if doc.get("compression"):
+            reply["compressionAlgorithm"] = doc["compression"]
+        return 200, reply, {}
 
     def _process(self, request: NativeRequest, feed_id: str, feed: dict, conf: dict) -> str:
         """Apply the feed to the store; the id of its processing report."""
@@ -172,7 +177,11 @@ class FeedsApi:
         else:
             data = acknowledgement_report(request.store, request.code, feed_id, content, conf)
             kind = "text/xml; charset=UTF-8"
-        return self._document(request, kind, data, report=True)["feedDocumentId"]
+        document = self._document(request, kind, data, report=True)
+        if conf["gzipReports"]:  # Amazon may compress a report: getFeedDocument says so
+            self.documents[document["feedDocumentId"]]["content"] = gzip.compress(data)
+            self.documents[document["feedDocumentId"]]["compression"] = "GZIP"
+        return document["feedDocumentId"]
 
 
 # --- processing ----------------------------------------------------------------------------
