@@ -7,7 +7,8 @@ data of `documents.data`; each `*_pdf` function returns one PDF for the whole se
   first print, and its file kept (`InvoiceDocument`): a re-print returns the same bytes. It is
   printed from what the invoice stored when it was issued (lines, totals, parties), never from
   today's master data.
-- `labels_pdf`: 4x6 inch shipping labels, in pick order (`pick_order`), optionally 4-up on A4.
+- `labels_pdf`: 4x6 inch shipping labels, in pick order (`pick_order`), optionally 4-up on A4;
+  a package the channel booked (Amazon Easy Ship) gets the channel's own label instead.
 - `picklists_pdf`: picklist sheets, rows in shelf order (the walk through the facility).
 - `manifests_pdf`: handover sheets with every AWB.
 
@@ -53,6 +54,7 @@ from uniware.core.db import chunked
 
 from .models import (
     CURRENT_SALE,
+    ChannelLabel,
     Invoice,
     InvoiceDocument,
     InvoiceLine,
@@ -313,10 +315,39 @@ def label_docs(shipment_ids: Iterable[int]) -> list[LabelDoc]:
 
 
 def labels_pdf(shipment_ids: Iterable[int], *, four_up: bool = False) -> bytes:
+    """Our labels, and the channel's own label for a package it booked (Amazon Easy Ship),
+    in pick order (4-up on A4: ours first, then the channel's, a page each)."""
     docs = label_docs(shipment_ids)
     if not docs:
         raise NotPrintable("no shipment selected")
-    return render_labels(docs, four_up=four_up)
+    theirs = dict(
+        ChannelLabel.objects.filter(shipment__code__in=[d.shipment_code for d in docs])
+        .order_by()
+        .values_list("shipment__code", "pdf")
+    )
+    if not theirs:
+        return render_labels(docs, four_up=four_up)
+    _refuse(
+        [
+            f"shipment {code} was booked with its channel before our record of it was lost: "
+            "print its label from the channel's seller portal"
+            for code, pdf in theirs.items()
+            if not pdf
+        ]
+    )
+    ours = [d for d in docs if d.shipment_code not in theirs]
+    rendered = render_labels(ours, four_up=four_up) if ours else b""
+    with PdfSpool() as spool:
+        if four_up and ours:
+            spool.add(rendered)
+        done = 0
+        for doc in docs:
+            if doc.shipment_code in theirs:
+                spool.add(bytes(theirs[doc.shipment_code]))
+            elif not four_up:
+                spool.add(rendered, pages=range(done, done + 1))
+                done += 1
+        return spool.result()
 
 
 # --- Picklists and manifests -------------------------------------------------------------

@@ -32,8 +32,8 @@ from orders.models import (
 from orders.services import (
     picklist_receive,
     shipment_split,
-    shipments_generate_label,
     shipments_invoice,
+    shipments_label_with_channel,
 )
 from uniware.core.fsm import IllegalTransition
 from uniware.core.models import Tenant, Traceability
@@ -296,7 +296,10 @@ def _validate(station: Station, shipment: Shipment, units, user) -> ScanResult:
         invoiced = shipments_invoice([shipment.pk], actor=user)
         if not invoiced.ok:
             return ScanResult.refuse(ScanError.REFUSED, _reasons(invoiced))
-    labelled = shipments_generate_label([shipment.pk], actor=user)
+    # An Easy Ship shipment is booked with Amazon here, inside the scan's transaction (a few
+    # seconds; the station and the shipment are this packer's): a booking whose record is
+    # rolled back is read back from Amazon the next time (orders.services.channel_labels).
+    labelled = shipments_label_with_channel([shipment.pk], actor=user)
     if not labelled.ok:
         return ScanResult.refuse(ScanError.REFUSED, f"Invoiced, but no label: {_reasons(labelled)}")
     [done] = labelled.done

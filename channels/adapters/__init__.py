@@ -24,6 +24,7 @@ from .base import (
     ORDER_STATUSES,
     STATUS_PUSH,
     STATUS_VALUES,
+    BookedShipment,
     CallStats,
     ChannelAdapter,
     ChannelAuthError,
@@ -44,6 +45,7 @@ from .base import (
 from .http import HttpChannelAdapter, read_push_reply
 
 __all__ = [
+    "BookedShipment",
     "CANCEL_PUSH",
     "DISPATCH_PUSH",
     "ITEM_STATUSES",

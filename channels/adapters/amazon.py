@@ -38,7 +38,8 @@ the LWA client secret, refresh token the seller's LWA refresh token, API setting
   a few listings, a JSON_LISTINGS_FEED for many (`amazon_feeds`); the listing's product id is
   the seller SKU (the pull keys Amazon lines by SellerSKU).
 - Cancel push: an order acknowledgement feed (`amazon_feeds`), whole order items only.
-- Not done yet: Easy Ship labels and tracking numbers (Easy Ship API).
+- Easy Ship orders: booked with Amazon when packed (`amazon_easyship`): carrier, tracking
+  number and Amazon's label.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from .amazon_easyship import EASY_SHIP_PLANS, AmazonEasyShip
 from .amazon_feeds import FEED_FROM, FEED_PLANS, AmazonFeeds
 from .amazon_orders import (
     PENDING,
@@ -94,10 +96,11 @@ PLANS = {  # operation: (requests per second, burst), Amazon's documented defaul
     "createRestrictedDataToken": (1.0, 10),
     "patchListingsItem": (5.0, 10),
     **FEED_PLANS,
+    **EASY_SHIP_PLANS,
 }
 
 
-class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
+class AmazonSpApiAdapter(AmazonEasyShip, AmazonFeeds, NativeApiAdapter):
     channel_type = "AMAZON_SP"
     label = "Amazon (Selling Partner API)"
     preset = {
@@ -110,7 +113,7 @@ class AmazonSpApiAdapter(AmazonFeeds, NativeApiAdapter):
         "accepts_inventory": True,
     }
     # optional: token_url, product_type, run_budget_seconds, listing_lag_seconds, rate_limits,
-    # cancel_reason, inventory_feed_from
+    # cancel_reason, inventory_feed_from, easy_ship_package
     settings_keys = {
         "marketplace_id": "Amazon.in is A21TJRUUN4KGV",
         "seller_id": "the seller's merchant token, for the Listings Items API",

@@ -147,6 +147,17 @@ class Reply:
         return not self.error
 
 
+@dataclass(frozen=True)
+class BookedShipment:
+    """A package the channel ships, booked with it (Amazon Easy Ship): its carrier and
+    tracking number, the channel's label (PDF), and when the carrier collects it."""
+
+    carrier: str
+    tracking_number: str
+    label_pdf: bytes
+    handover: str = ""  # "PICKUP 2026-12-04 10:00–12:00", as the channel said
+
+
 # The pushes a channel may accept (channel-api.md §4-6), as `push_once` names them.
 STATUS_PUSH, CANCEL_PUSH, DISPATCH_PUSH = "STATUS", "CANCEL", "DISPATCH"
 
@@ -355,6 +366,13 @@ class ChannelAdapter(ABC):
 
     def post_inventory(self, listings: list[dict]) -> PushReply:
         raise NotImplementedError(f"{self.label} adapter does not send inventory")
+
+    books_shipments = False  # the channel ships its orders and books them when we pack
+
+    def book_shipment(self, order_id: str, item_ids: list[str]) -> BookedShipment:
+        """Book the package of these items of an order the channel ships: its carrier,
+        tracking number and label. Raises ChannelError (the channel's reason) when refused."""
+        raise NotImplementedError(f"{self.label} adapter does not book shipments")
 
     def inventory_report(self, reference: str, product_ids: list[str]) -> PushReply | None:
         """The outcome of listings sent for later processing (`PushReply.awaiting`), named

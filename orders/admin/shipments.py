@@ -39,8 +39,8 @@ from ..services import (
     shipment_split,
     shipments_deliver,
     shipments_force_dispatch,
-    shipments_generate_label,
     shipments_invoice,
+    shipments_label_with_channel,
     shipments_manifest,
     shipments_merge,
     shipments_recheck_serviceability,
@@ -146,6 +146,7 @@ class ShipmentAdmin(
         ("code", "status_badge"),
         ("order", "facility"),
         ("shipping_provider", "tracking_number"),
+        "channel_booking",
         "courier_status",
         ("manifest", "parent"),
         "repack_reason",
@@ -198,6 +199,7 @@ class ShipmentAdmin(
             "manifest",
             "parent",
             "repack_reason",
+            "channel_booking",
             "dispatched_at",
             "delivered_at",
             "created_at",
@@ -206,6 +208,15 @@ class ShipmentAdmin(
         if obj is None or obj.status not in LABEL_EDITABLE:
             names += ["shipping_provider", "tracking_number", "courier_status"]
         return names
+
+    @admin.display(description="booked with the channel")
+    def channel_booking(self, obj: Shipment) -> str:
+        """The package the channel ships, as it booked it (Amazon Easy Ship), when labelled."""
+        label = getattr(obj, "channel_label", None) if obj.pk else None
+        if label is None:
+            return "—"
+        printed = "its label is printed" if label.pdf else "print its label on Seller Central"
+        return f"{label.carrier}, AWB {label.tracking_number}, {label.handover}: {printed}"
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Shipment):
@@ -306,7 +317,7 @@ class ShipmentAdmin(
     @admin.action(description="Generate shipping label", permissions=["label"])
     def generate_label(self, request, queryset):
         ids = self._ids(queryset)
-        outcome = run_action(request, lambda: shipments_generate_label(ids, actor=request.user))
+        outcome = run_action(request, lambda: shipments_label_with_channel(ids, actor=request.user))
         report_outcome(request, outcome, done="Labelled", failed="Could not label", noun="shipment")
 
     @admin.action(description="Add to manifest", permissions=["manifest"])

@@ -30,8 +30,8 @@ from ..services import (
     manifest_create,
     manifest_discard,
     picklist_receive,
-    shipments_generate_label,
     shipments_invoice,
+    shipments_label_with_channel,
     shipments_manifest,
 )
 from .add_form import AddFormMixin
@@ -124,7 +124,7 @@ class PicklistAdmin(
     @admin.action(description="Label all its shipments", permissions=["label"])
     def label_all(self, request, queryset):
         ids = selectors.picklist_shipment_ids(list(queryset.values_list("pk", flat=True)))
-        outcome = run_action(request, lambda: shipments_generate_label(ids, actor=request.user))
+        outcome = run_action(request, lambda: shipments_label_with_channel(ids, actor=request.user))
         report_outcome(request, outcome, done="Labelled", failed="Could not label", noun="shipment")
 
     @admin.action(description="Add all its shipments to manifests", permissions=["manifest"])

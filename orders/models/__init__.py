@@ -4,6 +4,7 @@ Every status field is a django-fsm `FSMField` that is not editable; statuses cha
 through the transitions declared here, applied by the services (`uniware.core.fsm`).
 """
 
+from .channel_label import ChannelLabel
 from .invoice import CURRENT_SALE, Invoice, InvoiceDocument, InvoiceLine, InvoiceType
 from .manifest import Manifest, ManifestStatus
 from .order import (
@@ -28,6 +29,7 @@ from .shipment import Shipment, ShipmentStatus
 
 __all__ = [
     "CURRENT_SALE",
+    "ChannelLabel",
     "Invoice",
     "InvoiceDocument",
     "InvoiceLine",

@@ -7,6 +7,7 @@ Import from here: `from orders.services import allocate_units, manifest_close, .
 from .allocation import allocate_units, reallocate_waiting_units
 from .cancellation import orders_cancel, units_cancel, units_cancelled
 from .channel_dispatch import units_dispatch_from_channel as units_dispatch_from_channel
+from .channel_labels import shipments_book_with_channel, shipments_label_with_channel
 from .fulfilment import (
     manifest_add_shipments,
     manifest_close,
@@ -55,6 +56,8 @@ from .serviceability import shipments_recheck_serviceability
 from .shipments import shipment_split, shipments_merge
 
 __all__ = [
+    "shipments_book_with_channel",
+    "shipments_label_with_channel",
     "LineInput",
     "NotFoundThen",
     "OrderInput",

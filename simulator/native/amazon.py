@@ -2,8 +2,8 @@
 
 Served under `/amazon/<CODE>`: Login with Amazon (`POST /auth/o2/token`), the Tokens API
 (`POST /tokens/2021-03-01/restrictedDataToken`), Orders v0 (`getOrders`, `getOrderItems`,
-`confirmShipment`), Listings Items (`patchListingsItem`) and Feeds (`amazon_feeds`). Shapes:
-`amazon_shapes`.
+`confirmShipment`), Listings Items (`patchListingsItem`), Feeds (`amazon_feeds`) and Easy Ship
+(`amazon_easyship`). Shapes: `amazon_shapes`.
 
 How the store's contract orders read as Amazon orders:
 - `OrderStatus` follows the items: the order PENDING_VERIFICATION → Pending; every unit
@@ -20,7 +20,7 @@ How the store's contract orders read as Amazon orders:
   a reply carries `x-amzn-RateLimit-Limit`; an empty bucket answers 429 QuotaExceeded.
 
 Per-channel settings (`configure`): refreshToken, sellerId, marketplaceId, lagSeconds, rates,
-feedPolls, feedEnd, gzipReports.
+feedPolls, feedEnd, gzipReports, easyShipSlots.
 Writes (confirmShipment, patchListingsItem) are recorded through the store's contract records
 (`dispatches`, `inventory`), so a test reads what any dialect sent in one place.
 """
@@ -41,6 +41,8 @@ from ..contract import cancelled_units, iso, parse_iso
 from ..faults import FaultRule
 from . import LeakyBucket, NativeRequest, Reply, last_changed, register
 from . import amazon_shapes as shapes
+from .amazon_easyship import OPERATIONS as EASY_SHIP_OPERATIONS
+from .amazon_easyship import EasyShipApi
 from .amazon_feeds import FeedsApi, availability
 from .amazon_feeds import operation_name as feed_operation
 from .shapes import problems
@@ -65,6 +67,7 @@ DEFAULTS = {
     "feedPolls": 0,  # getFeed calls answered IN_PROGRESS before a feed is processed
     "feedEnd": "DONE",  # how feeds end (FATAL, CANCELLED: unprocessed)
     "gzipReports": False,  # processing reports compressed (compressionAlgorithm GZIP)
+    "easyShipSlots": True,  # Easy Ship offers handover slots (off: TimeSlotNotAvailable)
 }
 ORDERS = "/orders/v0/orders"
 ORDER_PATH = re.compile(r"/orders/v0/orders/([^/]+)/(orderItems|shipmentConfirmation)")
@@ -98,6 +101,7 @@ class AmazonDialect:
         self.rdts: dict[str, tuple[str, set[str], float]] = {}  # token: (code, elements, until)
         self.lock = threading.Lock()
         self.feeds = FeedsApi(settings)
+        self.easyship = EasyShipApi(settings, self.feeds)
 
     # --- routing ------------------------------------------------------------------------
 
@@ -114,7 +118,7 @@ class AmazonDialect:
             return "getOrderItems" if match[2] == "orderItems" else "confirmShipment"
         if LISTING_PATH.fullmatch(path) and method == "PATCH":
             return "patchListingsItem"
-        return feed_operation(method, path)
+        return EASY_SHIP_OPERATIONS.get((method, path)) or feed_operation(method, path)
 
     def operation(self, request: NativeRequest) -> tuple[str, str]:
         name = self.operation_name(request)
@@ -140,7 +144,14 @@ class AmazonDialect:
 
     def call(self, request: NativeRequest) -> Reply:
         name = self.operation_name(request)
-        handler = getattr(self, f"op_{name}", None) or getattr(self.feeds, f"op_{name}", None)
+        handler = next(
+            (
+                getattr(part, f"op_{name}")
+                for part in (self, self.feeds, self.easyship)
+                if name and hasattr(part, f"op_{name}")
+            ),
+            None,
+        )
         if not name or handler is None:
             return error(404, "NotFound", f"no such resource: {request.method} {request.path}")
         if name != "lwaToken" and name not in self.feeds.unsigned:

@@ -87,6 +87,10 @@ class FeedsApi:
             self.documents[doc_id] = document
         return {"feedDocumentId": doc_id, "url": url}
 
+    def document(self, request: NativeRequest, content_type: str, content: bytes) -> dict:
+        """A document Amazon made (a report, a ZIP of labels), to download by its URL."""
+        return self._document(request, content_type, content, report=True)
+
     def op_createFeedDocument(self, request: NativeRequest) -> Reply:
         found = problems(request.body, shapes.CREATE_FEED_DOCUMENT)
         if found:
@@ -177,7 +181,7 @@ class FeedsApi:
         else:
             data = acknowledgement_report(request.store, request.code, feed_id, content, conf)
             kind = "text/xml; charset=UTF-8"
-        document = self._document(request, kind, data, report=True)
+        document = self.document(request, kind, data)
         if conf["gzipReports"]:  # Amazon may compress a report: getFeedDocument says so
             self.documents[document["feedDocumentId"]]["content"] = gzip.compress(data)
             self.documents[document["feedDocumentId"]]["compression"] = "GZIP"

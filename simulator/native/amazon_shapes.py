@@ -58,6 +58,9 @@ USAGE_PLANS = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    "listHandoverSlots": (1.0, 5),
+    "createScheduledPackageBulk": (1.0, 5),
+    "getScheduledPackage": (1.0, 5),
 }
 
 # --- requests --------------------------------------------------------------------------------
@@ -176,6 +179,50 @@ LISTINGS_FEED = obj(
         ),
         minItems=1,
         maxItems=10000,
+    ),
+)
+
+# --- Easy Ship API 2022-03-23 --------------------------------------------------------------
+
+DIMENSIONS = obj(
+    (),
+    length={"type": "number", "minimum": 0.01},
+    width={"type": "number", "minimum": 0.01},
+    height={"type": "number", "minimum": 0.01},
+    unit=string(enum=["cm"]),
+    identifier=string(),
+)
+WEIGHT = obj((), value={"type": "number", "minimum": 11.0}, unit=string(enum=["grams", "g"]))
+LIST_HANDOVER_SLOTS = obj(
+    ("marketplaceId", "amazonOrderId", "packageDimensions", "packageWeight"),
+    marketplaceId=string(minLength=1, maxLength=255),
+    amazonOrderId=string(minLength=1),
+    packageDimensions=DIMENSIONS,
+    packageWeight=WEIGHT,
+)
+CREATE_SCHEDULED_PACKAGES = obj(
+    ("marketplaceId", "orderScheduleDetailsList", "labelFormat"),
+    marketplaceId=string(minLength=1, maxLength=255),
+    labelFormat=string(enum=["PDF", "ZPL"]),
+    orderScheduleDetailsList=array(
+        obj(
+            ("amazonOrderId",),
+            amazonOrderId=string(minLength=1),
+            packageDetails=obj(
+                ("packageTimeSlot",),
+                packageItems=array(
+                    obj(
+                        (),
+                        orderItemId=string(maxLength=255),
+                        orderItemSerialNumbers=array(string()),
+                    ),
+                    maxItems=500,
+                ),
+                packageTimeSlot=obj(("slotId",), slotId=string(minLength=1, maxLength=255)),
+                packageIdentifier=string(),
+            ),
+        ),
+        minItems=1,
     ),
 )
 
