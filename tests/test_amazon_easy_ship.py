@@ -146,3 +146,28 @@ def test_a_long_selection_books_what_fits_in_the_request_and_names_the_rest(
     assert [name for name, _ in outcome.failed] == [s.code for s in shipments[1:]]
     assert all("label it again" in why for _, why in outcome.failed)
     assert shipments_label_with_channel([s.pk for s in shipments[1:]], actor="packer").done
+
+
+def test_the_packing_station_labels_an_easy_ship_package_with_amazons_awb(world, channel, sim):
+    """At the packing station the last scan invoices, books with Amazon and labels: the
+    packer reads Amazon's AWB on the screen, as for any other shipment."""
+    from orders.services import picklist_create
+
+    from .factories import UserFactory
+    from .test_stations import Clock, scan
+
+    order = world.order("402-EZ-PS", third_party_shipping=True)
+    mirror(sim, order)
+    shipment = order.shipments.get()
+    outcome = picklist_create([shipment.pk], destination="INVOICING", actor="test")
+    packer, clock = UserFactory(username="packer", roles=["Pick and Pack"]), Clock()
+
+    scan(packer, clock, outcome.created[0].code, "TSHIRT")
+    done = scan(packer, clock, "VALIDATE")
+
+    shipment.refresh_from_db()
+    assert done.outcome == "done", done
+    assert shipment.status == ShipmentStatus.READY_TO_SHIP
+    assert shipment.tracking_number.startswith("AMZEZ")
+    assert f"AWB {shipment.tracking_number}" in done.message
+    assert ChannelLabel.objects.filter(shipment=shipment).exists()
