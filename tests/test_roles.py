@@ -142,3 +142,20 @@ def test_sync_recreates_a_deleted_role(db):
     Group.objects.filter(name="Returns Manager").delete()
     sync_roles()
     assert "orders.view_order" in perms("Returns Manager")
+
+
+def test_migrate_makes_every_role_whatever_app_comes_last(db):
+    """`manage.py migrate` makes the role groups with their permissions, although the last
+    app in INSTALLED_APPS (workplace) has no models and so gets no post_migrate signal:
+    `make demo`'s load_demo gives its users these groups (it failed without them)."""
+    from django.contrib.auth.models import Group
+    from django.core.management.sql import emit_post_migrate_signal
+
+    from uniware.core.roles import ROLE_PERMISSIONS
+
+    Group.objects.filter(name__in=ROLE_PERMISSIONS).delete()
+    emit_post_migrate_signal(verbosity=0, interactive=False, db="default")  # as migrate does
+
+    groups = {g.name: g for g in Group.objects.filter(name__in=ROLE_PERMISSIONS)}
+    assert set(groups) == set(ROLE_PERMISSIONS)
+    assert groups["Catalog Manager"].permissions.filter(codename="view_inventoryfeed").exists()

@@ -126,7 +126,9 @@ def sync_roles(using: str = "default") -> None:
 def sync_roles_after_migrate(sender, using: str = "default", **kwargs) -> None:
     from django.apps import apps
 
-    # Run once, after the last app: by then every app's permissions exist.
-    if sender.label != list(apps.get_app_configs())[-1].label:
+    # Run once, after the last app that has models (an app without models gets no
+    # post_migrate signal): by then every app's permissions exist.
+    with_models = [app for app in apps.get_app_configs() if app.models_module is not None]
+    if sender.label != with_models[-1].label:
         return
     sync_roles(using=using)
