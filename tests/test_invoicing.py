@@ -76,6 +76,24 @@ def test_intra_state_invoice_splits_cgst_and_sgst_per_line(world):
     assert invoice.particulars["buyer"]["name"] == "Asha"
 
 
+def test_the_database_refuses_a_total_a_paisa_off_and_takes_it_exact(world):
+    """The last line of defence: total = taxable + taxes, to the paisa (a window of half a
+    paisa, so SQLite's floating-point sums pass: `make demo` runs on SQLite)."""
+    from django.db import IntegrityError
+
+    world.sku.gst_rate, world.sku.hsn_code = D("5"), "6109"
+    world.sku.save()
+    shipment = shipment_of(_order(world, "FK-CK", [("TSHIRT", 3, "333.33", "0")]))
+    to_packed([shipment])
+    invoice = _invoice(shipment)
+    line = InvoiceLine.objects.filter(invoice=invoice).first()
+
+    for model, obj, field in ((Invoice, invoice, "total_amount"), (InvoiceLine, line, "total")):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            model.objects.filter(pk=obj.pk).update(**{field: getattr(obj, field) + D("0.01")})
+        model.objects.filter(pk=obj.pk).update(**{field: getattr(obj, field)})  # exact: taken
+
+
 def test_inter_state_invoice_has_igst_and_a_taxed_shipping_line(world):
     SkuFactory(code="SHOE", name="Running shoe", hsn_code="6404", gst_rate=D("18"))
     world.inventory.__class__.objects.create(

@@ -9,6 +9,8 @@ later change of a facility's address or an order's customer never changes an iss
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 
 
@@ -19,6 +21,20 @@ class InvoiceType(models.TextChoices):
 
 # The sale invoice a shipment carries now (older ones were superseded at re-packing).
 CURRENT_SALE = models.Q(invoice_type="SALE", superseded_at__isnull=True)
+
+
+TAXES = ("cgst", "sgst", "igst", "cess")
+HALF_PAISA = Decimal("0.005")
+
+
+def adds_up(total: str, *parts: str) -> models.Q:
+    """`total` is the sum of `parts`, to the paisa. Written as a window of half a paisa: on
+    PostgreSQL (numeric, two decimals) only equality falls in it; on SQLite, whose decimals
+    are floating point (the demo's default database), so does the sum's rounding error."""
+    summed = models.F(parts[0])
+    for part in parts[1:]:
+        summed = summed + models.F(part)
+    return models.Q(**{f"{total}__gte": summed - HALF_PAISA, f"{total}__lte": summed + HALF_PAISA})
 
 
 def _money_field(verbose_name: str | None = None) -> models.DecimalField:
@@ -76,13 +92,7 @@ class Invoice(models.Model):
                 name="one_current_sale_invoice_per_shipment",
             ),
             models.CheckConstraint(
-                condition=models.Q(
-                    total_amount=models.F("taxable_amount")
-                    + models.F("cgst")
-                    + models.F("sgst")
-                    + models.F("igst")
-                    + models.F("cess")
-                ),
+                condition=adds_up("total_amount", "taxable_amount", *TAXES),
                 name="invoice_tax_adds_up",
             ),
         ]
@@ -127,13 +137,7 @@ class InvoiceLine(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="uniq_invoice_line"),
             models.CheckConstraint(
-                condition=models.Q(
-                    total=models.F("taxable_value")
-                    + models.F("cgst")
-                    + models.F("sgst")
-                    + models.F("igst")
-                    + models.F("cess")
-                ),
+                condition=adds_up("total", "taxable_value", *TAXES),
                 name="invoice_line_adds_up",
             ),
         ]
