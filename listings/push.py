@@ -110,6 +110,11 @@ def inventory_refusal(channel: Channel) -> str:
     """Why the channel's inventory may not be pushed now ("" when it may)."""
     if not channel.accepts_inventory:
         return f"Channel {channel.code} does not accept inventory pushes"
+    if connection.vendor != "postgresql":  # the demo's SQLite: refused, not a crash a run
+        return (
+            "The inventory push needs PostgreSQL (set DATABASE_URL): it writes the listings "
+            "set-based, with PostgreSQL's arrays"
+        )
     return refusal(SyncKind.INVENTORY, channel)
 
 

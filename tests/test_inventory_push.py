@@ -312,6 +312,18 @@ def test_channels_that_take_no_inventory_are_skipped(world, channel, amazon, sim
 # --- order of pushes ------------------------------------------------------------------------
 
 
+def test_a_database_other_than_postgresql_is_refused_with_the_reason(world, channel, monkeypatch):
+    """`make demo` runs on SQLite: its pushes are refused, named, instead of failing a run."""
+    from listings import push
+
+    class SQLite:
+        vendor = "sqlite"
+
+    monkeypatch.setattr(push, "connection", SQLite())
+    run = push_inventory(channel, lane=CHANGED)
+    assert run.outcome == "REFUSED" and "needs PostgreSQL (set DATABASE_URL)" in run.message
+
+
 @pytest.mark.dialects()
 def test_one_push_per_channel_at_a_time(world, channel, sim):
     listing(channel, "P-TSHIRT", world.sku)
