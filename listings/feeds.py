@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from channels.adapters import ChannelAuthError, ChannelError, ChannelUnavailable, PushReply
 
-from .models import ChannelListing, InventoryFeed
+from .models import ChannelListing, InventoryFeed, listing_label
 from .records import Row, record_accepted, record_failed, record_sent, sort_reply
 
 FEED_PATIENCE = timedelta(hours=6)  # Amazon processes a feed in minutes; hours: it is lost
@@ -94,7 +94,7 @@ def _rows(feed: InventoryFeed) -> list[Row]:
     rows = []
     for pk, quantity, terms in feed.entries:
         product, variant = names.get(pk, ("", ""))
-        label = f"{product}/{variant}" if variant else product
+        label = listing_label(product, variant)
         rows.append(Row(pk, label, product, variant, 0, 0, None, "SENT", quantity, terms))
     return rows
 

@@ -16,6 +16,11 @@ from django.db import models
 from django.db.models import Q
 
 
+def listing_label(product_id: str, variant_id: str) -> str:
+    """How staff and reasons name a listing: "P-881/V-881-M", or "P-881" without variant."""
+    return f"{product_id}/{variant_id}" if variant_id else product_id
+
+
 class PushStatus(models.TextChoices):
     NEVER = "NEVER", "Never pushed"
     PENDING = "PENDING", "Pending"
@@ -119,7 +124,7 @@ class ChannelListing(models.Model):
     @property
     def label(self) -> str:
         """How staff and reasons name a listing: "P-881/V-881-M"."""
-        return f"{self.product_id}/{self.variant_id}" if self.variant_id else self.product_id
+        return listing_label(self.product_id, self.variant_id)
 
 
 class InventoryLane(models.TextChoices):

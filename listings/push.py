@@ -71,7 +71,7 @@ from inventory.models import Facility
 from uniware.core.actors import Actor
 
 from . import changes, feeds
-from .models import ChannelListing, InventoryLane, PushStatus
+from .models import ChannelListing, InventoryLane, PushStatus, listing_label
 from .quantity import ListingRule, listing_quantity, load_inputs, served_facilities
 from .records import Row, json_terms, record_accepted, record_failed, sort_reply
 
@@ -253,7 +253,7 @@ def _compute(push: Push, ids: list[int]) -> tuple[list[Row], datetime]:
     fields = ("pk", "product_id", "variant_id", "sku_id", "buffer", "pushed_quantity")
     listings = ChannelListing.objects.filter(pk__in=ids, sku__isnull=False).order_by("pk")
     rows = [
-        Row(pk, f"{p}/{v}" if v else p, p, v, sku, buf, pushed, status)
+        Row(pk, listing_label(p, v), p, v, sku, buf, pushed, status)
         for pk, p, v, sku, buf, pushed, status in listings.values_list(*fields, "push_status")
     ]
     computed_at = timezone.now()

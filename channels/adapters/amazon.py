@@ -74,6 +74,7 @@ from .base import (
     OrdersReply,
     PushReply,
     Reply,
+    failed_push,
     status_query_what,
     statuses_in_batches,
 )
@@ -420,11 +421,7 @@ class AmazonSpApiAdapter(AmazonEasyShip, AmazonFeeds, NativeApiAdapter):
         if reply.transient or reply.status is None:
             return reply
         message = _error_message(reply.text) or reply.error
-        items = [
-            {"orderItemId": i["orderItemId"], "errorMessage": message}
-            for i in body.get("orderItems", [])
-        ]
-        return Reply(200, json.dumps({"status": "FAILED", "error": message, "orderItems": items}))
+        return Reply(200, json.dumps(failed_push(body.get("orderItems", []), message)))
 
     def post_inventory(self, listings: list[dict], *, key: str | None = None) -> PushReply:
         """A few listings: patchListingsItem each (Amazon applies them in minutes); from

@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from xml.etree import ElementTree
 
-from .base import ChannelReplyError, ChannelUnavailable, PushReply, Reply
+from .base import ChannelReplyError, ChannelUnavailable, PushReply, Reply, failed_push
 from .http import new_connection, reply_json
 from .parse import describe
 
@@ -174,7 +174,7 @@ class AmazonFeeds:
             elif left[item]:
                 to_cancel.append(item)
         if refused:
-            return failed_push(entries, dict(refused), "not sent: another item was refused")
+            return failed_reply(entries, dict(refused), "not sent: another item was refused")
         if not to_cancel:  # every item is cancelled on Amazon already
             return Reply(200, json.dumps({"status": "SUCCESS"}))
         reason = str(self.config.settings.get("cancel_reason") or CANCEL_REASON)
@@ -202,14 +202,14 @@ class AmazonFeeds:
         try:
             report = self._feed_report(feed_id, what, True)
         except FeedEnded as exc:
-            return failed_push(entries, {}, str(exc))
+            return failed_reply(entries, {}, str(exc))
         if report is None:
             text = json.dumps({"status": "SUBMITTED", "feedId": feed_id})
             return Reply(202, text, awaiting=feed_id, retry_after=POLL_SECONDS)
         errors = acknowledgement_errors(report, what)
         if not errors:
             return Reply(200, json.dumps({"status": "SUCCESS", "feedId": feed_id}))
-        return failed_push(entries, {}, f"Amazon (feed {feed_id}): " + "; ".join(errors))
+        return failed_reply(entries, {}, f"Amazon (feed {feed_id}): " + "; ".join(errors))
 
     # --- inventory -----------------------------------------------------------------------
 
@@ -324,14 +324,6 @@ def listings_report(report: Any, product_ids: list[str]) -> PushReply:
     return PushReply(status, failed, "; ".join(m for _, m in failed))
 
 
-def failed_push(entries: list[dict], reasons: dict[str, str], otherwise: str) -> Reply:
-    """A contract FAILED push reply naming every item: its own reason, or `otherwise`."""
-    items = [
-        {
-            "orderItemId": e.get("orderItemId"),
-            "errorMessage": reasons.get(str(e.get("orderItemId")), otherwise),
-        }
-        for e in entries
-    ]
-    error = "; ".join(f"{i}: {m}" for i, m in reasons.items()) or otherwise
-    return Reply(200, json.dumps({"status": "FAILED", "error": error, "orderItems": items}))
+def failed_reply(entries: list[dict], reasons: dict[str, str], otherwise: str) -> Reply:
+    """The contract's FAILED push reply as the outbox reads it (`base.failed_push`)."""
+    return Reply(200, json.dumps(failed_push(entries, otherwise, reasons)))

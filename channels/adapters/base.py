@@ -184,6 +184,22 @@ class PushReply:
         return not self.ok and all(UNKNOWN_ORDER.search(m or "") for m in said)
 
 
+def failed_push(entries: list[dict], message: str, reasons: dict[str, str] | None = None) -> dict:
+    """The contract's FAILED push reply (channel-api.md §4) naming every item sent: its own
+    reason from `reasons` (by orderItemId), else `message`. For adapters of APIs that answer
+    otherwise, so that the outbox reads their refusals as any channel's."""
+    reasons = reasons or {}
+    items = [
+        {
+            "orderItemId": e.get("orderItemId"),
+            "errorMessage": reasons.get(str(e.get("orderItemId")), message),
+        }
+        for e in entries
+    ]
+    error = "; ".join(f"{i}: {m}" for i, m in reasons.items()) or message
+    return {"status": "FAILED", "error": error, "orderItems": items}
+
+
 # How channels say they do not know an order ("order FK-1 is unknown", "Order not found").
 UNKNOWN_ORDER = re.compile(r"\border\b.*\b(is unknown|not found|does not exist)", re.I)
 

@@ -46,6 +46,7 @@ from .base import (
     OrdersReply,
     PushReply,
     Reply,
+    failed_push,
     status_query_what,
     statuses_in_batches,
 )
@@ -420,8 +421,4 @@ def _messages(errors: list) -> str:
 
 
 def _failed(body: dict, message: str) -> dict:
-    items = [
-        {"orderItemId": e.get("orderItemId"), "errorMessage": message}
-        for e in body.get("orderItems", [])
-    ]
-    return {"status": "FAILED", "error": message, "orderItems": items}
+    return failed_push(body.get("orderItems", []), message)
