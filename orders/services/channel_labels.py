@@ -32,7 +32,6 @@ from django.db import transaction
 
 from channels.adapters import ChannelError, adapter_class, adapter_for
 from inventory.models import ShippingProvider
-from uniware.core.actors import Actor
 from uniware.core.results import Outcome
 
 from ..locks import lock_shipments
@@ -62,9 +61,9 @@ def shipments_to_book(shipment_ids: Iterable[int]) -> list[Shipment]:
     ]
 
 
-def shipments_book_with_channel(shipment_ids: Iterable[int], *, actor=None) -> Outcome:
-    """Book with their channel the shipments it must book; see the module docstring."""
-    actor = Actor.of(actor)
+def shipments_book_with_channel(shipment_ids: Iterable[int]) -> Outcome:
+    """Book with their channel the shipments it must book; see the module docstring. Who
+    did it is recorded by the label that follows (its READY_TO_SHIP state change)."""
     outcome = Outcome()
     deadline = time.monotonic() + BOOKING_SECONDS
     for n, shipment in enumerate(shipments_to_book(shipment_ids)):
@@ -115,7 +114,7 @@ def _record(shipment_id: int, booked) -> bool:
 def shipments_label_with_channel(shipment_ids: Iterable[int], *, actor=None) -> Outcome:
     """Book what the channel must book, then label all but the shipments it refused."""
     ids = list(shipment_ids)
-    booking = shipments_book_with_channel(ids, actor=actor)
+    booking = shipments_book_with_channel(ids)
     refused = {code for code, _ in booking.failed}
     codes = dict(Shipment.objects.filter(pk__in=ids).values_list("pk", "code"))
     labelled = shipments_generate_label(
